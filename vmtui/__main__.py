@@ -1,0 +1,5 @@
+"""``python -m vmtui``."""
+
+from vmtui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,164 @@
+"""The contract every VM type implements: Pool, Instance, Env, errors, registry.
+
+A VM type (``qemu``, later others) registers a Pool class and the dataclass that
+validates its ``vm:`` config section. Callers never use a Pool directly: they
+use :class:`vmtui.backends.fleet.Fleet`, which adds what every type needs once
+(workdirs, state tracking, console buffering and logging).
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from vmtui.backends.merger import OutputMerger
+
+
+class VMError(Exception):
+    """Root of the errors raised by the backend layer."""
+
+
+class BootError(VMError):
+    """An instance did not come up; carries the console output seen so far."""
+
+    def __init__(self, message: str, output: bytes = b"") -> None:
+        super().__init__(message)
+        self.output = output
+
+
+class InfraError(VMError):
+    """The host side failed (missing binary, no KVM, cannot bind a port)."""
+
+    def __init__(self, message: str, output: bytes = b"") -> None:
+        super().__init__(message)
+        self.output = output
+
+
+class StateError(VMError):
+    """An operation was asked of an instance in a state that does not allow it."""
+
+
+class InstanceState(enum.Enum):
+    """Where an instance is in its life."""
+
+    OFFLINE = "offline"
+    BOOTING = "booting"
+    RUNNING = "running"
+    CRASHED = "crashed"
+    LOST = "lost"
+    STOPPED = "stopped"
+    FAILED = "failed"  # the boot did not succeed (BootError or InfraError)
+
+
+# Which state may follow which; anything else is a bug in the caller.
+TRANSITIONS: dict[InstanceState, frozenset[InstanceState]] = {
+    InstanceState.OFFLINE: frozenset({InstanceState.BOOTING, InstanceState.STOPPED}),
+    InstanceState.BOOTING: frozenset({
+        InstanceState.RUNNING, InstanceState.FAILED, InstanceState.STOPPED,
+        InstanceState.CRASHED, InstanceState.LOST,
+    }),
+    InstanceState.RUNNING: frozenset({
+        InstanceState.CRASHED, InstanceState.LOST, InstanceState.STOPPED,
+    }),
+    InstanceState.CRASHED: frozenset({
+        InstanceState.BOOTING, InstanceState.LOST, InstanceState.STOPPED,
+    }),
+    InstanceState.LOST: frozenset({InstanceState.BOOTING, InstanceState.STOPPED}),
+    InstanceState.FAILED: frozenset({InstanceState.BOOTING, InstanceState.STOPPED}),
+    InstanceState.STOPPED: frozenset({InstanceState.BOOTING}),
+}
+
+
+@dataclass(frozen=True)
+class Env:
+    """What a Pool gets from the pool config, beside its own ``vm:`` section."""
+
+    name: str
+    os: str
+    arch: str
+    workdir: Path
+    runtime_dir: Path
+    ssh_key: Path | None
+    ssh_user: str
+    ssh_host_key: Path | None
+    ssh_host_key_check: bool
+    boot_timeout: float
+    config: Any  # the VM type's validated config dataclass
+
+
+class Instance(abc.ABC):
+    """One running VM. Created (and booted) by :meth:`Pool.create`."""
+
+    name: str
+
+    @abc.abstractmethod
+    async def wait_exit(self) -> int:
+        """Wait until the VM process ends; return its exit status."""
+
+    @abc.abstractmethod
+    def exited(self) -> bool:
+        """Whether the VM process has ended."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Stop the VM for good and release everything it holds. Idempotent."""
+
+
+class Pool(abc.ABC):
+    """Creates instances of one VM type from an Env."""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+
+    @abc.abstractmethod
+    async def create(self, name: str, workdir: Path, index: int,
+                     output: OutputMerger) -> Instance:
+        """Start instance ``index`` and wait until it is usable.
+
+        The instance attaches its output streams to ``output`` before it
+        boots, so the caller sees the console from the first byte.
+
+        Raises:
+            BootError: the VM did not come up within the boot timeout.
+            InfraError: the host could not start it.
+        """
+
+
+@runtime_checkable
+class ConsoleWriter(Protocol):
+    """Optional capability: bytes typed into the VM's console."""
+
+    async def write_console(self, data: bytes) -> None: ...
+
+
+@dataclass(frozen=True)
+class VMType:
+    """A registered VM type: its Pool class and its config section class."""
+
+    name: str
+    pool: type[Pool]
+    config: type[Any]
+
+
+_REGISTRY: dict[str, VMType] = {}
+
+
+def register(name: str, pool: type[Pool], config: type[Any]) -> None:
+    """Make a VM type available to pool configs as ``type: NAME``."""
+    if name in _REGISTRY and _REGISTRY[name].pool is not pool:
+        raise ValueError(f"VM type {name!r} is registered twice")
+    _REGISTRY[name] = VMType(name, pool, config)
+
+
+def lookup(name: str) -> VMType:
+    """The VM type registered as ``name``; KeyError if there is none."""
+    return _REGISTRY[name]
+
+
+def type_names() -> list[str]:
+    """Names of every registered VM type."""
+    return sorted(_REGISTRY)

@@ -1,0 +1,282 @@
+"""The facade every caller uses: a pool of instances with their state and consoles.
+
+The Fleet adds, once for every VM type, what syzkaller's ``vm.go`` adds over
+``vmimpl``: a workdir per instance, an explicit state machine, the console
+kept in a bounded ring plus a complete log file on disk, and snapshots for
+the UI. It is plain asyncio and knows nothing of Textual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from vmtui.backends import base
+from vmtui.backends.base import BootError, Env, InfraError, Instance, InstanceState
+from vmtui.backends.merger import OutputMerger
+from vmtui.backends.ring import ConsoleRing
+from vmtui.config import Config
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSnapshot:
+    """What the pool table shows of one instance, at one moment."""
+
+    name: str
+    index: int
+    state: InstanceState
+    uptime: float | None
+    lines_per_sec: float
+    lines: int
+    last_line: str
+    error: str
+    workdir: Path
+
+
+class _Rate:
+    """Lines per second over a window of a couple of seconds."""
+
+    def __init__(self) -> None:
+        self._t0: float | None = None
+        self._n0 = 0
+        self.value = 0.0
+
+    def update(self, now: float, total: int) -> float:
+        if self._t0 is None:
+            self._t0, self._n0 = now, total
+        elif now - self._t0 >= 1.0:
+            self.value = (total - self._n0) / (now - self._t0)
+            self._t0, self._n0 = now, total
+        return self.value
+
+
+class InstanceRecord:
+    """Everything the fleet tracks about one instance slot."""
+
+    def __init__(self, name: str, index: int, workdir: Path, ring_lines: int) -> None:
+        self.name = name
+        self.index = index
+        self.workdir = workdir
+        self.state = InstanceState.OFFLINE
+        self.state_changed = asyncio.Event()
+        self.ring = ConsoleRing(ring_lines)
+        self.instance: Instance | None = None
+        self.merger: OutputMerger | None = None
+        self.log_file: BinaryIO | None = None
+        self.started_at: float | None = None
+        self.error = ""
+        self.rate = _Rate()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.boot_task: asyncio.Task[None] | None = None
+
+    @property
+    def console_log(self) -> Path:
+        return self.workdir / "console.log"
+
+
+class Fleet:
+    """A pool of instances of one VM type, built from a validated :class:`Config`.
+
+    Args:
+        config: the validated config.
+        clock: monotonic seconds, replaceable for deterministic tests.
+        wallclock: epoch seconds stamped on console lines.
+    """
+
+    def __init__(self, config: Config, *, clock: Clock = time.monotonic,
+                 wallclock: Clock = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.wallclock = wallclock
+        pool_cfg = config.pool
+        pool_cfg.workdir.mkdir(parents=True, exist_ok=True)
+        # One folder per run, so an earlier run's logs are never overwritten.
+        self.workdir = Path(tempfile.mkdtemp(
+            prefix=time.strftime("run-%Y%m%d-%H%M%S-"), dir=pool_cfg.workdir))
+        self._runtime = Path(tempfile.mkdtemp(prefix="vmtui-"))  # mode 0700
+        self.env = Env(
+            name=pool_cfg.name, os=pool_cfg.os, arch=pool_cfg.arch, workdir=self.workdir,
+            runtime_dir=self._runtime, ssh_key=pool_cfg.ssh_key, ssh_user=pool_cfg.ssh_user,
+            ssh_host_key=pool_cfg.ssh_host_key,
+            ssh_host_key_check=pool_cfg.ssh_host_key_check,
+            boot_timeout=pool_cfg.boot_timeout, config=config.vm,
+        )
+        self.pool = base.lookup(pool_cfg.type).pool(self.env)
+        self.records: dict[str, InstanceRecord] = {}
+        for index in range(pool_cfg.count):
+            name = f"{pool_cfg.name}-{index}"
+            self.records[name] = InstanceRecord(
+                name, index, self.workdir / name, pool_cfg.console_lines)
+        self._closed = False
+
+    # -- state ---------------------------------------------------------------
+
+    def _set_state(self, rec: InstanceRecord, state: InstanceState, error: str = "") -> None:
+        if state is rec.state:
+            return
+        if state not in base.TRANSITIONS[rec.state]:
+            raise base.StateError(f"{rec.name}: cannot go from {rec.state.value} "
+                                  f"to {state.value}")
+        log.debug("%s: %s -> %s", rec.name, rec.state.value, state.value)
+        rec.state = state
+        rec.error = error
+        rec.state_changed.set()
+        rec.state_changed = asyncio.Event()
+
+    def record(self, name: str) -> InstanceRecord:
+        """The record of instance ``name``; KeyError if there is none."""
+        return self.records[name]
+
+    async def wait_state(self, name: str, *states: InstanceState,
+                         timeout: float | None = None) -> InstanceState:
+        """Wait until instance ``name`` is in one of ``states``."""
+        rec = self.records[name]
+
+        async def wait() -> InstanceState:
+            while rec.state not in states:
+                await rec.state_changed.wait()
+            return rec.state
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Boot every instance concurrently; returns when all are settled."""
+        await asyncio.gather(*(self.boot(name) for name in self.records))
+
+    async def boot(self, name: str) -> None:
+        """Boot one instance; its failure is recorded, not raised.
+
+        A stop or close while it boots cancels the boot and kills the VM.
+        """
+        rec = self.records[name]
+        if self._closed:
+            raise base.StateError("the fleet is closed")
+        rec.boot_task = asyncio.ensure_future(self._boot(rec))
+        with contextlib.suppress(asyncio.CancelledError):
+            await rec.boot_task
+
+    async def _boot(self, rec: InstanceRecord) -> None:
+        name = rec.name
+        self._set_state(rec, InstanceState.BOOTING)
+        rec.workdir.mkdir(parents=True, exist_ok=True)
+        rec.log_file = open(rec.console_log, "ab", buffering=0)  # noqa: SIM115
+        rec.merger = OutputMerger(tee=rec.log_file)
+        rec.started_at = self.clock()
+        self._spawn(rec, self._consume(rec, rec.merger))
+        try:
+            rec.instance = await self.pool.create(name, rec.workdir, rec.index, rec.merger)
+        except (BootError, InfraError) as exc:
+            log.info("%s: boot failed: %s", name, exc)
+            if rec.state is InstanceState.BOOTING:
+                self._set_state(rec, InstanceState.FAILED, str(exc))
+            await self._release(rec)
+            return
+        except asyncio.CancelledError:
+            await self._release(rec)
+            raise
+        if rec.state is InstanceState.BOOTING:
+            self._set_state(rec, InstanceState.RUNNING)
+            self._spawn(rec, self._watch_exit(rec, rec.instance))
+
+    def _spawn(self, rec: InstanceRecord, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        rec.tasks.add(task)
+        task.add_done_callback(rec.tasks.discard)
+
+    async def _consume(self, rec: InstanceRecord, merger: OutputMerger) -> None:
+        ring = rec.ring
+        async for chunk in merger:
+            if chunk.error is not None:
+                text = f"[vmtui] reading {chunk.source} failed: {chunk.error}"
+                ring.append("vmtui", text, self.wallclock())
+                continue
+            text = chunk.data.decode("utf-8", "replace")
+            ring.append(chunk.source, text, self.wallclock())
+
+    async def _watch_exit(self, rec: InstanceRecord, inst: Instance) -> None:
+        status = await inst.wait_exit()
+        if rec.instance is not inst or rec.state is not InstanceState.RUNNING:
+            return
+        # A clean exit (the guest powered off) is a stop; anything else,
+        # a kill or a QEMU crash, means the instance is lost.
+        state = InstanceState.STOPPED if status == 0 else InstanceState.LOST
+        error = "" if status == 0 else f"the VM process exited with status {status}"
+        self._set_state(rec, state, error)
+        await self._release(rec)
+
+    async def _release(self, rec: InstanceRecord) -> None:
+        inst, rec.instance = rec.instance, None
+        if inst is not None:
+            await inst.close()
+        if rec.merger is not None:
+            await rec.merger.wait_sources(timeout=2)
+            await rec.merger.close()
+        if rec.log_file is not None:
+            rec.log_file.close()
+            rec.log_file = None
+
+    async def stop(self, name: str) -> None:
+        """Stop one instance (kill it) and keep its logs."""
+        rec = self.records[name]
+        if rec.boot_task is not None and not rec.boot_task.done():
+            rec.boot_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rec.boot_task
+        if rec.state in (InstanceState.BOOTING, InstanceState.RUNNING,
+                         InstanceState.CRASHED, InstanceState.LOST,
+                         InstanceState.FAILED, InstanceState.OFFLINE):
+            self._set_state(rec, InstanceState.STOPPED)
+        await self._release(rec)
+
+    async def close(self) -> None:
+        """Stop every instance and wait until no VM process is left."""
+        self._closed = True
+        await asyncio.gather(*(self.stop(name) for name in self.records))
+        for rec in self.records.values():
+            for task in list(rec.tasks):
+                task.cancel()
+            await asyncio.gather(*rec.tasks, return_exceptions=True)
+        with contextlib.suppress(OSError):
+            for leftover in self._runtime.iterdir():
+                leftover.unlink()
+            self._runtime.rmdir()
+
+    # -- views ---------------------------------------------------------------
+
+    def console(self, name: str) -> ConsoleRing:
+        """The console ring of instance ``name``."""
+        return self.records[name].ring
+
+    def instance(self, name: str) -> Instance | None:
+        """The live instance behind ``name``, if it is up."""
+        return self.records[name].instance
+
+    def snapshot(self) -> list[InstanceSnapshot]:
+        """A consistent picture of every instance, for the pool table."""
+        now = self.clock()
+        out = []
+        for rec in self.records.values():
+            live = rec.state in (InstanceState.BOOTING, InstanceState.RUNNING,
+                                 InstanceState.CRASHED)
+            uptime = now - rec.started_at if live and rec.started_at is not None else None
+            tail = rec.ring.tail(1)
+            out.append(InstanceSnapshot(
+                name=rec.name, index=rec.index, state=rec.state, uptime=uptime,
+                lines_per_sec=rec.rate.update(now, rec.ring.next_seq),
+                lines=rec.ring.next_seq, last_line=tail[0].text if tail else "",
+                error=rec.error, workdir=rec.workdir,
+            ))
+        return out

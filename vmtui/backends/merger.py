@@ -1,0 +1,183 @@
+"""Many byte streams in, whole source-tagged lines out.
+
+Like syzkaller's ``vmimpl.OutputMerger``: each source (the serial console,
+QEMU's own stderr, a guest command's stdout and stderr) is read by its own
+task. Raw bytes go to the tee (the log on disk) the moment they arrive, so the
+log keeps everything; whole lines go to a bounded queue for consumers. A slow
+consumer never stalls a source: when the queue is full the oldest lines are
+dropped (and counted), never the bytes on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One line from one source, without its line terminator.
+
+    ``error`` is set (and ``data`` empty) on the last chunk of a source whose
+    read failed, so consumers learn of it in order.
+    """
+
+    source: str
+    data: bytes
+    error: BaseException | None = None
+
+
+class ByteReader(Protocol):
+    """What a source must offer: asyncio.StreamReader has it."""
+
+    async def read(self, n: int = -1) -> bytes: ...
+
+
+class OutputMerger:
+    """Merges byte streams into whole lines tagged with their source.
+
+    Args:
+        tee: a binary file that receives every byte as it arrives.
+        max_queued: lines kept for consumers before the oldest are dropped.
+        max_line: a longer line is cut into pieces of this many bytes.
+        tail_bytes: how much raw output :meth:`tail` remembers.
+    """
+
+    def __init__(self, *, tee: BinaryIO | None = None, max_queued: int = 20000,
+                 max_line: int = 64 * 1024, tail_bytes: int = 64 * 1024) -> None:
+        self._tee = tee
+        self._max_line = max_line
+        self._queue: collections.deque[Chunk] = collections.deque()
+        self._max_queued = max_queued
+        self._ready = asyncio.Event()
+        self._partial: dict[str, bytes] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tail = bytearray()
+        self._tail_bytes = tail_bytes
+        self._closed = False
+        self.errors: dict[str, BaseException] = {}
+        self.dropped = 0
+        self.total_bytes = 0
+
+    # -- producers -----------------------------------------------------------
+
+    def add(self, name: str, reader: ByteReader) -> None:
+        """Start reading ``reader`` as source ``name`` until EOF."""
+        if name in self._tasks and not self._tasks[name].done():
+            raise ValueError(f"source {name!r} is already being read")
+        self._partial.setdefault(name, b"")
+        self._tasks[name] = asyncio.get_running_loop().create_task(
+            self._pump(name, reader), name=f"merger:{name}")
+
+    def feed(self, name: str, data: bytes) -> None:
+        """Push bytes from a source that is not a reader (a callback API)."""
+        if not data:
+            return
+        self.total_bytes += len(data)
+        if self._tee is not None:
+            self._tee.write(data)
+        self._remember(data)
+        self._split(name, data)
+
+    def eof(self, name: str, error: BaseException | None = None) -> None:
+        """Say that a pushed source ended: flush its partial line."""
+        rest = self._partial.pop(name, b"")
+        if rest:
+            self._emit(Chunk(name, rest))
+        if error is not None:
+            self.errors[name] = error
+            self._emit(Chunk(name, b"", error))
+
+    async def _pump(self, name: str, reader: ByteReader) -> None:
+        error: BaseException | None = None
+        try:
+            while data := await reader.read(65536):
+                self.feed(name, data)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = exc
+        finally:
+            self.eof(name, error)
+
+    def _split(self, name: str, data: bytes) -> None:
+        parts = data.split(b"\n")
+        parts[0] = self._partial.get(name, b"") + parts[0]
+        for line in parts[:-1]:
+            self._emit_line(name, line[:-1] if line.endswith(b"\r") else line)
+        rest = parts[-1]
+        while len(rest) >= self._max_line:
+            self._emit(Chunk(name, rest[: self._max_line]))
+            rest = rest[self._max_line:]
+        self._partial[name] = rest
+
+    def _emit_line(self, name: str, line: bytes) -> None:
+        while len(line) > self._max_line:
+            self._emit(Chunk(name, line[: self._max_line]))
+            line = line[self._max_line:]
+        self._emit(Chunk(name, line))
+
+    def _emit(self, chunk: Chunk) -> None:
+        if len(self._queue) >= self._max_queued:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append(chunk)
+        self._ready.set()
+
+    def _remember(self, data: bytes) -> None:
+        self._tail += data[-self._tail_bytes:]
+        if len(self._tail) > self._tail_bytes:
+            del self._tail[: len(self._tail) - self._tail_bytes]
+
+    # -- consumers -----------------------------------------------------------
+
+    def drain(self) -> list[Chunk]:
+        """Every queued line, at once; never waits."""
+        chunks = list(self._queue)
+        self._queue.clear()
+        self._ready.clear()
+        return chunks
+
+    async def get(self) -> Chunk | None:
+        """The next line, waiting for one; None once closed and empty."""
+        while not self._queue:
+            if self._closed and self._all_done():
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        chunk = self._queue.popleft()
+        return chunk
+
+    async def __aiter__(self) -> AsyncIterator[Chunk]:
+        while (chunk := await self.get()) is not None:
+            yield chunk
+
+    def tail(self) -> bytes:
+        """The last raw bytes seen from any source (for error reports)."""
+        return bytes(self._tail)
+
+    # -- lifetime ------------------------------------------------------------
+
+    def _all_done(self) -> bool:
+        return all(task.done() for task in self._tasks.values())
+
+    async def wait_sources(self, timeout: float | None = None) -> bool:
+        """Wait until every source added so far reached EOF; False on timeout."""
+        pending = [t for t in self._tasks.values() if not t.done()]
+        if not pending:
+            return True
+        done, _ = await asyncio.wait(pending, timeout=timeout)
+        return len(done) == len(pending)
+
+    async def close(self) -> None:
+        """Stop reading every source, flush partial lines, end iteration."""
+        self._closed = True
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        for name in list(self._partial):
+            self.eof(name)
+        self._ready.set()

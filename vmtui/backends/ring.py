@@ -1,0 +1,58 @@
+"""A bounded console buffer with absolute line numbers.
+
+Readers keep a cursor (the sequence number of the next line they want) and
+ask for everything since it; when the ring has moved past their cursor they
+learn how many lines they missed. Nothing here blocks.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One console line as the UI sees it (text decoded, not yet sanitised)."""
+
+    seq: int
+    source: str
+    text: str
+    time: float
+
+
+class ConsoleRing:
+    """The last ``maxlen`` lines of one instance's merged output."""
+
+    def __init__(self, maxlen: int = 10000) -> None:
+        self._lines: collections.deque[Line] = collections.deque(maxlen=maxlen)
+        self.next_seq = 0
+
+    def append(self, source: str, text: str, time: float) -> Line:
+        """Store a line and return it with its sequence number."""
+        line = Line(self.next_seq, source, text, time)
+        self._lines.append(line)
+        self.next_seq += 1
+        return line
+
+    @property
+    def first_seq(self) -> int:
+        """Sequence number of the oldest line still held."""
+        return self.next_seq - len(self._lines)
+
+    def since(self, cursor: int) -> tuple[list[Line], int]:
+        """Lines from ``cursor`` on, and how many before them were already gone."""
+        first = self.first_seq
+        missed = max(0, first - cursor)
+        start = max(cursor, first) - first
+        if start >= len(self._lines):
+            return [], missed
+        return list(itertools.islice(self._lines, start, None)), missed
+
+    def tail(self, count: int) -> list[Line]:
+        """The newest ``count`` lines."""
+        return self.since(max(0, self.next_seq - count))[0]
+
+    def __len__(self) -> int:
+        return len(self._lines)

@@ -1,0 +1,70 @@
+"""SSH to guests with asyncssh: connection options and waiting for a guest."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+
+@dataclass(frozen=True)
+class SSHTarget:
+    """Where and how to reach one guest."""
+
+    host: str
+    port: int
+    user: str
+    key: Path | None
+    host_key: Path | None
+    check_host_key: bool
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`asyncssh.connect`."""
+        known_hosts: Any = None
+        if self.check_host_key:
+            if self.host_key is None:
+                raise ValueError("host key checking is on but no host key is known")
+            known_hosts = ([asyncssh.read_public_key(str(self.host_key))], [], [])
+        return {
+            "host": self.host,
+            "port": self.port,
+            "username": self.user,
+            "client_keys": [str(self.key)] if self.key else None,
+            "known_hosts": known_hosts,
+            "agent_path": None,
+            "config": [],  # never read ~/.ssh/config: the guest is ours
+        }
+
+    def connect(self, timeout: float = 10.0) -> Any:
+        """An asyncssh connection (an async context manager)."""
+        return asyncssh.connect(connect_timeout=timeout, **self.options())
+
+
+async def wait_for_ssh(target: SSHTarget, timeout: float, poll: float = 0.5) -> float:
+    """Retry until the guest's SSH server accepts us; return the seconds it took.
+
+    Raises:
+        TimeoutError: naming the address and the last error seen.
+        asyncssh.HostKeyNotVerifiable: the guest's host key is not the pinned one.
+    """
+    start = time.monotonic()
+    deadline = start + timeout
+    last: BaseException | None = None
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            why = f" (last error: {last})" if last else ""
+            raise TimeoutError(
+                f"SSH at {target.host}:{target.port} did not answer within {timeout:g}s{why}")
+        try:
+            async with target.connect(timeout=min(left, 10.0)):
+                return time.monotonic() - start
+        except asyncssh.HostKeyNotVerifiable:
+            raise
+        except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+            last = exc
+        await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))

@@ -1,0 +1,122 @@
+"""The ``vmtui`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import yaml
+
+from vmtui import __version__
+from vmtui.config import Config, load_config
+from vmtui.schema import ConfigError
+
+COMMANDS = ("check", "demo", "guest", "run")
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vmtui",
+        description="Watch and handle pools of test VMs. "
+                    "'vmtui CONFIG' opens the pool of a config file.",
+    )
+    p.add_argument("--version", action="version", version=f"vmtui {__version__}")
+    p.add_argument("--debug", action="store_true", help="log debug output to stderr")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="open the pool of CONFIG (the same as 'vmtui CONFIG')")
+    run.add_argument("config", help="pool config (YAML)")
+    check = sub.add_parser("check", help="validate CONFIG without starting anything")
+    check.add_argument("config", help="pool config (YAML)")
+    demo = sub.add_parser("demo", help="build the test guest if needed, open the demo pool")
+    demo.add_argument("--count", type=int, default=None, choices=range(1, 5),
+                      metavar="N", help="instances (1 to 4, default 3)")
+    demo.add_argument("--print", action="store_true", dest="print_config",
+                      help="print the demo config as YAML and exit")
+    guest = sub.add_parser("guest", help="the small Linux test guest")
+    gsub = guest.add_subparsers(dest="guest_command", metavar="ACTION", required=True)
+    gbuild = gsub.add_parser("build", help="build it into the cache (reused if unchanged)")
+    gbuild.add_argument("--force", action="store_true", help="rebuild even if unchanged")
+    gsub.add_parser("info", help="show where it is and what it is made of")
+    return p
+
+
+def _fail(message: str, status: int = 1) -> int:
+    print(f"vmtui: {message}", file=sys.stderr)
+    return status
+
+
+def _run_app(config: Config) -> int:
+    from vmtui.app import VmtuiApp
+    from vmtui.backends.fleet import Fleet
+
+    try:
+        fleet = Fleet(config)
+    except OSError as exc:
+        return _fail(f"cannot create the workdir: {exc}")
+    app = VmtuiApp(fleet)
+    app.run()
+    return app.return_code or 0
+
+
+def _guest(args: argparse.Namespace) -> int:
+    from vmtui.guest.build import GuestBuildError, build, default_guest
+
+    if args.guest_command == "info":
+        guest = default_guest()
+        if not guest.ready():
+            return _fail(f"no guest in {guest.dir}: run 'vmtui guest build'")
+        print(f"folder: {guest.dir}")
+        for key, value in guest.info().items():
+            print(f"{key}: {value}")
+        return 0
+    try:
+        build(force=args.force, log=lambda msg: print(f"guest: {msg}", flush=True))
+    except GuestBuildError as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from vmtui.demo import DEMO_COUNT, demo_config, demo_dict
+    from vmtui.guest.build import GuestBuildError, build
+
+    count = args.count or DEMO_COUNT
+    if args.print_config:
+        print(yaml.safe_dump(demo_dict(count=count), sort_keys=False), end="")
+        return 0
+    try:
+        guest = build(log=lambda msg: print(f"guest: {msg}", flush=True))
+    except GuestBuildError as exc:
+        return _fail(str(exc))
+    return _run_app(demo_config(guest, count))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vmtui`` console script."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and not args_list[0].startswith("-") and args_list[0] not in COMMANDS:
+        args_list.insert(0, "run")
+    args = _parser().parse_args(args_list)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(name)s: %(message)s")
+    # asyncssh logs every connection attempt at INFO; keep boot polling quiet.
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    if args.command is None:
+        _parser().print_help()
+        return EXIT_CONFIG
+    if args.command == "guest":
+        return _guest(args)
+    if args.command == "demo":
+        return _demo(args)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    if args.command == "check":
+        print(f"{args.config}: ok ({config.pool.type}, {config.pool.count} "
+              f"instance{'s' if config.pool.count != 1 else ''})")
+        return 0
+    return _run_app(config)

@@ -1,0 +1,358 @@
+"""``vmtui guest build``: a small Linux test guest from the distribution's packages.
+
+The guest is a distro kernel (downloaded as a package, never installed) and an
+initramfs holding busybox, dropbear (SSH as root with a generated key), the
+openssh sftp-server (so files can be copied in), the virtio modules, a serial
+shell on ttyS0 and SysRq enabled. Everything lands in the user's cache folder
+and is reused while its inputs are unchanged.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import asyncssh
+
+from vmtui.guest.cpio import CpioWriter
+
+# Bump when the guest's layout changes, so old caches are rebuilt.
+GUEST_FORMAT = 1
+KERNEL_META_PACKAGES = ("linux-image-cloud-amd64", "linux-image-amd64")
+# Loaded at boot in this order after their dependencies; missing ones are skipped.
+MODULES = ("virtio_pci", "virtio_net", "virtio_blk", "virtio_console", "virtio_scsi",
+           "virtio_rng", "9pnet_virtio", "9p")
+SFTP_SERVER = Path("/usr/lib/openssh/sftp-server")
+# Where dropbear (Debian's build) looks for the sftp subsystem.
+GUEST_SFTP_PATH = "usr/lib/sftp-server"
+
+Log = Callable[[str], None]
+
+
+class GuestBuildError(Exception):
+    """The guest cannot be built; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Guest:
+    """The files of a built guest."""
+
+    dir: Path
+
+    @property
+    def kernel(self) -> Path:
+        return self.dir / "vmlinuz"
+
+    @property
+    def initrd(self) -> Path:
+        return self.dir / "initramfs.cpio.gz"
+
+    @property
+    def ssh_key(self) -> Path:
+        return self.dir / "id_ed25519"
+
+    @property
+    def host_key(self) -> Path:
+        return self.dir / "host_key.pub"
+
+    @property
+    def manifest(self) -> Path:
+        return self.dir / "manifest.json"
+
+    @property
+    def append(self) -> str:
+        return "console=ttyS0 rdinit=/init panic=-1 net.ifnames=0"
+
+    def ready(self) -> bool:
+        files = (self.kernel, self.initrd, self.ssh_key, self.host_key, self.manifest)
+        return all(f.exists() for f in files)
+
+    def info(self) -> dict[str, str]:
+        data: dict[str, str] = json.loads(self.manifest.read_text())
+        return data
+
+
+def cache_root() -> Path:
+    """vmtui's cache folder: $VMTUI_CACHE, else $XDG_CACHE_HOME/vmtui, else ~/.cache/vmtui."""
+    if env := os.environ.get("VMTUI_CACHE"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vmtui"
+
+
+def default_guest() -> Guest:
+    """The guest that ``vmtui guest build`` makes and the demo pool boots."""
+    return Guest(cache_root() / "guest")
+
+
+def _which(name: str, package: str, missing: list[str]) -> str:
+    found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    if found is None:
+        missing.append(f"{name} not found: install the {package} package")
+        return ""
+    return found
+
+
+def check_tools() -> dict[str, str]:
+    """Find every host tool the build needs, or say all that is missing."""
+    missing: list[str] = []
+    tools = {
+        "qemu": _which("qemu-system-x86_64", "qemu-system-x86", missing),
+        "busybox": _which("busybox", "busybox-static", missing),
+        "dropbear": _which("dropbear", "dropbear-bin", missing),
+        "dropbearkey": _which("dropbearkey", "dropbear-bin", missing),
+        "apt-get": _which("apt-get", "apt", missing),
+        "apt-cache": _which("apt-cache", "apt", missing),
+        "dpkg-deb": _which("dpkg-deb", "dpkg", missing),
+        "ldd": _which("ldd", "libc-bin", missing),
+    }
+    if not SFTP_SERVER.exists():
+        missing.append(f"{SFTP_SERVER} not found: install the openssh-sftp-server package")
+    if missing:
+        raise GuestBuildError("cannot build the test guest:\n  " + "\n  ".join(missing))
+    return tools
+
+
+def _run(argv: list[str], cwd: Path | None = None) -> str:
+    try:
+        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise GuestBuildError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+    if done.returncode != 0:
+        raise GuestBuildError(f"{' '.join(argv)} failed ({done.returncode}): "
+                              f"{done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
+def kernel_package() -> str:
+    """The concrete kernel image package the distro's meta package points at."""
+    for meta in KERNEL_META_PACKAGES:
+        try:
+            out = _run(["apt-cache", "depends", meta])
+        except GuestBuildError:
+            continue
+        if m := re.search(r"Depends: (linux-image-\S+)", out):
+            return m.group(1)
+    raise GuestBuildError(
+        "no Linux kernel package found by apt-cache (tried "
+        f"{', '.join(KERNEL_META_PACKAGES)}): run 'apt-get update' first")
+
+
+def fetch_kernel(cache: Path, package: str, log: Log) -> tuple[Path, str]:
+    """Download (once) and unpack the kernel package; return its root and .deb name."""
+    debs = cache / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    found = sorted(debs.glob(f"{package}_*.deb"))
+    if not found:
+        log(f"downloading {package} (apt-get download)")
+        _run(["apt-get", "download", package], cwd=debs)
+        found = sorted(debs.glob(f"{package}_*.deb"))
+        if not found:
+            raise GuestBuildError(f"apt-get download {package} produced no .deb")
+    deb = found[-1]
+    root = cache / "kernel" / deb.stem
+    if not (root / "boot").is_dir():
+        log(f"unpacking {deb.name}")
+        tmp = root.with_name(root.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        _run(["dpkg-deb", "-x", str(deb), str(tmp)])
+        shutil.rmtree(root, ignore_errors=True)
+        tmp.rename(root)
+    return root, deb.name
+
+
+def _module_index(root: Path) -> dict[str, Path]:
+    return {p.name[:-3].replace("-", "_"): p
+            for p in (root / "lib" / "modules").glob("*/kernel/**/*.ko")}
+
+
+def _module_deps(path: Path) -> list[str]:
+    data = path.read_bytes()
+    m = re.search(rb"depends=([A-Za-z0-9_,-]*)\0", data)
+    if not m or not m.group(1):
+        return []
+    return [d.decode().replace("-", "_") for d in m.group(1).split(b",")]
+
+
+def module_order(index: dict[str, Path], wanted: Iterable[str]) -> list[str]:
+    """The wanted modules that exist, each after what it depends on."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order or name not in index:
+            return
+        for dep in _module_deps(index[name]):
+            visit(dep)
+        order.append(name)
+
+    for name in wanted:
+        visit(name)
+    return order
+
+
+def shared_libraries(binary: str) -> list[Path]:
+    """The shared libraries (and loader) a dynamic binary needs; [] if static."""
+    try:
+        out = subprocess.run(["ldd", binary], capture_output=True, text=True,
+                             check=False).stdout
+    except OSError:
+        return []
+    libs = []
+    for line in out.splitlines():
+        m = re.search(r"(?:=>\s*)?(/\S+)\s+\(0x", line)
+        if m:
+            libs.append(Path(m.group(1)))
+    return libs
+
+
+def _sha256(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()
+
+
+def ensure_keys(guest: Guest, dropbearkey: str, log: Log) -> None:
+    """Generate the SSH client key and the guest's host key if they are missing."""
+    guest.dir.mkdir(parents=True, exist_ok=True)
+    if not guest.ssh_key.exists():
+        log("generating the SSH key pair")
+        key = asyncssh.generate_private_key("ssh-ed25519", comment="vmtui-guest")
+        key.write_private_key(str(guest.ssh_key))
+        guest.ssh_key.chmod(0o600)
+        key.write_public_key(str(guest.ssh_key) + ".pub")
+    host_priv = guest.dir / "host_key.dropbear"
+    if not host_priv.exists() or not guest.host_key.exists():
+        log("generating the guest's SSH host key")
+        host_priv.unlink(missing_ok=True)
+        _run([dropbearkey, "-t", "ed25519", "-f", str(host_priv)])
+        out = _run([dropbearkey, "-y", "-f", str(host_priv)])
+        pub = next((ln for ln in out.splitlines() if ln.startswith("ssh-ed25519 ")), None)
+        if pub is None:
+            raise GuestBuildError("dropbearkey printed no ssh-ed25519 public key")
+        guest.host_key.write_text(" ".join(pub.split()[:2]) + " vmtui-guest-host\n")
+
+
+class _Tree:
+    """Adds files to the initramfs, creating parent folders as needed."""
+
+    def __init__(self, cpio: CpioWriter) -> None:
+        self.cpio = cpio
+
+    def parents(self, name: str) -> None:
+        parts = name.strip("/").split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            folder = "/".join(parts[:i])
+            if not self.cpio.has(folder):
+                self.cpio.directory(folder)
+
+    def file(self, name: str, data: bytes, mode: int = 0o644) -> None:
+        self.parents(name)
+        self.cpio.file(name, data, mode)
+
+    def symlink(self, name: str, target: str) -> None:
+        self.parents(name)
+        if not self.cpio.has(name):
+            self.cpio.symlink(name, target)
+
+    def host_file(self, path: Path, mode: int = 0o755) -> None:
+        if not self.cpio.has(str(path)):
+            self.file(str(path), path.resolve().read_bytes(), mode)
+
+
+def _asset(name: str) -> bytes:
+    return resources.files("vmtui.guest").joinpath("files", name).read_bytes()
+
+
+def build_initramfs(guest: Guest, tools: dict[str, str], kroot: Path,
+                    modules: list[str], index: dict[str, Path]) -> bytes:
+    """The initramfs as a gzip-compressed newc cpio archive."""
+    raw = io.BytesIO()
+    cpio = CpioWriter(raw)
+    tree = _Tree(cpio)
+    for folder in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev",
+                   "tmp", "run", "var", "lib/modules", "etc/dropbear"):
+        tree.parents(folder + "/x")
+    cpio.directory("root", 0o700)
+    cpio.directory("root/.ssh", 0o700)
+    busybox = tools["busybox"]
+    tree.file("bin/busybox", Path(busybox).read_bytes(), 0o755)
+    applets = _run([busybox, "--list-full"]).split()
+    for applet in applets:
+        if applet != "bin/busybox":
+            tree.symlink(applet, "/bin/busybox")
+    tree.symlink("init", "/bin/busybox")
+    tree.file("usr/sbin/dropbear", Path(tools["dropbear"]).read_bytes(), 0o755)
+    tree.file(GUEST_SFTP_PATH, SFTP_SERVER.read_bytes(), 0o755)
+    for binary in (busybox, tools["dropbear"], str(SFTP_SERVER)):
+        for lib in shared_libraries(binary):
+            tree.host_file(lib)
+    for name in modules:
+        tree.file(f"lib/modules/{name}.ko", index[name].read_bytes())
+    tree.file("etc/modules", "".join(f"{m}\n" for m in modules).encode())
+    tree.file("etc/rc", _asset("rc"), 0o755)
+    tree.file("etc/inittab", _asset("inittab"))
+    tree.file("etc/profile", _asset("profile"))
+    tree.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
+    tree.file("etc/shadow", b"root:*:19000:0:99999:7:::\n", 0o600)
+    tree.file("etc/group", b"root:x:0:\n")
+    tree.file("etc/shells", b"/bin/sh\n/bin/ash\n")
+    tree.file("etc/dropbear/dropbear_ed25519_host_key",
+              (guest.dir / "host_key.dropbear").read_bytes(), 0o600)
+    pub = Path(str(guest.ssh_key) + ".pub").read_bytes()
+    tree.file("root/.ssh/authorized_keys", pub, 0o600)
+    cpio.close()
+    return gzip.compress(raw.getvalue(), compresslevel=6, mtime=0)
+
+
+def build(guest: Guest | None = None, *, force: bool = False,
+          log: Log = lambda _msg: None) -> Guest:
+    """Build the test guest, or reuse it if nothing it is made of changed.
+
+    Raises:
+        GuestBuildError: naming what is missing on the host.
+    """
+    guest = guest or default_guest()
+    tools = check_tools()
+    cache = guest.dir.parent
+    package = kernel_package()
+    kroot, deb = fetch_kernel(cache, package, log)
+    ensure_keys(guest, tools["dropbearkey"], log)
+    vmlinuz = sorted((kroot / "boot").glob("vmlinuz-*"))
+    if not vmlinuz:
+        raise GuestBuildError(f"{deb} holds no boot/vmlinuz-*")
+    index = _module_index(kroot)
+    modules = module_order(index, MODULES)
+    inputs = _sha256(
+        str(GUEST_FORMAT).encode(), deb.encode(), " ".join(modules).encode(),
+        Path(tools["busybox"]).read_bytes(), Path(tools["dropbear"]).read_bytes(),
+        SFTP_SERVER.read_bytes(), guest.host_key.read_bytes(),
+        Path(str(guest.ssh_key) + ".pub").read_bytes(),
+        _asset("rc"), _asset("inittab"), _asset("profile"),
+    )
+    if not force and guest.ready() and guest.info().get("inputs") == inputs:
+        log(f"guest is up to date in {guest.dir}")
+        return guest
+    log(f"building the initramfs ({len(modules)} modules)")
+    image = build_initramfs(guest, tools, kroot, modules, index)
+    tmp = guest.initrd.with_suffix(".tmp")
+    tmp.write_bytes(image)
+    tmp.rename(guest.initrd)
+    shutil.copyfile(vmlinuz[-1], guest.kernel)
+    guest.manifest.write_text(json.dumps({
+        "inputs": inputs, "kernel_package": deb, "kernel": vmlinuz[-1].name,
+        "modules": " ".join(modules), "format": str(GUEST_FORMAT),
+    }, indent=2) + "\n")
+    log(f"guest ready in {guest.dir} (initramfs {len(image) // 1024} KiB)")
+    return guest

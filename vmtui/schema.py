@@ -1,0 +1,209 @@
+"""Typed configuration sections: YAML mappings checked against dataclasses.
+
+Every section of a vmtui config (the pool settings, each VM type's ``vm:``
+section) is a dataclass. :func:`load_section` turns a parsed YAML mapping into
+that dataclass, checking unknown keys, types, ranges and files, and raises
+:class:`ConfigError` naming the file, the dotted field path and the problem.
+
+Field constraints live in the dataclass field metadata, built with
+:func:`spec`, so each rule sits beside the field it governs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """A config value is wrong; says where (file and field path) and what."""
+
+    def __init__(self, file: str, path: str, problem: str) -> None:
+        self.file = file
+        self.path = path
+        self.problem = problem
+        where = f"{file}: {path}" if path else file
+        super().__init__(f"{where}: {problem}")
+
+
+def spec(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str = "",
+    min: float | None = None,
+    max: float | None = None,
+    must_exist: bool = False,
+    default_factory: Any = dataclasses.MISSING,
+) -> Any:
+    """Declare a config field with its documentation and constraints.
+
+    Args:
+        default: the value when the key is absent; absent means required.
+        help: one line shown by error messages and docs.
+        min: smallest allowed number (inclusive).
+        max: largest allowed number (inclusive).
+        must_exist: for paths, the file or directory must exist.
+        default_factory: as for dataclasses.field.
+    """
+    metadata = {"help": help, "min": min, "max": max, "must_exist": must_exist}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def describe(value: Any) -> str:
+    """Name a YAML value's type for an error message, with a short preview."""
+    names = {
+        bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+        list: "a list", dict: "a mapping", type(None): "nothing (null)",
+    }
+    kind = names.get(type(value), type(value).__name__)
+    if isinstance(value, (bool, int, float, str)):
+        text = repr(value)
+        if len(text) > 40:
+            text = text[:37] + "..."
+        return f"{kind} {text}"
+    return kind
+
+
+class _Loader:
+    def __init__(self, file: str, base_dir: Path) -> None:
+        self.file = file
+        self.base_dir = base_dir
+
+    def fail(self, path: str, problem: str) -> typing.NoReturn:
+        raise ConfigError(self.file, path, problem)
+
+    def section(self, cls: type[T], data: Any, path: str) -> T:
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            self.fail(path, f"expected a mapping, got {describe(data)}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        hints = typing.get_type_hints(cls)
+        for key in data:
+            if key not in fields or not fields[key].init:
+                known = ", ".join(sorted(n for n, f in fields.items() if f.init))
+                self.fail(_join(path, str(key)), f"unknown key (known keys: {known})")
+        values: dict[str, Any] = {}
+        for name, field in fields.items():
+            if not field.init:
+                continue
+            sub = _join(path, name)
+            if name in data:
+                values[name] = self.value(hints[name], data[name], sub, field.metadata)
+            elif (
+                field.default is dataclasses.MISSING
+                and field.default_factory is dataclasses.MISSING
+            ):
+                self.fail(sub, "missing required key")
+        try:
+            return cls(**values)
+        except ValueError as exc:  # cross-field checks in __post_init__
+            self.fail(path, str(exc))
+
+    def value(self, tp: Any, raw: Any, path: str, meta: Mapping[str, Any]) -> Any:
+        if tp is Any:
+            return raw
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if origin in (typing.Union, types.UnionType):
+            if raw is None and type(None) in args:
+                return None
+            inner = [a for a in args if a is not type(None)]
+            return self.value(inner[0], raw, path, meta)
+        if origin is typing.Literal:
+            if raw not in args:
+                choices = ", ".join(repr(a) for a in args)
+                self.fail(path, f"{describe(raw)} is not one of {choices}")
+            return raw
+        if origin in (list, tuple):
+            if not isinstance(raw, list):
+                self.fail(path, f"expected a list, got {describe(raw)}")
+            items = [self.value(args[0], v, f"{path}[{i}]", meta) for i, v in enumerate(raw)]
+            return tuple(items) if origin is tuple else items
+        if origin is dict:
+            if not isinstance(raw, Mapping):
+                self.fail(path, f"expected a mapping, got {describe(raw)}")
+            return {str(k): self.value(args[1], v, _join(path, str(k)), meta)
+                    for k, v in raw.items()}
+        if dataclasses.is_dataclass(tp):
+            return self.section(tp, raw, path)  # type: ignore[arg-type]
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            try:
+                return tp(raw)
+            except ValueError:
+                choices = ", ".join(repr(m.value) for m in tp)
+                self.fail(path, f"{describe(raw)} is not one of {choices}")
+        return self.scalar(tp, raw, path, meta)
+
+    def scalar(self, tp: Any, raw: Any, path: str, meta: Mapping[str, Any]) -> Any:
+        if tp is bool:
+            if not isinstance(raw, bool):
+                self.fail(path, f"expected true or false, got {describe(raw)}")
+            return raw
+        if tp is int or tp is float:
+            ok = isinstance(raw, int) or (tp is float and isinstance(raw, float))
+            if isinstance(raw, bool) or not ok:
+                want = "an integer" if tp is int else "a number"
+                self.fail(path, f"expected {want}, got {describe(raw)}")
+            lo, hi = meta.get("min"), meta.get("max")
+            if (lo is not None and raw < lo) or (hi is not None and raw > hi):
+                self.fail(path, f"{raw} is out of range (allowed: {_range(lo, hi)})")
+            return tp(raw)
+        if tp is str:
+            if not isinstance(raw, str):
+                self.fail(path, f"expected a string, got {describe(raw)}")
+            return raw
+        if tp is Path:
+            if not isinstance(raw, str) or not raw:
+                self.fail(path, f"expected a file path, got {describe(raw)}")
+            resolved = Path(raw).expanduser()
+            if not resolved.is_absolute():
+                resolved = self.base_dir / resolved
+            if meta.get("must_exist") and not resolved.exists():
+                self.fail(path, f"file not found: {resolved}")
+            return resolved
+        raise TypeError(f"unsupported config field type {tp!r} at {path}")
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _range(lo: float | None, hi: float | None) -> str:
+    if lo is not None and hi is not None:
+        return f"{_num(lo)} to {_num(hi)}"
+    if lo is not None:
+        return f"at least {_num(lo)}"
+    assert hi is not None
+    return f"at most {_num(hi)}"
+
+
+def load_section(
+    cls: type[T], data: Any, *, file: str, path: str = "", base_dir: Path | None = None
+) -> T:
+    """Check ``data`` (parsed YAML) against the dataclass ``cls`` and build it.
+
+    Args:
+        cls: the dataclass describing the section.
+        data: the parsed mapping (None counts as empty).
+        file: the config file's name, for error messages.
+        path: the dotted path of this section inside the file ("vm").
+        base_dir: relative paths are resolved against it (the file's folder).
+
+    Raises:
+        ConfigError: naming the file, the field path and the problem.
+    """
+    return _Loader(file, base_dir or Path.cwd()).section(cls, data, path)
