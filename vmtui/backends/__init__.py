@@ -1,3 +1,4 @@
 """The async backend layer. Never imports Textual or Rich: usable headless."""
 
-from vmtui.backends import qemu  # noqa: F401  (registers the "qemu" VM type)
+# Importing a VM type registers it.
+from vmtui.backends import qemu, scripted  # noqa: F401

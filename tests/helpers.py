@@ -1,0 +1,54 @@
+"""Shared helpers for the tests."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from vmtui.config import Config, parse_config
+
+
+def scripted_config(tmp: Path, *, count: int = 2, lines: list[str] | None = None,
+                    fail: list[int] | None = None, name: str = "snap") -> Config:
+    """A config of the scripted VM type (deterministic, no real VM)."""
+    data: dict[str, Any] = {
+        "name": name, "type": "scripted", "count": count, "workdir": str(tmp),
+        "vm": {"lines": lines or [], "fail": fail or []},
+    }
+    return parse_config(data, file="<test>", base_dir=tmp)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_dead(pid: int, timeout: float) -> bool:
+    """Wait until ``pid`` is gone; False if it is still alive after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return not pid_alive(pid)
+
+
+def qemu_pids() -> set[int]:
+    """Live qemu-system processes of this user."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                comm = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            if comm.startswith("qemu-system") and pid_alive(int(entry.name)):
+                if entry.stat().st_uid == os.getuid():
+                    pids.add(int(entry.name))
+    return pids

@@ -1,0 +1,49 @@
+"""The vmtui Textual app: thin; the screens and the bridge do the work."""
+
+from __future__ import annotations
+
+from textual.app import App
+from textual.binding import Binding
+
+from vmtui.backends.fleet import Fleet
+from vmtui.bridge import Bridge
+from vmtui.screens.help import HelpScreen, key_table
+from vmtui.screens.pool import PoolScreen
+
+
+class VmtuiApp(App[int]):
+    """Watch and handle a pool of test VMs.
+
+    Args:
+        fleet: the pool to show (not yet started).
+        boot: boot the pool on start (tests showing a prepared fleet say False).
+    """
+
+    CSS_PATH = "vmtui.tcss"
+    TITLE = "vmtui"
+    BINDINGS = [
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, fleet: Fleet, *, boot: bool = True) -> None:
+        super().__init__()
+        self.fleet = fleet
+        self.bridge = Bridge(self, fleet)
+        self._boot = boot
+
+    def on_mount(self) -> None:
+        self.bridge.start(boot=self._boot)
+        self.push_screen(PoolScreen(self.bridge))
+
+    async def action_quit(self) -> None:
+        await self.bridge.close()
+        self.exit(0)
+
+    async def on_unmount(self) -> None:
+        # However the app ends, no VM process outlives it.
+        await self.bridge.close()
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(key_table(self.screen), f"Keys: {self.screen.sub_title}"))

@@ -1,0 +1,66 @@
+"""A scripted VM type: prints given lines and echoes typed input. No real VM.
+
+For deterministic screen snapshots and scripted edge cases (hostile console
+content, boot failures). Real features are proven on QEMU guests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from vmtui.backends.base import BootError, Instance, Pool, register
+from vmtui.backends.merger import OutputMerger
+from vmtui.schema import spec
+
+
+@dataclass(frozen=True)
+class ScriptedConfig:
+    """Console lines to print; ``{name}`` and ``{index}`` are filled in."""
+
+    lines: list[str] = spec(default_factory=list, help="console lines printed at boot")
+    boot_seconds: float = spec(0.0, min=0, max=3600, help="time the boot takes")
+    fail: list[int] = spec(default_factory=list, help="indexes whose boot fails")
+
+
+class ScriptedInstance(Instance):
+    """Echoes what is typed into its console, like a terminal in cooked mode."""
+
+    def __init__(self, name: str, output: OutputMerger) -> None:
+        self.name = name
+        self._output = output
+        self._exit: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def exited(self) -> bool:
+        return self._exit.done()
+
+    async def wait_exit(self) -> int:
+        return await asyncio.shield(self._exit)
+
+    async def write_console(self, data: bytes) -> None:
+        self._output.feed("console", data.replace(b"\r", b"\n"))
+
+    def crash(self, status: int = 137) -> None:
+        """Pretend the VM process died."""
+        if not self._exit.done():
+            self._exit.set_result(status)
+
+    async def close(self) -> None:
+        self.crash(0)
+
+
+class ScriptedPool(Pool):
+    async def create(self, name: str, workdir: Path, index: int,
+                     output: OutputMerger) -> ScriptedInstance:
+        cfg: ScriptedConfig = self.env.config
+        for line in cfg.lines:
+            output.feed("console", (line.format(name=name, index=index) + "\n").encode())
+        if cfg.boot_seconds:
+            await asyncio.sleep(cfg.boot_seconds)
+        if index in cfg.fail:
+            raise BootError(f"{name}: scripted boot failure", output.tail())
+        return ScriptedInstance(name, output)
+
+
+register("scripted", ScriptedPool, ScriptedConfig)

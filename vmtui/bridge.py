@@ -1,0 +1,141 @@
+"""The one module that knows both Textual and the backends.
+
+It runs backend work in named workers on the app's event loop (QEMU must be
+spawned from the main thread: never a thread worker), polls the fleet, and
+posts what changed to the screens that subscribed: pool snapshots about twice
+a second, console lines in batches every 50 ms, only to visible screens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from textual.app import App
+from textual.message import Message
+from textual.message_pump import MessagePump
+from textual.timer import Timer
+
+from vmtui.backends.fleet import Fleet, InstanceSnapshot
+from vmtui.backends.ring import Line
+
+
+@dataclass
+class _ConsoleSub:
+    name: str
+    cursor: int
+
+
+class Bridge:
+    """Feeds the screens from a :class:`Fleet`.
+
+    Args:
+        app: the running app (owner of timers and workers).
+        fleet: the pool to show.
+        pool_interval: seconds between pool snapshots.
+        console_interval: seconds between console batches.
+    """
+
+    class PoolUpdated(Message):
+        """A fresh snapshot of every instance."""
+
+        def __init__(self, snapshots: Sequence[InstanceSnapshot]) -> None:
+            super().__init__()
+            self.snapshots = snapshots
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, Bridge.PoolUpdated)
+
+    class ConsoleBatch(Message):
+        """New console lines of one instance, and how many were missed."""
+
+        def __init__(self, name: str, lines: list[Line], missed: int) -> None:
+            super().__init__()
+            self.name = name
+            self.lines = lines
+            self.missed = missed
+
+    def __init__(self, app: App[object], fleet: Fleet, *, pool_interval: float = 0.5,
+                 console_interval: float = 0.05) -> None:
+        self.app = app
+        self.fleet = fleet
+        self.pool_interval = pool_interval
+        self.console_interval = console_interval
+        self._pool_subs: set[MessagePump] = set()
+        self._console_subs: dict[MessagePump, _ConsoleSub] = {}
+        self._paused: dict[MessagePump, _ConsoleSub] = {}
+        self._timers: list[Timer] = []
+        self._closed = False
+
+    def start(self, boot: bool = True) -> None:
+        """Start polling and, with ``boot``, boot the pool in a worker."""
+        self._timers = [
+            self.app.set_interval(self.pool_interval, self.push_pool, name="pool-poll"),
+            self.app.set_interval(self.console_interval, self.push_consoles,
+                                  name="console-poll"),
+        ]
+        if boot:
+            self.app.run_worker(self.fleet.start(), name="fleet-start", group="backend",
+                                exit_on_error=False)
+
+    # -- subscriptions -------------------------------------------------------
+
+    def subscribe_pool(self, target: MessagePump) -> None:
+        """Send ``target`` pool snapshots, starting now."""
+        self._pool_subs.add(target)
+        target.post_message(self.PoolUpdated(self.fleet.snapshot()))
+
+    def unsubscribe_pool(self, target: MessagePump) -> None:
+        self._pool_subs.discard(target)
+
+    def subscribe_console(self, target: MessagePump, name: str) -> None:
+        """Send ``target`` the console of ``name``: what the ring holds, then news.
+
+        A target that unsubscribed (its screen was hidden) resumes where it
+        stopped, so it gets the lines it missed meanwhile.
+        """
+        sub = self._paused.pop(target, None)
+        if sub is None or sub.name != name:
+            sub = _ConsoleSub(name, self.fleet.console(name).first_seq)
+        self._console_subs[target] = sub
+        self._push_console(target, sub)
+
+    def unsubscribe_console(self, target: MessagePump) -> None:
+        """Stop sending to ``target`` (it keeps its place for a later subscribe)."""
+        sub = self._console_subs.pop(target, None)
+        if sub is not None:
+            self._paused[target] = sub
+
+    # -- polling -------------------------------------------------------------
+
+    def push_pool(self) -> None:
+        if not self._pool_subs:
+            return
+        snapshots = self.fleet.snapshot()
+        for target in self._pool_subs:
+            target.post_message(self.PoolUpdated(snapshots))
+
+    def push_consoles(self) -> None:
+        for target, sub in self._console_subs.items():
+            self._push_console(target, sub)
+
+    def _push_console(self, target: MessagePump, sub: _ConsoleSub) -> None:
+        ring = self.fleet.console(sub.name)
+        lines, missed = ring.since(sub.cursor)
+        if lines or missed:
+            sub.cursor = ring.next_seq
+            target.post_message(self.ConsoleBatch(sub.name, lines, missed))
+
+    # -- lifetime ------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Stop polling and close the fleet (no VM process is left)."""
+        if self._closed:
+            return
+        self._closed = True
+        for timer in self._timers:
+            timer.stop()
+        self._pool_subs.clear()
+        self._console_subs.clear()
+        self._paused.clear()
+        await self.fleet.close()

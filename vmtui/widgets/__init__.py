@@ -1,0 +1,1 @@
+"""Textual widgets of vmtui. They never call a backend."""
