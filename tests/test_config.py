@@ -67,7 +67,8 @@ BAD = [
     (mutate("count", 0), "count: 0 is out of range (allowed: 1 to 128)"),
     (mutate("count", True), "count: expected an integer, got a boolean True"),
     (mutate("vm.mem", 0), "vm.mem: 0 is out of range (allowed: 1 to 1048576)"),
-    (mutate("vm.mem", 2 * 1024 * 1024), "vm.mem: 2097152 is out of range (allowed: 1 to 1048576)"),
+    (mutate("vm.mem", 2 * 1024 * 1024),
+     "vm.mem: 2097152 is out of range (allowed: 1 to 1048576)"),
     (mutate("vm.kernel", "missing/bzImage"), "vm.kernel: file not found: {dir}/missing/bzImage"),
     (mutate("vm.kernel", DELETE), "vm.kernel: missing required key"),
     (mutate("vm.accel", "hvf"), "vm.accel: a string 'hvf' is not one of 'tcg', 'kvm', 'auto'"),
@@ -89,13 +90,15 @@ BAD = [
     (mutate("boot_timeout", -5), "boot_timeout: -5 is out of range (allowed: 1 to 3600)"),
     (mutate("ssh_host_key_check", "no"), "ssh_host_key_check: expected true or false, "
      "got a string 'no'"),
-    ("name: [unclosed", "invalid YAML at line 1, column 16: expected ',' or ']', but got '<stream end>'"),
+    ("name: [unclosed",
+     "invalid YAML at line 1, column 16: expected ',' or ']', but got '<stream end>'"),
     ("- a\n- b\n", "expected a mapping, got a list"),
     ("", "the file is empty"),
 ]
 
 
-@pytest.mark.parametrize(("data", "message"), BAD, ids=[m.split(":")[0].split(" ")[0] for _, m in BAD])
+@pytest.mark.parametrize(("data", "message"), BAD,
+                         ids=[m.split(":")[0].split(" ")[0] for _, m in BAD])
 def test_bad_config_message(files: Path, data: Any, message: str) -> None:
     path = write(files, data)
     with pytest.raises(ConfigError) as info:

@@ -46,4 +46,5 @@ class VmtuiApp(App[int]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        self.push_screen(HelpScreen(key_table(self.screen), f"Keys: {self.screen.sub_title}"))
+        title = getattr(self.screen, "HELP_TITLE", "Keys")
+        self.push_screen(HelpScreen(key_table(self.screen), title))

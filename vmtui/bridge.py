@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from textual.app import App
 from textual.message import Message
@@ -55,7 +56,7 @@ class Bridge:
             self.lines = lines
             self.missed = missed
 
-    def __init__(self, app: App[object], fleet: Fleet, *, pool_interval: float = 0.5,
+    def __init__(self, app: App[Any], fleet: Fleet, *, pool_interval: float = 0.5,
                  console_interval: float = 0.05) -> None:
         self.app = app
         self.fleet = fleet

@@ -92,18 +92,24 @@ class Fleet:
         config: the validated config.
         clock: monotonic seconds, replaceable for deterministic tests.
         wallclock: epoch seconds stamped on console lines.
+        run_name: the folder of this run under the pool workdir (default: a
+            new ``run-DATE-TIME-XXXX`` folder, so no earlier log is touched).
     """
 
     def __init__(self, config: Config, *, clock: Clock = time.monotonic,
-                 wallclock: Clock = time.time) -> None:
+                 wallclock: Clock = time.time, run_name: str | None = None) -> None:
         self.config = config
         self.clock = clock
         self.wallclock = wallclock
         pool_cfg = config.pool
         pool_cfg.workdir.mkdir(parents=True, exist_ok=True)
-        # One folder per run, so an earlier run's logs are never overwritten.
-        self.workdir = Path(tempfile.mkdtemp(
-            prefix=time.strftime("run-%Y%m%d-%H%M%S-"), dir=pool_cfg.workdir))
+        if run_name is None:
+            # One folder per run, so an earlier run's logs are never overwritten.
+            self.workdir = Path(tempfile.mkdtemp(
+                prefix=time.strftime("run-%Y%m%d-%H%M%S-"), dir=pool_cfg.workdir))
+        else:
+            self.workdir = pool_cfg.workdir / run_name
+            self.workdir.mkdir(exist_ok=True)
         self._runtime = Path(tempfile.mkdtemp(prefix="vmtui-"))  # mode 0700
         self.env = Env(
             name=pool_cfg.name, os=pool_cfg.os, arch=pool_cfg.arch, workdir=self.workdir,
@@ -172,7 +178,7 @@ class Fleet:
         name = rec.name
         self._set_state(rec, InstanceState.BOOTING)
         rec.workdir.mkdir(parents=True, exist_ok=True)
-        rec.log_file = open(rec.console_log, "ab", buffering=0)  # noqa: SIM115
+        rec.log_file = open(rec.console_log, "ab", buffering=0)
         rec.merger = OutputMerger(tee=rec.log_file)
         rec.started_at = self.clock()
         self._spawn(rec, self._consume(rec, rec.merger))

@@ -65,6 +65,6 @@ async def wait_for_ssh(target: SSHTarget, timeout: float, poll: float = 0.5) -> 
                 return time.monotonic() - start
         except asyncssh.HostKeyNotVerifiable:
             raise
-        except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, asyncssh.Error) as exc:
             last = exc
         await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))

@@ -1,33 +1,33 @@
-"""The help screen: every key of the screen underneath, grouped."""
+"""The help screen: the keys of the screen underneath, its own keys first."""
 
 from __future__ import annotations
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 
-def key_table(screen: Screen[object]) -> Text:
-    """The active bindings of ``screen`` (and its focused widget and the app)."""
-    rows: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for active in screen.active_bindings.values():
-        binding = active.binding
-        label = binding.description or binding.action
-        if label in seen or not active.enabled:
-            continue
-        seen.add(label)
-        rows.append((screen.app.get_key_display(binding), active.tooltip or label))
-    width = max((len(k) for k, _ in rows), default=0)
-    text = Text()
-    for key, label in rows:
-        text.append(f"{key:>{width}}", style="bold")
-        text.append(f"  {label}\n")
-    text.rstrip()
-    return text
+def key_table(screen: Screen[object]) -> Table:
+    """The keys of ``screen``: its own bindings, then the focused widget's shown ones."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", justify="right")
+    table.add_column()
+    app = screen.app
+    rows: dict[str, str] = {}
+    for binding in Binding.make_bindings(type(screen).BINDINGS):
+        if binding.description:
+            rows.setdefault(app.get_key_display(binding), binding.description)
+    for item in screen.active_bindings.values():
+        if item.node is not screen and item.binding.show and item.enabled:
+            label = item.tooltip or item.binding.description
+            rows.setdefault(app.get_key_display(item.binding), label)
+    for key, label in rows.items():
+        table.add_row(key, label)
+    return table
 
 
 class HelpScreen(ModalScreen[None]):
@@ -39,22 +39,21 @@ class HelpScreen(ModalScreen[None]):
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical {
+    HelpScreen > VerticalScroll {
         width: auto; max-width: 90%; height: auto; max-height: 90%;
-        border: round $accent; padding: 1 2; background: $panel;
+        border: round $accent; border-title-style: bold; padding: 1 2; background: $panel;
     }
     HelpScreen Static { width: auto; }
-    HelpScreen .help--title { text-style: bold; padding-bottom: 1; }
+    HelpScreen .help--hint { padding-top: 1; color: $text-muted; }
     """
 
-    def __init__(self, table: Text, title: str) -> None:
+    def __init__(self, table: Table, title: str) -> None:
         super().__init__()
         self._table = table
         self._title = title
 
     def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(Text(self._title), classes="help--title")
+        with VerticalScroll() as box:
+            box.border_title = self._title
             yield Static(self._table)
-            yield Static(Text("Ctrl+P opens the command palette. Esc closes this help.",
-                              style="italic"))
+            yield Static(Text("Ctrl+P: command palette · Esc: close"), classes="help--hint")

@@ -16,6 +16,7 @@ from vmtui.widgets.pool_table import format_uptime
 class InstanceScreen(Screen[None]):
     """Shows one instance: a status line and its console pane."""
 
+    HELP_TITLE = "Keys: instance"
     BINDINGS = [
         Binding("q,escape", "app.pop_screen", "Back"),
         Binding("end", "follow", "Follow tail"),

@@ -18,6 +18,7 @@ from vmtui.widgets.pool_table import PoolTable
 class PoolScreen(Screen[None]):
     """The first screen: what every instance of the pool is doing."""
 
+    HELP_TITLE = "Keys: pool"
     BINDINGS = [
         Binding("enter", "open", "Open", show=True),
         Binding("q", "app.quit", "Quit"),

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from vmtui.backends.base import InstanceState
 from vmtui.backends.fleet import InstanceSnapshot
@@ -50,14 +51,13 @@ class PoolTable(DataTable[Text]):
             self.add_column(label, key=key)
 
     def on_resize(self) -> None:
-        column = self.columns.get(self._column_key("last"))
+        # The last column takes what the others leave, so long console lines
+        # never push the table into horizontal scrolling.
+        column = self.columns.get(ColumnKey("last"))
         if column is not None:
             column.auto_width = False
             column.width = max(20, self.size.width - FIXED_WIDTH)
             self.refresh()
-
-    def _column_key(self, key: str) -> object:
-        return next((k for k in self.columns if k.value == key), None)
 
     def state_text(self, state: InstanceState) -> Text:
         style = self.get_component_rich_style(f"pool-table--{state.value}", partial=True)

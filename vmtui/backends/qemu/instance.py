@@ -8,7 +8,7 @@ import os
 import socket
 from pathlib import Path
 
-from vmtui.backends.base import BootError, Env, InfraError, Instance, Pool
+from vmtui.backends.base import BootError, InfraError, Instance, Pool
 from vmtui.backends.merger import OutputMerger
 from vmtui.backends.qemu import launcher
 from vmtui.backends.qemu.config import LaunchPlan, QemuConfig, build_argv

@@ -1,0 +1,35 @@
+"""Guest text is shown inert: no escape sequence or markup survives."""
+
+from __future__ import annotations
+
+import pytest
+
+from vmtui.widgets.inert import inert, inert_text
+
+
+@pytest.mark.parametrize(("raw", "shown"), [
+    ("plain text", "plain text"),
+    ("\x1b[31mred\x1b[0m", "␛[31mred␛[0m"),
+    ("\x1b]0;pwned title\x07", "␛]0;pwned title␇"),
+    ("csi8\x9b2J", "csi8\ufffd2J"),
+    ("del\x7f", "del\u2421"),
+    ("nul\x00bell\x07", "nul␀bell␇"),
+    ("a\tb", "a       b"),
+    ("bidi \u202eevil", "bidi \ufffdevil"),
+    ("[@click=app.quit]x", "[@click=app.quit]x"),
+    ("[bold]not bold[/]", "[bold]not bold[/]"),
+])
+def test_inert(raw: str, shown: str) -> None:
+    assert inert(raw) == shown
+
+
+def test_no_control_character_survives() -> None:
+    everything = "".join(chr(c) for c in range(0x00, 0x100))
+    out = inert(everything)
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in out)
+
+
+def test_inert_text_is_not_markup() -> None:
+    text = inert_text("[@click=app.quit]x[/]")
+    assert text.plain == "[@click=app.quit]x[/]"
+    assert not text.spans

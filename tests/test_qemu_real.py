@@ -1,0 +1,166 @@
+"""The QEMU backend on real TCG guests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import pid_alive, qemu_pids, wait_dead
+from vmtui.backends.base import BootError, InstanceState
+from vmtui.backends.fleet import Fleet
+from vmtui.backends.merger import OutputMerger
+from vmtui.backends.qemu import QemuInstance
+from vmtui.config import parse_config
+from vmtui.demo import demo_config, demo_dict
+from vmtui.guest.build import Guest
+
+pytestmark = pytest.mark.guest
+
+BOOT_LINE = "Linux version"
+
+
+def has_line(fleet: Fleet, name: str, needle: str) -> bool:
+    return any(needle in line.text for line in fleet.console(name).tail(100000))
+
+
+async def test_pool_of_two_boots_and_closes_clean(guest: Guest, workdir: Path) -> None:
+    fleet = Fleet(demo_config(guest, count=2, workdir=workdir))
+    start = time.monotonic()
+    await asyncio.wait_for(fleet.start(), 150)
+    print(f"pool of 2 booted to SSH in {time.monotonic() - start:.1f}s")
+    pids = []
+    for snap in fleet.snapshot():
+        assert snap.state is InstanceState.RUNNING, snap.error
+        assert has_line(fleet, snap.name, BOOT_LINE)
+        inst = fleet.instance(snap.name)
+        assert isinstance(inst, QemuInstance)
+        pids.append(inst.pid)
+        assert pid_alive(inst.pid)
+        assert inst.pid in pids_of(workdir)
+        # QMP socket in a private runtime folder.
+        assert inst.qmp_socket.exists()
+        assert (inst.qmp_socket.parent.stat().st_mode & 0o777) == 0o700
+    await fleet.close()
+    assert not any(pid_alive(pid) for pid in pids)
+    assert not pids_of(workdir)
+    for snap in fleet.snapshot():
+        assert snap.state is InstanceState.STOPPED
+        log = (snap.workdir / "console.log").read_bytes()
+        assert BOOT_LINE.encode() in log
+
+
+def pids_of(workdir: Path) -> set[int]:
+    """QEMU processes running in a folder under ``workdir`` (their instance workdir)."""
+    found = set()
+    for pid in qemu_pids():
+        try:
+            if os.readlink(f"/proc/{pid}/cwd").startswith(str(workdir)):
+                found.add(pid)
+        except OSError:
+            pass
+    return found
+
+
+def config_with(guest: Guest, workdir: Path, **vm: object) -> object:
+    data = demo_dict(guest, count=1, workdir=workdir)
+    timeout = vm.pop("boot_timeout", None)
+    if timeout is not None:
+        data["boot_timeout"] = timeout
+    data["vm"].update(vm)
+    return parse_config(data, file="<test>", base_dir=workdir)
+
+
+async def test_kernel_that_is_not_a_kernel_fails_with_output(guest: Guest, workdir: Path,
+                                                             tmp_path: Path) -> None:
+    junk = tmp_path / "not-a-kernel"
+    junk.write_bytes(b"\x7fELF this is not a kernel" * 100)
+    fleet = Fleet(config_with(guest, workdir, kernel=str(junk)))  # type: ignore[arg-type]
+    start = time.monotonic()
+    await asyncio.wait_for(fleet.start(), 30)
+    assert time.monotonic() - start < 30
+    snap = fleet.snapshot()[0]
+    assert snap.state is InstanceState.FAILED
+    assert "QEMU exited with status 1 during boot" in snap.error
+    # QEMU's own complaint reached the console ring and the log on disk.
+    assert has_line(fleet, snap.name, "qemu-system-x86_64")
+    assert b"qemu-system-x86_64" in (snap.workdir / "console.log").read_bytes()
+    await fleet.close()
+
+
+async def test_boot_timeout_is_a_boot_error_with_console(guest: Guest, workdir: Path) -> None:
+    # With no init to run the guest never answers SSH:
+    # the boot must end at the timeout with what the console said.
+    cfg = config_with(guest, workdir, boot_timeout=4, append="console=ttyS0 rdinit=/nothing")
+    fleet = Fleet(cfg)  # type: ignore[arg-type]
+    rec = fleet.record("demo-0")
+    merger = OutputMerger()
+    start = time.monotonic()
+    rec.workdir.mkdir(parents=True)
+    with pytest.raises(BootError) as info:
+        await fleet.pool.create("demo-0", rec.workdir, 0, merger)
+    took = time.monotonic() - start
+    assert took < 15
+    assert "no SSH within 4s" in str(info.value)
+    assert b"Linux version" in info.value.output
+    await merger.close()
+    await fleet.close()
+    assert not pids_of(workdir)
+
+
+async def test_killed_qemu_is_lost_and_log_kept(guest: Guest, workdir: Path) -> None:
+    fleet = Fleet(demo_config(guest, count=1, workdir=workdir))
+    await asyncio.wait_for(fleet.start(), 150)
+    name = "demo-0"
+    inst = fleet.instance(name)
+    assert isinstance(inst, QemuInstance)
+    log_before = (fleet.record(name).console_log).read_bytes()
+    os.kill(inst.pid, signal.SIGKILL)
+    await fleet.wait_state(name, InstanceState.LOST, timeout=1.0)
+    snap = fleet.snapshot()[0]
+    assert "exited with status -9" in snap.error
+    assert fleet.record(name).console_log.read_bytes().startswith(log_before)
+    await fleet.close()
+
+
+CHILD = """
+import asyncio, sys
+from pathlib import Path
+from vmtui.backends.fleet import Fleet
+from vmtui.demo import demo_config
+from vmtui.guest.build import Guest
+
+async def main():
+    fleet = Fleet(demo_config(Guest(Path(sys.argv[1])), count=1, workdir=Path(sys.argv[2])))
+    task = asyncio.ensure_future(fleet.start())
+    while not fleet.instance("demo-0"):
+        rec = fleet.record("demo-0")
+        if rec.console_log.exists() and rec.console_log.stat().st_size > 0:
+            break
+        await asyncio.sleep(0.05)
+    print("booting", flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def test_qemu_dies_when_vmtui_is_sigkilled(guest: Guest, workdir: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(guest.dir), str(workdir)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "booting"
+        pids = pids_of(workdir)
+        assert len(pids) == 1
+        child.kill()
+        child.wait()
+        assert all(wait_dead(pid, 5) for pid in pids)
+    finally:
+        child.kill()
