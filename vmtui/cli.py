@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import yaml
 
@@ -13,7 +14,7 @@ from vmtui import __version__
 from vmtui.config import Config, load_config
 from vmtui.schema import ConfigError
 
-COMMANDS = ("check", "demo", "guest", "run")
+COMMANDS = ("check", "demo", "guest", "run", "screenshot")
 EXIT_CONFIG = 2
 
 
@@ -35,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
                       metavar="N", help="instances (1 to 4, default 3)")
     demo.add_argument("--print", action="store_true", dest="print_config",
                       help="print the demo config as YAML and exit")
+    shot = sub.add_parser("screenshot", help="boot a pool headless and save a screen as SVG")
+    shot.add_argument("config", help="pool config (YAML), or 'demo' for the demo pool")
+    shot.add_argument("--screen", default="pool", help="pool (default) or instance:NAME")
+    shot.add_argument("--out", required=True, type=Path, help="the SVG file to write")
+    shot.add_argument("--size", default="120x32", help="terminal COLUMNSxROWS (120x32)")
+    shot.add_argument("--timeout", type=float, default=180.0,
+                      help="seconds to wait for the pool to boot (180)")
     guest = sub.add_parser("guest", help="the small Linux test guest")
     gsub = guest.add_subparsers(dest="guest_command", metavar="ACTION", required=True)
     gbuild = gsub.add_parser("build", help="build it into the cache (reused if unchanged)")
@@ -94,6 +102,35 @@ def _demo(args: argparse.Namespace) -> int:
     return _run_app(demo_config(guest, count))
 
 
+def _screenshot(args: argparse.Namespace) -> int:
+    from vmtui.backends.fleet import Fleet
+    from vmtui.screenshot import ScreenshotError, take
+
+    try:
+        cols, rows = (int(n) for n in args.size.lower().split("x"))
+    except ValueError:
+        return _fail(f"--size: {args.size!r} is not COLUMNSxROWS", EXIT_CONFIG)
+    if args.config == "demo":
+        from vmtui.demo import demo_config
+        from vmtui.guest.build import GuestBuildError, build
+
+        try:
+            config = demo_config(build())
+        except GuestBuildError as exc:
+            return _fail(str(exc))
+    else:
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            return _fail(str(exc), EXIT_CONFIG)
+    try:
+        take(Fleet(config), args.screen, args.out, (cols, rows), args.timeout)
+    except ScreenshotError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vmtui`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -111,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _guest(args)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "screenshot":
+        return _screenshot(args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Set up everything vmtui needs on a Debian or Ubuntu machine, then:
+#   ./bootstrap.sh demo   build the test guest and open the demo pool (real QEMU guests)
+#   ./bootstrap.sh test   build the test guest and run the whole test suite
+# Extra arguments go to vmtui (demo) or pytest (test).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+mode=${1:-demo}
+shift || true
+case "$mode" in demo|test) ;; *) echo "usage: $0 demo|test [args...]" >&2; exit 2 ;; esac
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# System packages: QEMU, what the test guest is made of, Python's venv.
+PACKAGES="qemu-system-x86 qemu-utils busybox-static dropbear-bin openssh-sftp-server \
+python3 python3-venv python3-pip ca-certificates"
+missing=""
+for p in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+# The guest build looks the kernel package up with apt-cache: the lists must be there.
+echo "bootstrap: apt-get update"
+$SUDO apt-get update -qq
+if [ -n "$missing" ]; then
+    echo "bootstrap: installing$missing"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "bootstrap: vmtui needs Python 3.11 or newer ($PYTHON is $("$PYTHON" -V 2>&1))" >&2
+    exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+    echo "bootstrap: creating .venv"
+    "$PYTHON" -m venv .venv
+fi
+echo "bootstrap: installing vmtui into .venv"
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+
+.venv/bin/vmtui guest build
+
+if [ "$mode" = demo ]; then
+    exec .venv/bin/vmtui demo "$@"
+fi
+echo "bootstrap: ruff"
+.venv/bin/ruff check vmtui tests
+echo "bootstrap: mypy"
+.venv/bin/mypy
+echo "bootstrap: pytest"
+exec .venv/bin/pytest "$@"
