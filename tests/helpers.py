@@ -52,3 +52,15 @@ def qemu_pids() -> set[int]:
                 if entry.stat().st_uid == os.getuid():
                     pids.add(int(entry.name))
     return pids
+
+
+def qemu_pids_in(workdir: Path) -> set[int]:
+    """Live QEMU processes running in a folder under ``workdir`` (an instance workdir)."""
+    found = set()
+    for pid in qemu_pids():
+        try:
+            if os.readlink(f"/proc/{pid}/cwd").startswith(str(workdir)):
+                found.add(pid)
+        except OSError:
+            pass
+    return found

@@ -10,7 +10,7 @@ from pathlib import Path
 from textual.message import Message
 from textual.pilot import Pilot
 
-from tests.helpers import pid_alive, scripted_config
+from tests.helpers import pid_alive, qemu_pids_in, scripted_config, wait_dead
 from vmtui.app import VmtuiApp
 from vmtui.backends.base import InstanceState
 from vmtui.backends.fleet import Fleet
@@ -104,3 +104,18 @@ async def test_boot_failure_shows_in_table(tmp_path: Path) -> None:
         assert table.get_cell("snap-1", "last").plain == "snap-1: scripted boot failure"
         assert table.get_cell("snap-0", "last").plain == "hello snap-0"
         await pilot.press("q")
+
+
+async def test_quit_while_booting_leaves_no_qemu(guest: Guest, workdir: Path) -> None:
+    fleet = Fleet(demo_config(guest, count=2, workdir=workdir))
+    app = VmtuiApp(fleet)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await until(pilot, lambda: all((r.workdir / "qemu.cmdline").exists()
+                                       for r in fleet.records.values()), 10)
+        await pilot.pause(0.3)
+        assert states(app) == ["booting", "booting"]
+        pids = qemu_pids_in(workdir)
+        assert len(pids) == 2
+        await pilot.press("q")
+    assert all(wait_dead(pid, 3) for pid in pids)
+

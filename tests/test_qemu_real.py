@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import pid_alive, qemu_pids, wait_dead
+from tests.helpers import pid_alive, qemu_pids_in, wait_dead
 from vmtui.backends.base import BootError, InstanceState
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.merger import OutputMerger
@@ -43,29 +43,17 @@ async def test_pool_of_two_boots_and_closes_clean(guest: Guest, workdir: Path) -
         assert isinstance(inst, QemuInstance)
         pids.append(inst.pid)
         assert pid_alive(inst.pid)
-        assert inst.pid in pids_of(workdir)
+        assert inst.pid in qemu_pids_in(workdir)
         # QMP socket in a private runtime folder.
         assert inst.qmp_socket.exists()
         assert (inst.qmp_socket.parent.stat().st_mode & 0o777) == 0o700
     await fleet.close()
     assert not any(pid_alive(pid) for pid in pids)
-    assert not pids_of(workdir)
+    assert not qemu_pids_in(workdir)
     for snap in fleet.snapshot():
         assert snap.state is InstanceState.STOPPED
         log = (snap.workdir / "console.log").read_bytes()
         assert BOOT_LINE.encode() in log
-
-
-def pids_of(workdir: Path) -> set[int]:
-    """QEMU processes running in a folder under ``workdir`` (their instance workdir)."""
-    found = set()
-    for pid in qemu_pids():
-        try:
-            if os.readlink(f"/proc/{pid}/cwd").startswith(str(workdir)):
-                found.add(pid)
-        except OSError:
-            pass
-    return found
 
 
 def config_with(guest: Guest, workdir: Path, **vm: object) -> object:
@@ -111,7 +99,7 @@ async def test_boot_timeout_is_a_boot_error_with_console(guest: Guest, workdir: 
     assert b"Linux version" in info.value.output
     await merger.close()
     await fleet.close()
-    assert not pids_of(workdir)
+    assert not qemu_pids_in(workdir)
 
 
 async def test_killed_qemu_is_lost_and_log_kept(guest: Guest, workdir: Path) -> None:
@@ -157,7 +145,7 @@ def test_qemu_dies_when_vmtui_is_sigkilled(guest: Guest, workdir: Path) -> None:
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "booting"
-        pids = pids_of(workdir)
+        pids = qemu_pids_in(workdir)
         assert len(pids) == 1
         child.kill()
         child.wait()

@@ -184,15 +184,18 @@ class Fleet:
         self._spawn(rec, self._consume(rec, rec.merger))
         try:
             rec.instance = await self.pool.create(name, rec.workdir, rec.index, rec.merger)
-        except (BootError, InfraError) as exc:
+        except asyncio.CancelledError:
+            await self._release(rec)
+            raise
+        except Exception as exc:
+            if not isinstance(exc, (BootError, InfraError)):
+                log.exception("%s: unexpected error while booting", name)
+                exc = InfraError(f"{name}: unexpected error while booting: {exc!r}")
             log.info("%s: boot failed: %s", name, exc)
             if rec.state is InstanceState.BOOTING:
                 self._set_state(rec, InstanceState.FAILED, str(exc))
             await self._release(rec)
             return
-        except asyncio.CancelledError:
-            await self._release(rec)
-            raise
         if rec.state is InstanceState.BOOTING:
             self._set_state(rec, InstanceState.RUNNING)
             self._spawn(rec, self._watch_exit(rec, rec.instance))
