@@ -1,15 +1,18 @@
-"""Fixtures: the real test guest, and a pool of real guests shared by read-only tests."""
+"""Fixtures: the real test guest, and a real guest shared by read-only tests."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from vmtui.backends.fleet import Fleet
-from vmtui.demo import demo_config
+from vmtui.config import Config, parse_config
+from vmtui.demo import demo_dict
 from vmtui.guest.build import Guest, build
 
 
@@ -19,12 +22,34 @@ def guest() -> Guest:
     return build()
 
 
+def guest_config(guest: Guest, workdir: Path, count: int = 1, name: str = "demo",
+                 **vm: Any) -> Config:
+    """The demo config with ``vm`` settings changed."""
+    data = demo_dict(guest, count=count, workdir=workdir)
+    data["name"] = name
+    data["vm"].update(vm)
+    return parse_config(data, file="<test>", base_dir=workdir)
+
+
+def make_disk(path: Path, fmt: str = "qcow2", size: str = "32M") -> Path:
+    subprocess.run(["qemu-img", "create", "-q", "-f", fmt, str(path), size], check=True)
+    return path
+
+
 @pytest_asyncio.fixture(scope="session")
 async def shared_fleet(guest: Guest, tmp_path_factory: pytest.TempPathFactory
                        ) -> AsyncIterator[Fleet]:
-    """Two real guests booted once for the tests that only look at them."""
-    fleet = Fleet(demo_config(guest, count=2, workdir=tmp_path_factory.mktemp("shared")))
+    """One real guest, 2 vCPUs and a read-only disk, for tests that only look at it
+    or run harmless commands in it. Tests that change a guest boot their own."""
+    tmp = tmp_path_factory.mktemp("shared")
+    disk = make_disk(tmp / "data.raw", "raw", "16M")
+    config = guest_config(guest, tmp, name="shared", cpus=2, devices=[
+        {"kind": "block", "file": str(disk), "format": "raw", "readonly": True,
+         "id": "data"}])
+    fleet = Fleet(config)
     await fleet.start()
+    snap = fleet.snapshot()[0]
+    assert snap.state.value == "running", snap.error
     yield fleet
     await fleet.close()
 

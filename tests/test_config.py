@@ -40,7 +40,7 @@ def test_good_config_loads_with_paths_relative_to_file(files: Path) -> None:
     assert cfg.pool.name == "fuzz" and cfg.pool.count == 2
     assert cfg.pool.workdir == files / "work"
     assert cfg.vm.kernel == files / "bzImage"
-    assert cfg.vm.mem == 512 and cfg.vm.accel == "tcg"
+    assert cfg.vm.mem == 512 << 20 and cfg.vm.accel == "tcg"
     assert (cfg.pool.os, cfg.pool.arch) == ("linux", "amd64")
 
 
@@ -66,17 +66,20 @@ BAD = [
     (mutate("count", "two"), "count: expected an integer, got a string 'two'"),
     (mutate("count", 0), "count: 0 is out of range (allowed: 1 to 128)"),
     (mutate("count", True), "count: expected an integer, got a boolean True"),
-    (mutate("vm.mem", 0), "vm.mem: 0 is out of range (allowed: 1 to 1048576)"),
-    (mutate("vm.mem", 2 * 1024 * 1024),
-     "vm.mem: 2097152 is out of range (allowed: 1 to 1048576)"),
+    (mutate("vm.mem", 0), "vm.mem: 0 is out of range (allowed: 1M to 1T)"),
+    (mutate("vm.mem", "2T"), "vm.mem: 2T is out of range (allowed: 1M to 1T)"),
+    (mutate("vm.mem", "lots"), "vm.mem: expected a size such as 512M or 2G, got a string 'lots'"),
     (mutate("vm.kernel", "missing/bzImage"), "vm.kernel: file not found: {dir}/missing/bzImage"),
     (mutate("vm.kernel", DELETE), "vm.kernel: missing required key"),
     (mutate("vm.accel", "hvf"), "vm.accel: a string 'hvf' is not one of 'tcg', 'kvm', 'auto'"),
     (mutate("vm.cpus", 1.5), "vm.cpus: expected an integer, got a number 1.5"),
     (mutate("vm.qemu_args", "-s"), "vm.qemu_args: expected a list, got a string '-s'"),
     (mutate("vm.qemu_args", ["-s", 3]), "vm.qemu_args[1]: expected a string, got an integer 3"),
-    (mutate("vm.bogus", 1), "vm.bogus: unknown key (known keys: accel, append, cpus, initrd, "
-     "kernel, machine, mem, network, qemu, qemu_args)"),
+    (mutate("vm.bogus", 1), "vm.bogus: unknown key (known keys: accel, append, bios, cores, "
+     "cpu, cpus, daemonize, devices, globals, hugepages, initrd, kernel, machine, maxcpus, mem, "
+     "mem_max, mem_prealloc, mem_slots, mlock, network, no_user_config, nodefaults, nographic, "
+     "qemu, qemu_args, qmp_sockets, rtc_base, rtc_clock, rtc_driftfix, sockets, threads, uuid, "
+     "vga)"),
     (mutate("vm", ["kernel"]), "vm: expected a mapping, got a list"),
     (mutate("type", "vmware"), "type: unknown VM type 'vmware' (known: qemu, scripted)"),
     (mutate("target", "windows/amd64"), "target: 'windows/amd64' must be OS/ARCH with OS one "
@@ -118,7 +121,7 @@ def test_check_command_exit_status(files: Path, capsys: pytest.CaptureFixture[st
     bad = write(files, mutate("vm.mem", 0))
     assert main(["check", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert err == f"vmtui: {bad}: vm.mem: 0 is out of range (allowed: 1 to 1048576)\n"
+    assert err == f"vmtui: {bad}: vm.mem: 0 is out of range (allowed: 1M to 1T)\n"
 
 
 def test_check_never_starts_anything(files: Path, monkeypatch: pytest.MonkeyPatch) -> None:

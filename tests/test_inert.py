@@ -15,6 +15,8 @@ from vmtui.widgets.inert import inert, inert_text
     ("del\x7f", "del\u2421"),
     ("nul\x00bell\x07", "nul␀bell␇"),
     ("a\tb", "a       b"),
+    ("\rThe system is going down", "The system is going down"),
+    ("10%\r50%\r100%\r", "100%"),
     ("bidi \u202eevil", "bidi \ufffdevil"),
     ("[@click=app.quit]x", "[@click=app.quit]x"),
     ("[bold]not bold[/]", "[bold]not bold[/]"),

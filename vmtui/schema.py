@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -20,6 +21,40 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+_UNITS = {"": 1 << 20, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*$", re.I)
+
+
+_FIELD_MSG = re.compile(r"^([A-Za-z_]\w*(?:\[\d+\]|\.\w+)*): (.*)$", re.S)
+
+
+class Size(int):
+    """A size in bytes, written in a config as MiB (``256``) or with a unit (``2G``)."""
+
+    @classmethod
+    def parse(cls, raw: object) -> Size:
+        """Bytes from an integer (MiB) or a string such as ``512M``; ValueError if neither."""
+        if isinstance(raw, bool):
+            raise ValueError(raw)
+        if isinstance(raw, int):
+            return cls(raw * _UNITS[""])
+        if isinstance(raw, str) and (m := _SIZE_RE.match(raw)):
+            return cls(int(m.group(1)) * _UNITS[m.group(2).upper()])
+        raise ValueError(raw)
+
+    def __str__(self) -> str:
+        if not self:
+            return "0"
+        for unit in "TGMK":
+            if self and self % _UNITS[unit] == 0:
+                return f"{self // _UNITS[unit]}{unit}"
+        return f"{int(self)}B"
+
+    @property
+    def mib(self) -> int:
+        """Whole MiB (rounded up)."""
+        return -(-int(self) // _UNITS["M"])
 
 
 class ConfigError(Exception):
@@ -107,6 +142,11 @@ class _Loader:
         try:
             return cls(**values)
         except ValueError as exc:  # cross-field checks in __post_init__
+            # "field: problem" or "field[2].sub: problem" names a field of this
+            # section: report it at that field's path.
+            m = _FIELD_MSG.match(str(exc))
+            if m and m.group(1).split("[")[0].split(".")[0] in fields:
+                self.fail(_join(path, m.group(1)), m.group(2))
             self.fail(path, str(exc))
 
     def value(self, tp: Any, raw: Any, path: str, meta: Mapping[str, Any]) -> Any:
@@ -118,6 +158,8 @@ class _Loader:
             if raw is None and type(None) in args:
                 return None
             inner = [a for a in args if a is not type(None)]
+            if len(inner) > 1 and all(dataclasses.is_dataclass(a) for a in inner):
+                return self.tagged(inner, raw, path)
             return self.value(inner[0], raw, path, meta)
         if origin is typing.Literal:
             if raw not in args:
@@ -144,7 +186,33 @@ class _Loader:
                 self.fail(path, f"{describe(raw)} is not one of {choices}")
         return self.scalar(tp, raw, path, meta)
 
+    def tagged(self, classes: list[Any], raw: Any, path: str) -> Any:
+        """One of several dataclasses, chosen by the mapping's ``kind`` key."""
+        by_kind: dict[str, Any] = {}
+        for cls in classes:
+            kind_type = typing.get_type_hints(cls)["kind"]
+            for kind in typing.get_args(kind_type):
+                by_kind[kind] = cls
+        if not isinstance(raw, Mapping):
+            self.fail(path, f"expected a mapping, got {describe(raw)}")
+        if "kind" not in raw:
+            self.fail(_join(path, "kind"), f"missing required key (one of {', '.join(by_kind)})")
+        if raw["kind"] not in by_kind:
+            self.fail(_join(path, "kind"),
+                      f"{describe(raw['kind'])} is not one of {', '.join(by_kind)}")
+        return self.section(by_kind[raw["kind"]], raw, path)
+
     def scalar(self, tp: Any, raw: Any, path: str, meta: Mapping[str, Any]) -> Any:
+        if tp is Size:
+            try:
+                size = Size.parse(raw)
+            except ValueError:
+                self.fail(path, f"expected a size such as 512M or 2G, got {describe(raw)}")
+            lo, hi = meta.get("min"), meta.get("max")
+            if (lo is not None and size < lo) or (hi is not None and size > hi):
+                allowed = _range(lo, hi, lambda n: str(Size(int(n))))
+                self.fail(path, f"{size} is out of range (allowed: {allowed})")
+            return size
         if tp is bool:
             if not isinstance(raw, bool):
                 self.fail(path, f"expected true or false, got {describe(raw)}")
@@ -182,13 +250,14 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def _range(lo: float | None, hi: float | None) -> str:
+def _range(lo: float | None, hi: float | None,
+           fmt: typing.Callable[[float], str] = _num) -> str:
     if lo is not None and hi is not None:
-        return f"{_num(lo)} to {_num(hi)}"
+        return f"{fmt(lo)} to {fmt(hi)}"
     if lo is not None:
-        return f"at least {_num(lo)}"
+        return f"at least {fmt(lo)}"
     assert hi is not None
-    return f"at most {_num(hi)}"
+    return f"at most {fmt(hi)}"
 
 
 def load_section(

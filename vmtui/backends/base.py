@@ -51,6 +51,7 @@ class InstanceState(enum.Enum):
     CRASHED = "crashed"
     LOST = "lost"
     STOPPED = "stopped"
+    PAUSED = "paused"  # vCPUs stopped (QMP stop); the process is alive
     FAILED = "failed"  # the boot did not succeed (BootError or InfraError)
 
 
@@ -59,10 +60,15 @@ TRANSITIONS: dict[InstanceState, frozenset[InstanceState]] = {
     InstanceState.OFFLINE: frozenset({InstanceState.BOOTING, InstanceState.STOPPED}),
     InstanceState.BOOTING: frozenset({
         InstanceState.RUNNING, InstanceState.FAILED, InstanceState.STOPPED,
-        InstanceState.CRASHED, InstanceState.LOST,
+        InstanceState.CRASHED, InstanceState.LOST, InstanceState.PAUSED,
     }),
     InstanceState.RUNNING: frozenset({
         InstanceState.CRASHED, InstanceState.LOST, InstanceState.STOPPED,
+        InstanceState.PAUSED, InstanceState.BOOTING,  # BOOTING: after a reset
+    }),
+    InstanceState.PAUSED: frozenset({
+        InstanceState.RUNNING, InstanceState.BOOTING, InstanceState.CRASHED,
+        InstanceState.LOST, InstanceState.STOPPED,
     }),
     InstanceState.CRASHED: frozenset({
         InstanceState.BOOTING, InstanceState.LOST, InstanceState.STOPPED,
@@ -133,6 +139,32 @@ class ConsoleWriter(Protocol):
     """Optional capability: bytes typed into the VM's console."""
 
     async def write_console(self, data: bytes) -> None: ...
+
+
+@runtime_checkable
+class Lifecycle(Protocol):
+    """Optional capability: power-down, reset, pause and resume in place."""
+
+    async def powerdown(self, timeout: float = 30.0) -> int: ...
+
+    async def reset(self) -> None: ...
+
+    async def pause(self) -> None: ...
+
+    async def resume(self) -> None: ...
+
+    async def wait_ready(self, timeout: float | None = None) -> float: ...
+
+
+@runtime_checkable
+class EventSource(Protocol):
+    """Optional capability: a stream of the VM's events (QMP's, for QEMU).
+
+    The subscription is async-iterable, yields objects with ``name``, ``data``
+    and ``time``, and has ``close()``.
+    """
+
+    def subscribe_events(self) -> Any: ...
 
 
 @dataclass(frozen=True)

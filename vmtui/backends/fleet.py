@@ -9,17 +9,29 @@ the UI. It is plain asyncio and knows nothing of Textual.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import json
 import logging
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from vmtui.backends import base
-from vmtui.backends.base import BootError, Env, InfraError, Instance, InstanceState
+from vmtui.backends.base import (
+    BootError,
+    Env,
+    EventSource,
+    InfraError,
+    Instance,
+    InstanceState,
+    Lifecycle,
+    StateError,
+)
+from vmtui.backends.guestops import GuestSession
 from vmtui.backends.merger import OutputMerger
 from vmtui.backends.ring import ConsoleRing
 from vmtui.config import Config
@@ -27,6 +39,8 @@ from vmtui.config import Config
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+LIVE = (InstanceState.BOOTING, InstanceState.RUNNING, InstanceState.PAUSED,
+        InstanceState.CRASHED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +93,9 @@ class InstanceRecord:
         self.rate = _Rate()
         self.tasks: set[asyncio.Task[None]] = set()
         self.boot_task: asyncio.Task[None] | None = None
+        self.events: collections.deque[Any] = collections.deque(maxlen=1000)
+        self.resume_to = InstanceState.RUNNING  # where RESUME leads back to
+        self.stopping = False  # an operator asked it to stop: its exit is no loss
 
     @property
     def console_log(self) -> Path:
@@ -181,6 +198,7 @@ class Fleet:
         rec.log_file = open(rec.console_log, "ab", buffering=0)
         rec.merger = OutputMerger(tee=rec.log_file)
         rec.started_at = self.clock()
+        rec.stopping = False
         self._spawn(rec, self._consume(rec, rec.merger))
         try:
             rec.instance = await self.pool.create(name, rec.workdir, rec.index, rec.merger)
@@ -198,7 +216,10 @@ class Fleet:
             return
         if rec.state is InstanceState.BOOTING:
             self._set_state(rec, InstanceState.RUNNING)
-            self._spawn(rec, self._watch_exit(rec, rec.instance))
+        inst = rec.instance
+        self._spawn(rec, self._watch_exit(rec, inst))
+        if isinstance(inst, EventSource):
+            self._spawn(rec, self._follow_events(rec, inst))
 
     def _spawn(self, rec: InstanceRecord, coro: object) -> None:
         task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
@@ -217,36 +238,128 @@ class Fleet:
 
     async def _watch_exit(self, rec: InstanceRecord, inst: Instance) -> None:
         status = await inst.wait_exit()
-        if rec.instance is not inst or rec.state is not InstanceState.RUNNING:
+        if rec.instance is not inst or rec.state not in LIVE:
             return
-        # A clean exit (the guest powered off) is a stop; anything else,
-        # a kill or a QEMU crash, means the instance is lost.
-        state = InstanceState.STOPPED if status == 0 else InstanceState.LOST
-        error = "" if status == 0 else f"the VM process exited with status {status}"
-        self._set_state(rec, state, error)
+        # A clean exit (the guest powered off) or one an operator asked for
+        # is a stop; anything else, a kill or a QEMU crash, means it is lost.
+        if status == 0 or rec.stopping:
+            self._set_state(rec, InstanceState.STOPPED)
+        else:
+            self._set_state(rec, InstanceState.LOST,
+                            f"the VM process exited with status {status}")
         await self._release(rec)
 
+    async def _follow_events(self, rec: InstanceRecord, inst: Instance) -> None:
+        assert isinstance(inst, EventSource)
+        sub = inst.subscribe_events()
+        path = rec.workdir / "events.jsonl"
+        try:
+            async for event in sub:
+                rec.events.append(event)
+                record = {"time": event.time, "event": event.name, "data": event.data}
+                with open(path, "a") as f:
+                    f.write(json.dumps(record, sort_keys=True) + "\n")
+                detail = f" {json.dumps(event.data, sort_keys=True)}" if event.data else ""
+                rec.ring.append("event", f"{event.name}{detail}", self.wallclock())
+                if rec.instance is inst:
+                    self._on_event(rec, event.name)
+        finally:
+            sub.close()
+
+    def _on_event(self, rec: InstanceRecord, name: str) -> None:
+        state = rec.state
+        if name == "STOP" and state in (InstanceState.RUNNING, InstanceState.BOOTING):
+            rec.resume_to = state
+            self._set_state(rec, InstanceState.PAUSED)
+        elif name == "RESUME" and state is InstanceState.PAUSED:
+            self._set_state(rec, rec.resume_to)
+        elif name == "RESET" and state in (InstanceState.RUNNING, InstanceState.PAUSED):
+            self._set_state(rec, InstanceState.BOOTING)
+            self._spawn(rec, self._wait_rebooted(rec))
+        elif name == "GUEST_PANICKED" and state in LIVE:
+            self._set_state(rec, InstanceState.CRASHED, "the guest kernel panicked")
+
+    async def _wait_rebooted(self, rec: InstanceRecord) -> None:
+        inst = rec.instance
+        if not isinstance(inst, Lifecycle):
+            return
+        try:
+            await inst.wait_ready()
+        except Exception as exc:
+            if rec.instance is inst and rec.state is InstanceState.BOOTING:
+                self._set_state(rec, InstanceState.FAILED, f"no SSH after reset: {exc}")
+            return
+        if rec.instance is inst and rec.state is InstanceState.BOOTING:
+            self._set_state(rec, InstanceState.RUNNING)
+
     async def _release(self, rec: InstanceRecord) -> None:
+        # Detach first: a restart may install new ones while this awaits.
         inst, rec.instance = rec.instance, None
+        merger, rec.merger = rec.merger, None
+        log_file, rec.log_file = rec.log_file, None
         if inst is not None:
             await inst.close()
-        if rec.merger is not None:
-            await rec.merger.wait_sources(timeout=2)
-            await rec.merger.close()
-        if rec.log_file is not None:
-            rec.log_file.close()
-            rec.log_file = None
+        if merger is not None:
+            await merger.wait_sources(timeout=2)
+            await merger.close()
+        if log_file is not None:
+            log_file.close()
+
+    def _lifecycle(self, name: str) -> Lifecycle:
+        rec = self.records[name]
+        inst = rec.instance
+        if inst is None or rec.state not in LIVE:
+            raise StateError(f"{name}: not running (it is {rec.state.value})")
+        if not isinstance(inst, Lifecycle):
+            raise StateError(f"{name}: its VM type cannot power down, reset or pause")
+        return inst
+
+    async def powerdown(self, name: str, timeout: float = 30.0) -> None:
+        """Press the power button; kill it if the guest is still up after ``timeout``."""
+        inst = self._lifecycle(name)
+        self.records[name].stopping = True
+        await inst.powerdown(timeout)
+        await self.wait_state(name, InstanceState.STOPPED, timeout=5)
+
+    async def reset(self, name: str) -> None:
+        """Hard reset: the guest reboots (state follows the RESET event)."""
+        await self._lifecycle(name).reset()
+
+    async def pause(self, name: str) -> None:
+        """Stop the vCPUs (state follows the STOP event)."""
+        await self._lifecycle(name).pause()
+
+    async def resume(self, name: str) -> None:
+        """Let the vCPUs run again."""
+        await self._lifecycle(name).resume()
+
+    async def kill(self, name: str) -> None:
+        """Kill the VM process at once (its logs are kept)."""
+        await self.stop(name)
+
+    async def restart(self, name: str) -> None:
+        """Kill and boot again; the console log goes on in the same file."""
+        await self.stop(name)
+        await self.boot(name)
+
+    def guest(self, name: str) -> GuestSession:
+        """The SSH session into instance ``name`` (run, copy_in, forward)."""
+        rec = self.records[name]
+        session = getattr(rec.instance, "guest", None)
+        if session is None or rec.state not in LIVE:
+            raise StateError(f"{name}: no SSH session (it is {rec.state.value})")
+        assert isinstance(session, GuestSession)
+        return session
 
     async def stop(self, name: str) -> None:
         """Stop one instance (kill it) and keep its logs."""
         rec = self.records[name]
+        rec.stopping = True
         if rec.boot_task is not None and not rec.boot_task.done():
             rec.boot_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await rec.boot_task
-        if rec.state in (InstanceState.BOOTING, InstanceState.RUNNING,
-                         InstanceState.CRASHED, InstanceState.LOST,
-                         InstanceState.FAILED, InstanceState.OFFLINE):
+        if rec.state is not InstanceState.STOPPED:
             self._set_state(rec, InstanceState.STOPPED)
         await self._release(rec)
 
@@ -278,8 +391,7 @@ class Fleet:
         now = self.clock()
         out = []
         for rec in self.records.values():
-            live = rec.state in (InstanceState.BOOTING, InstanceState.RUNNING,
-                                 InstanceState.CRASHED)
+            live = rec.state in LIVE
             uptime = now - rec.started_at if live and rec.started_at is not None else None
             tail = rec.ring.tail(1)
             out.append(InstanceSnapshot(

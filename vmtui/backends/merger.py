@@ -54,6 +54,7 @@ class OutputMerger:
         self._max_queued = max_queued
         self._ready = asyncio.Event()
         self._partial: dict[str, bytes] = {}
+        self._tags: dict[str, str] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._tail = bytearray()
         self._tail_bytes = tail_bytes
@@ -72,10 +73,16 @@ class OutputMerger:
         self._tasks[name] = asyncio.get_running_loop().create_task(
             self._pump(name, reader), name=f"merger:{name}")
 
-    def feed(self, name: str, data: bytes) -> None:
-        """Push bytes from a source that is not a reader (a callback API)."""
+    def feed(self, name: str, data: bytes, tag: str | None = None) -> None:
+        """Push bytes from a source that is not a reader (a callback API).
+
+        ``tag`` is the source shown on its lines when several streams share
+        one (two commands' stdout): ``name`` keeps their partial lines apart.
+        """
         if not data:
             return
+        if tag is not None:
+            self._tags[name] = tag
         self.total_bytes += len(data)
         if self._tee is not None:
             self._tee.write(data)
@@ -84,12 +91,13 @@ class OutputMerger:
 
     def eof(self, name: str, error: BaseException | None = None) -> None:
         """Say that a pushed source ended: flush its partial line."""
+        tag = self._tags.pop(name, name)
         rest = self._partial.pop(name, b"")
         if rest:
-            self._emit(Chunk(name, rest))
+            self._emit(Chunk(tag, rest))
         if error is not None:
             self.errors[name] = error
-            self._emit(Chunk(name, b"", error))
+            self._emit(Chunk(tag, b"", error))
 
     async def _pump(self, name: str, reader: ByteReader) -> None:
         error: BaseException | None = None
@@ -104,13 +112,14 @@ class OutputMerger:
             self.eof(name, error)
 
     def _split(self, name: str, data: bytes) -> None:
+        tag = self._tags.get(name, name)
         parts = data.split(b"\n")
         parts[0] = self._partial.get(name, b"") + parts[0]
         for line in parts[:-1]:
-            self._emit_line(name, line[:-1] if line.endswith(b"\r") else line)
+            self._emit_line(tag, line[:-1] if line.endswith(b"\r") else line)
         rest = parts[-1]
         while len(rest) >= self._max_line:
-            self._emit(Chunk(name, rest[: self._max_line]))
+            self._emit(Chunk(tag, rest[: self._max_line]))
             rest = rest[self._max_line:]
         self._partial[name] = rest
 

@@ -27,11 +27,11 @@ import asyncssh
 from vmtui.guest.cpio import CpioWriter
 
 # Bump when the guest's layout changes, so old caches are rebuilt.
-GUEST_FORMAT = 1
+GUEST_FORMAT = 2
 KERNEL_META_PACKAGES = ("linux-image-cloud-amd64", "linux-image-amd64")
 # Loaded at boot in this order after their dependencies; missing ones are skipped.
 MODULES = ("virtio_pci", "virtio_net", "virtio_blk", "virtio_console", "virtio_scsi",
-           "virtio_rng", "9pnet_virtio", "9p")
+           "virtio_rng", "9pnet_virtio", "9p", "button", "evdev", "pvpanic_mmio", "pvpanic_pci")
 SFTP_SERVER = Path("/usr/lib/openssh/sftp-server")
 # Where dropbear (Debian's build) looks for the sftp subsystem.
 GUEST_SFTP_PATH = "usr/lib/sftp-server"
@@ -304,6 +304,8 @@ def build_initramfs(guest: Guest, tools: dict[str, str], kroot: Path,
     tree.file("etc/rc", _asset("rc"), 0o755)
     tree.file("etc/inittab", _asset("inittab"))
     tree.file("etc/profile", _asset("profile"))
+    tree.file("etc/acpid.conf", _asset("acpid.conf"))
+    tree.file("etc/acpi/power.sh", _asset("power.sh"), 0o755)
     tree.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
     tree.file("etc/shadow", b"root:*:19000:0:99999:7:::\n", 0o600)
     tree.file("etc/group", b"root:x:0:\n")
@@ -339,7 +341,8 @@ def build(guest: Guest | None = None, *, force: bool = False,
         Path(tools["busybox"]).read_bytes(), Path(tools["dropbear"]).read_bytes(),
         SFTP_SERVER.read_bytes(), guest.host_key.read_bytes(),
         Path(str(guest.ssh_key) + ".pub").read_bytes(),
-        _asset("rc"), _asset("inittab"), _asset("profile"),
+        _asset("rc"), _asset("inittab"), _asset("profile"), _asset("acpid.conf"),
+        _asset("power.sh"),
     )
     if not force and guest.ready() and guest.info().get("inputs") == inputs:
         log(f"guest is up to date in {guest.dir}")

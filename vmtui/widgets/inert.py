@@ -29,7 +29,14 @@ def _stand_in(match: re.Match[str]) -> str:
 
 
 def inert(text: str) -> str:
-    """``text`` with every control character replaced by a visible stand-in."""
+    """``text`` with every control character replaced by a visible stand-in.
+
+    A carriage return moves a terminal back to the line's start, so what
+    follows the last one (progress meters, "\rThe system is going down")
+    is what a terminal would show.
+    """
+    if "\r" in text:
+        text = next((part for part in reversed(text.split("\r")) if part), "")
     if "\t" in text:
         text = text.expandtabs(8)
     return _UNSAFE.sub(_stand_in, text)

@@ -2,33 +2,112 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from vmtui.schema import spec
+from vmtui.backends.qemu.devices import ArgvContext, Device, device_ids, opt
+from vmtui.schema import Size, spec
 
-# One place for the default guest memory (MiB); the bounds follow a KVM VMM's
+# One place for the default guest memory; the bounds follow a KVM VMM's
 # rules: at least 1 MiB, at most 1 TiB.
-DEFAULT_MEM_MIB = 256
-MIN_MEM_MIB = 1
-MAX_MEM_MIB = 1024 * 1024
+DEFAULT_MEM = Size(256 << 20)
+MIN_MEM = 1 << 20
+MAX_MEM = 1 << 40
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+GLOBAL_RE = re.compile(r"^[\w.-]+\.[\w-]+=.+$")
 
 
 @dataclass(frozen=True)
 class QemuConfig:
-    """How to start each QEMU instance of a pool."""
+    """How to start each QEMU instance of a pool (kata's launcher vocabulary)."""
 
     kernel: Path = spec(must_exist=True, help="kernel image booted with -kernel")
     initrd: Path | None = spec(None, must_exist=True, help="initramfs given with -initrd")
     append: str = spec("console=ttyS0", help="kernel command line")
     qemu: str = spec("qemu-system-x86_64", help="QEMU binary (name on PATH or a path)")
-    machine: str = spec("pc", help="machine type (-M)")
-    accel: Literal["tcg", "kvm", "auto"] = spec("tcg", help="accelerator")
-    cpus: int = spec(1, min=1, max=288, help="virtual CPUs")
-    mem: int = spec(DEFAULT_MEM_MIB, min=MIN_MEM_MIB, max=MAX_MEM_MIB, help="memory in MiB")
+    machine: str = spec("pc", help="machine type (-M): pc, q35, microvm")
+    accel: Literal["tcg", "kvm", "auto"] = spec("tcg", help="accelerator; auto: KVM if usable")
+    cpu: str = spec("", help="CPU model (-cpu), e.g. max; host needs KVM")
+    cpus: int = spec(1, min=1, max=288, help="virtual CPUs at start")
+    maxcpus: int = spec(0, min=0, max=288, help="hot-pluggable maximum (0: same as cpus)")
+    sockets: int = spec(0, min=0, max=288)
+    cores: int = spec(0, min=0, max=288)
+    threads: int = spec(0, min=0, max=288)
+    mem: Size = spec(DEFAULT_MEM, min=MIN_MEM, max=MAX_MEM, help="memory, 256M or 2G")
+    mem_slots: int = spec(0, min=0, max=256, help="hot-plug memory slots")
+    mem_max: Size | None = spec(None, min=MIN_MEM, max=MAX_MEM, help="maximum memory")
+    bios: Path | None = spec(None, must_exist=True, help="firmware image (-bios)")
+    uuid: str = spec("", help="system UUID")
+    rtc_base: Literal["utc", "localtime"] = "utc"
+    rtc_clock: Literal["host", "rt", "vm"] = "host"
+    rtc_driftfix: Literal["none", "slew"] = "none"
+    globals: list[str] = spec(default_factory=list, help="-global DRIVER.PROP=VALUE")
+    vga: Literal["none", "std", "virtio", "qxl", "cirrus"] = "none"
+    no_user_config: bool = True
+    nodefaults: bool = True
+    nographic: bool = False
+    hugepages: bool = spec(False, help="back guest RAM with /dev/hugepages")
+    mem_prealloc: bool = False
+    mlock: bool = spec(False, help="lock guest RAM in host memory")
+    daemonize: bool = spec(False, help="refused: vmtui manages the process")
     network: bool = spec(True, help="user-mode network (restrict=on) with SSH forwarded")
+    qmp_sockets: list[Path] = spec(default_factory=list, help="extra QMP sockets for tools")
+    devices: list[Device] = spec(default_factory=list, help="block, net, 9p, chardev, ...")
     qemu_args: list[str] = spec(default_factory=list, help="extra arguments, appended as-is")
+
+    def __post_init__(self) -> None:
+        if self.daemonize:
+            raise ValueError("daemonize: refused: vmtui owns each QEMU process (its console, "
+                             "its exit, its death with vmtui); a daemonized QEMU escapes it")
+        if self.uuid and not UUID_RE.match(self.uuid):
+            raise ValueError(f"uuid: {self.uuid!r} is not a UUID")
+        for i, item in enumerate(self.globals):
+            if not GLOBAL_RE.match(item):
+                raise ValueError(f"globals[{i}]: {item!r} is not DRIVER.PROPERTY=VALUE")
+        if self.maxcpus and self.maxcpus < self.cpus:
+            raise ValueError(f"maxcpus: {self.maxcpus} is less than cpus ({self.cpus})")
+        topology = [n for n in (self.sockets, self.cores, self.threads) if n]
+        if topology and len(topology) < 3:
+            raise ValueError("sockets: give sockets, cores and threads together")
+        if topology:
+            product = self.sockets * self.cores * self.threads
+            want = self.maxcpus or self.cpus
+            if product != want:
+                raise ValueError(f"sockets: sockets*cores*threads = {product} must equal "
+                                 f"{'maxcpus' if self.maxcpus else 'cpus'} ({want})")
+        if self.mem_slots and self.mem_max is None:
+            raise ValueError("mem_max: memory slots need mem_max")
+        if self.mem_max is not None and self.mem_max < self.mem:
+            raise ValueError(f"mem_max: {self.mem_max} is less than mem ({self.mem})")
+        if self.nographic and self.vga != "none":
+            raise ValueError("nographic: cannot be combined with a vga device")
+        self._check_devices()
+
+    def _check_devices(self) -> None:
+        seen: dict[str, int] = {}
+        for i, dev_id in enumerate(device_ids(self.devices)):
+            if dev_id in seen:
+                raise ValueError(f"devices[{i}].id: {dev_id!r} is already used by "
+                                 f"devices[{seen[dev_id]}]")
+            seen[dev_id] = i
+        nvdimm = sum(d.size for d in self.devices if d.kind == "nvdimm")
+        for i, dev in enumerate(self.devices):
+            if dev.kind == "nvdimm" and (not self.mem_slots or self.mem_max is None
+                                         or self.mem_max < self.mem + nvdimm):
+                raise ValueError(f"devices[{i}]: an nvdimm needs mem_slots >= 1 and mem_max "
+                                 f">= mem + every nvdimm size ({Size(self.mem + nvdimm)})")
+            if dev.kind == "bridge" and dev.type == "pcie" and not self.machine.startswith("q35"):
+                raise ValueError(f"devices[{i}].type: a pcie bridge needs machine: q35 "
+                                 f"(not {self.machine})")
+            if dev.kind == "nvdimm" and self.machine.startswith("microvm"):
+                raise ValueError(f"devices[{i}]: microvm has no nvdimm support")
+
+    @property
+    def shared_memory(self) -> bool:
+        """vhost-user backends map guest RAM, so it must be a shared memfd."""
+        return any(d.kind == "vhost-user" for d in self.devices)
 
 
 @dataclass(frozen=True)
@@ -39,35 +118,73 @@ class LaunchPlan:
     qmp_socket: Path
     ssh_port: int | None
     accel: str
-    extra: list[str] = field(default_factory=list)
+    fds: dict[str, list[int]] = field(default_factory=dict)
 
 
 def build_argv(cfg: QemuConfig, plan: LaunchPlan) -> list[str]:
     """The QEMU argv for one instance. No shell ever sees it."""
-    argv = [
-        cfg.qemu,
-        "-name", f"{plan.name},debug-threads=on",
-        "-M", cfg.machine,
-        "-accel", plan.accel,
-        "-m", str(cfg.mem),
-        "-smp", str(cfg.cpus),
-        "-nodefaults",
-        "-no-user-config",
-        "-display", "none",
+    machine = cfg.machine
+    if any(d.kind == "nvdimm" for d in cfg.devices):
+        machine += ",nvdimm=on"
+    if cfg.shared_memory:
+        machine += ",memory-backend=mem0"
+    mem = f"{cfg.mem.mib}M"
+    if cfg.mem_slots:
+        assert cfg.mem_max is not None
+        mem += f",slots={cfg.mem_slots},maxmem={cfg.mem_max.mib}M"
+    smp = str(cfg.cpus)
+    if cfg.maxcpus:
+        smp += f",maxcpus={cfg.maxcpus}"
+    if cfg.sockets:
+        smp += f",sockets={cfg.sockets},cores={cfg.cores},threads={cfg.threads}"
+    argv = [cfg.qemu, "-name", f"{plan.name},debug-threads=on", "-M", machine,
+            "-accel", plan.accel, "-m", mem, "-smp", smp]
+    if cfg.cpu:
+        argv += ["-cpu", cfg.cpu]
+    if cfg.nodefaults:
+        argv.append("-nodefaults")
+    if cfg.no_user_config:
+        argv.append("-no-user-config")
+    # -nographic and -display exclude each other.
+    argv += ["-nographic"] if cfg.nographic else ["-display", "none"]
+    argv += [
         # The serial console is QEMU's stdio: stdout is read, stdin is typed
         # into; signal=off keeps a ^C from the guest stream out of QEMU.
         "-chardev", "stdio,id=console0,signal=off",
         "-serial", "chardev:console0",
-        "-qmp", f"unix:{plan.qmp_socket},server=on,wait=off",
-        "-kernel", str(cfg.kernel),
-        "-append", cfg.append,
+        "-qmp", f"unix:{opt(plan.qmp_socket)},server=on,wait=off",
     ]
+    for extra in cfg.qmp_sockets:
+        argv += ["-qmp", f"unix:{opt(extra)},server=on,wait=off"]
+    argv += ["-kernel", str(cfg.kernel), "-append", cfg.append]
     if cfg.initrd is not None:
         argv += ["-initrd", str(cfg.initrd)]
+    if cfg.bios is not None:
+        argv += ["-bios", str(cfg.bios)]
+    if cfg.uuid:
+        argv += ["-uuid", cfg.uuid]
+    if (cfg.rtc_base, cfg.rtc_clock, cfg.rtc_driftfix) != ("utc", "host", "none"):
+        argv += ["-rtc", f"base={cfg.rtc_base},clock={cfg.rtc_clock},"
+                         f"driftfix={cfg.rtc_driftfix}"]
+    for item in cfg.globals:
+        argv += ["-global", item]
+    if cfg.vga != "none":
+        argv += ["-vga", cfg.vga]
+    if cfg.shared_memory:
+        argv += ["-object", f"memory-backend-memfd,id=mem0,size={cfg.mem.mib}M,share=on"]
+    if cfg.hugepages:
+        argv += ["-mem-path", "/dev/hugepages"]
+    if cfg.mem_prealloc:
+        argv.append("-mem-prealloc")
+    if cfg.mlock:
+        argv += ["-overcommit", "mem-lock=on"]
     if cfg.network and plan.ssh_port is not None:
         argv += [
             "-netdev",
             f"user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{plan.ssh_port}-:22",
             "-device", "virtio-net-pci,netdev=net0",
         ]
-    return argv + list(cfg.qemu_args) + plan.extra
+    ctx = ArgvContext(machine=cfg.machine, opened=plan.fds)
+    for dev, dev_id in zip(cfg.devices, device_ids(cfg.devices), strict=True):
+        argv += dev.argv(dev_id, ctx)
+    return argv + list(cfg.qemu_args)

@@ -6,15 +6,20 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 from vmtui.backends.base import BootError, InfraError, Instance, Pool
+from vmtui.backends.guestops import GuestSession
 from vmtui.backends.merger import OutputMerger
-from vmtui.backends.qemu import launcher
+from vmtui.backends.qemu import hostdev, launcher
 from vmtui.backends.qemu.config import LaunchPlan, QemuConfig, build_argv
+from vmtui.backends.qemu.domain import Domain, DomainError, EventSubscription
 from vmtui.backends.ssh import SSHTarget, wait_for_ssh
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def kvm_usable() -> tuple[bool, str]:
@@ -61,21 +66,28 @@ def free_port() -> int:
 
 
 class QemuInstance(Instance):
-    """One QEMU process, its console pipes, its QMP socket and its SSH port."""
+    """One QEMU process: console pipes, its QMP Domain, its SSH session."""
 
     def __init__(self, name: str, proc: asyncio.subprocess.Process, argv: list[str],
-                 qmp_socket: Path, ssh: SSHTarget | None, accel: str) -> None:
+                 domain: Domain, ssh: SSHTarget | None, output: OutputMerger,
+                 accel: str, boot_timeout: float) -> None:
         self.name = name
         self.proc = proc
         self.argv = argv
-        self.qmp_socket = qmp_socket
+        self.domain = domain
         self.ssh = ssh
+        self.guest = GuestSession(name, ssh, output) if ssh is not None else None
         self.accel = accel
+        self.boot_timeout = boot_timeout
         self._closed = False
 
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    @property
+    def qmp_socket(self) -> Path:
+        return self.domain.socket
 
     def exited(self) -> bool:
         return self.proc.returncode is not None
@@ -91,17 +103,49 @@ class QemuInstance(Instance):
         stdin.write(data)
         await stdin.drain()
 
+    def subscribe_events(self) -> EventSubscription:
+        """QMP events from now on (STOP, RESUME, RESET, SHUTDOWN, GUEST_PANICKED...)."""
+        return self.domain.subscribe()
+
+    async def wait_ready(self, timeout: float | None = None) -> float:
+        """Wait until SSH answers again (after a reset); return the seconds it took."""
+        if self.ssh is None:
+            return 0.0
+        return await wait_for_ssh(self.ssh, timeout or self.boot_timeout)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def powerdown(self, timeout: float = 30.0) -> int:
+        """ACPI power button; kill if the guest has not shut down after ``timeout``."""
+        try:
+            await self.domain.system_powerdown()
+            return await asyncio.wait_for(asyncio.shield(self.wait_exit()), timeout)
+        except (TimeoutError, DomainError) as exc:
+            log.info("%s: powerdown did not finish (%s): killing", self.name, exc)
+            return await launcher.kill(self.proc)
+
+    async def reset(self) -> None:
+        await self.domain.system_reset()
+
+    async def pause(self) -> None:
+        await self.domain.stop()
+
+    async def resume(self) -> None:
+        await self.domain.cont()
+
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self.guest is not None:
+            await self.guest.close()
+        await self.domain.close()
         await launcher.kill(self.proc)
         if self.proc.stdin is not None:
             self.proc.stdin.close()
         if self.ssh is not None:
-            launcher_port = self.ssh.port
-            _taken_ports.discard(launcher_port)
-        self.qmp_socket.unlink(missing_ok=True)
+            _taken_ports.discard(self.ssh.port)
+        self.domain.socket.unlink(missing_ok=True)
 
 
 class QemuPool(Pool):
@@ -119,17 +163,19 @@ class QemuPool(Pool):
         accel, note = resolve_accel(cfg.accel)
         if note:
             output.feed("vmtui", f"{note}\n".encode())
+        hostdev.check_host(cfg, accel)
         ssh_port = free_port() if cfg.network else None
-        plan = LaunchPlan(
-            name=name,
-            qmp_socket=self.env.runtime_dir / f"{name}.qmp",
-            ssh_port=ssh_port,
-            accel=accel,
-        )
-        argv = build_argv(cfg, plan)
-        argv[0] = binary
-        (workdir / "qemu.cmdline").write_text("\0".join(argv) + "\0")
-        proc = await launcher.spawn(argv, cwd=workdir)
+        fds = hostdev.open_device_fds(cfg, name)
+        plan = LaunchPlan(name=name, qmp_socket=self.env.runtime_dir / f"{name}.qmp",
+                          ssh_port=ssh_port, accel=accel, fds=fds)
+        try:
+            argv = build_argv(cfg, plan)
+            argv[0] = binary
+            (workdir / "qemu.cmdline").write_text("\0".join(argv) + "\0")
+            proc = await launcher.spawn(argv, cwd=workdir,
+                                        pass_fds=tuple(fd for f in fds.values() for fd in f))
+        finally:
+            hostdev.close_fds(fds)  # QEMU holds its own copies now
         assert proc.stdout is not None and proc.stderr is not None
         output.add("console", proc.stdout)
         output.add("qemu", proc.stderr)
@@ -137,34 +183,48 @@ class QemuPool(Pool):
         if ssh_port is not None and self.env.ssh_key is not None:
             ssh = SSHTarget("127.0.0.1", ssh_port, self.env.ssh_user, self.env.ssh_key,
                             self.env.ssh_host_key, self.env.ssh_host_key_check)
-        inst = QemuInstance(name, proc, argv, plan.qmp_socket, ssh, accel)
+        domain = Domain(name, plan.qmp_socket)
+        inst = QemuInstance(name, proc, argv, domain, ssh, output, accel,
+                            self.env.boot_timeout)
         try:
+            await self._connect_qmp(inst, output)
             await self._wait_ready(inst, output)
         except BaseException:
             await inst.close()
             raise
         return inst
 
+    async def _unless_exit(self, inst: QemuInstance, output: OutputMerger,
+                           work: Awaitable[T]) -> T:
+        """Await ``work``; if QEMU exits first, a BootError with its output."""
+        task = asyncio.ensure_future(work)
+        died = asyncio.ensure_future(inst.wait_exit())
+        try:
+            await asyncio.wait({task, died}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pending in (task, died):
+                if not pending.done():
+                    pending.cancel()
+        if died.done() and not task.done():
+            await self._exited_during_boot(inst, output)
+        return task.result()
+
+    async def _connect_qmp(self, inst: QemuInstance, output: OutputMerger) -> None:
+        try:
+            await self._unless_exit(inst, output, inst.domain.connect(wait=10.0))
+        except DomainError as exc:
+            raise BootError(f"{inst.name}: {exc}", output.tail()) from exc
+
     async def _wait_ready(self, inst: QemuInstance, output: OutputMerger) -> None:
         timeout = self.env.boot_timeout
         if inst.ssh is None:
             # Without SSH, "up" means the process survived a moment.
-            await asyncio.sleep(0.5)
-            if inst.exited():
-                await self._exited_during_boot(inst, output)
+            await self._unless_exit(inst, output, asyncio.sleep(0.5))
             return
-        ready = asyncio.ensure_future(wait_for_ssh(inst.ssh, timeout))
-        died = asyncio.ensure_future(inst.wait_exit())
         try:
-            await asyncio.wait({ready, died}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (ready, died):
-                if not task.done():
-                    task.cancel()
-        if died.done() and not ready.done():
-            await self._exited_during_boot(inst, output)
-        try:
-            ready.result()
+            await self._unless_exit(inst, output, wait_for_ssh(inst.ssh, timeout))
+        except BootError:
+            raise
         except TimeoutError as exc:
             raise BootError(f"{inst.name}: no SSH within {timeout:g}s of boot: {exc}",
                             output.tail()) from exc
@@ -175,5 +235,9 @@ class QemuPool(Pool):
     async def _exited_during_boot(self, inst: QemuInstance, output: OutputMerger) -> None:
         status = await inst.wait_exit()
         await output.wait_sources(timeout=2)
-        raise BootError(f"{inst.name}: QEMU exited with status {status} during boot",
-                        output.tail())
+        tail = output.tail()
+        # QEMU says why on stderr, as "qemu-system-x86_64: -device ...: reason".
+        said = [ln for ln in tail.decode("utf-8", "replace").splitlines()
+                if ln.startswith(("qemu-system-", "qemu: "))]
+        why = f": {said[-1]}" if said else ""
+        raise BootError(f"{inst.name}: QEMU exited with status {status} during boot{why}", tail)

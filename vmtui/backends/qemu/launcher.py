@@ -42,8 +42,12 @@ def find_binary(name: str) -> str:
     return found
 
 
-async def spawn(argv: list[str], cwd: Path) -> asyncio.subprocess.Process:
-    """Start ``argv`` with piped stdio, in a new process group, tied to us."""
+async def spawn(argv: list[str], cwd: Path,
+                pass_fds: tuple[int, ...] = ()) -> asyncio.subprocess.Process:
+    """Start ``argv`` with piped stdio, in a new process group, tied to us.
+
+    ``pass_fds`` stay open in QEMU under the same numbers (tap devices).
+    """
     if threading.current_thread() is not threading.main_thread():
         # The parent-death signal would fire when this thread ends.
         raise RuntimeError("QEMU must be spawned from the main thread's event loop")
@@ -56,6 +60,7 @@ async def spawn(argv: list[str], cwd: Path) -> asyncio.subprocess.Process:
             stderr=asyncio.subprocess.PIPE,
             cwd=cwd,
             start_new_session=True,
+            pass_fds=pass_fds,
             preexec_fn=lambda: _die_with_parent(parent),
         )
     except OSError as exc:

@@ -1,0 +1,152 @@
+"""Operations inside a guest over SSH (asyncssh): run, copy in, forward a port.
+
+Like syzkaller's Instance.Run/Copy/Forward. A command's stdout and stderr go
+into the instance's output stream beside the console, tagged by source, as
+they arrive; a command that outlives its timeout, or whose caller is
+cancelled, is killed in the guest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from vmtui.backends.base import VMError
+from vmtui.backends.merger import OutputMerger
+from vmtui.backends.ssh import SSHTarget
+
+
+class GuestError(VMError):
+    """A guest operation failed (SSH down, copy failed, forward refused)."""
+
+
+class CommandTimeout(GuestError):
+    """A command did not finish in time and was killed in the guest."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished command left: exit status and its two streams."""
+
+    status: int
+    stdout: bytes
+    stderr: bytes
+
+
+class GuestSession:
+    """One SSH connection to a guest, made on first use and remade if lost."""
+
+    def __init__(self, name: str, target: SSHTarget, output: OutputMerger) -> None:
+        self.name = name
+        self.target = target
+        self.output = output
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._lock = asyncio.Lock()
+        self._runs = 0
+        self._listeners: list[Any] = []
+
+    async def connection(self, timeout: float = 10.0) -> asyncssh.SSHClientConnection:
+        async with self._lock:
+            conn = self._conn
+            if conn is None or conn.is_closed():
+                try:
+                    conn = await self.target.connect(timeout=timeout)
+                except (OSError, asyncssh.Error, TimeoutError) as exc:
+                    raise GuestError(f"{self.name}: SSH to {self.target.host}:"
+                                     f"{self.target.port} failed: {exc}") from exc
+                self._conn = conn
+            return conn
+
+    async def run(self, command: str, timeout: float = 60.0) -> RunResult:
+        """Run ``command`` in the guest; its output also joins the console stream.
+
+        Raises:
+            CommandTimeout: it ran longer than ``timeout`` (it was killed).
+            GuestError: SSH failed.
+        """
+        conn = await self.connection()
+        self._runs += 1
+        key = f"run{self._runs}"
+        self.output.feed("vmtui", f"$ {command}\n".encode())
+        # The first stdout line is the command's pid, so it can be killed.
+        wrapped = f"echo $$; exec sh -c {shlex.quote(command)}"
+        try:
+            proc = await conn.create_process(wrapped, encoding=None,
+                                             stdin=asyncssh.DEVNULL)
+        except asyncssh.Error as exc:
+            raise GuestError(f"{self.name}: cannot start {command!r}: {exc}") from exc
+        pid: list[int] = []
+        out, err = bytearray(), bytearray()
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(self._pump(proc.stdout, f"{key}:out", "stdout", out, pid),
+                                     self._pump(proc.stderr, f"{key}:err", "stderr", err))
+                completed = await proc.wait()
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            await self._kill(conn, pid)
+            proc.close()
+            if isinstance(exc, TimeoutError):
+                self.output.feed("vmtui", f"[killed after {timeout:g}s: {command}]\n".encode())
+                raise CommandTimeout(f"{self.name}: {command!r} did not finish within "
+                                     f"{timeout:g}s; killed") from None
+            raise
+        status = completed.exit_status if completed.exit_status is not None else -1
+        return RunResult(status, bytes(out), bytes(err))
+
+    async def _pump(self, stream: Any, key: str, tag: str, keep: bytearray,
+                    pid: list[int] | None = None) -> None:
+        try:
+            if pid is not None:
+                first = await stream.readline()
+                with contextlib.suppress(ValueError):
+                    pid.append(int(first))
+            while data := await stream.read(65536):
+                keep += data
+                self.output.feed(key, data, tag=tag)
+        finally:
+            self.output.eof(key)
+
+    async def _kill(self, conn: asyncssh.SSHClientConnection, pid: list[int]) -> None:
+        if not pid:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(conn.run(
+                f"pkill -9 -P {pid[0]}; kill -9 {pid[0]}", check=False), 5)
+
+    async def copy_in(self, local: Path, remote: str | None = None) -> str:
+        """Copy a host file into the guest (SFTP); return its path there."""
+        dest = remote or f"/tmp/{local.name}"
+        conn = await self.connection()
+        try:
+            async with conn.start_sftp_client() as sftp:
+                await sftp.put(str(local), dest)
+        except (OSError, asyncssh.Error) as exc:
+            raise GuestError(f"{self.name}: copying {local} to {dest} failed: {exc}") from exc
+        return dest
+
+    async def forward(self, host_port: int, host: str = "127.0.0.1") -> str:
+        """Let the guest reach a host TCP service; return ``ADDRESS:PORT`` in the guest."""
+        conn = await self.connection()
+        try:
+            listener = await conn.forward_remote_port("127.0.0.1", 0, host, host_port)
+        except (OSError, asyncssh.Error) as exc:
+            raise GuestError(f"{self.name}: forwarding host port {host_port} into the "
+                             f"guest failed: {exc}") from exc
+        self._listeners.append(listener)
+        return f"127.0.0.1:{listener.get_port()}"
+
+    async def close(self) -> None:
+        for listener in self._listeners:
+            listener.close()
+        self._listeners.clear()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.wait_closed(), 2)

@@ -1,0 +1,333 @@
+"""QEMU devices of a ``vm.devices`` list: one dataclass per kind, each yielding its argv.
+
+The vocabulary follows kata-containers' QEMU launcher (block, net, 9p,
+chardev, serial, NVDIMM, VFIO, bridges, vhost-user), but where kata silently
+drops an invalid device, each class here refuses it in ``__post_init__`` with
+a message naming the field; the schema adds the device's path in the list.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from vmtui.schema import Size, spec
+
+MAC_RE = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
+BDF_RE = re.compile(r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
+ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,30}$")
+
+
+def opt(value: object) -> str:
+    """A value inside a QEMU ``key=value,...`` option: commas are doubled."""
+    return str(value).replace(",", ",,")
+
+
+class Context(Protocol):
+    """What a device needs from the command line being built."""
+
+    machine: str
+
+    def once(self, key: str, argv: list[str]) -> list[str]:
+        """``argv`` the first time ``key`` is asked for, [] afterwards."""
+
+    def fds(self, device_id: str) -> list[int]:
+        """File descriptors opened for this device before launch."""
+
+
+def _check_id(value: str) -> None:
+    if value and not ID_RE.match(value):
+        raise ValueError(f"id: {value!r} must start with a letter and hold letters, "
+                         "digits, '.', '_' or '-' (at most 31)")
+
+
+@dataclass(frozen=True)
+class Block:
+    """A disk: ``-drive`` (the backend) plus a ``-device`` (what the guest sees)."""
+
+    kind: Literal["block"]
+    file: Path = spec(must_exist=True, help="disk image")
+    format: Literal["raw", "qcow2"] = "raw"
+    interface: Literal["virtio", "scsi", "ide", "nvme"] = "virtio"
+    cache: Literal["none", "writeback", "writethrough", "directsync", "unsafe"] = "writeback"
+    aio: Literal["threads", "native", "io_uring"] = "threads"
+    readonly: bool = False
+    snapshot: bool = spec(False, help="writes go to a temporary overlay")
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        _check_id(self.id)
+        if self.aio == "native" and self.cache not in ("none", "directsync"):
+            raise ValueError("aio: native needs cache: none or directsync (O_DIRECT)")
+        if self.readonly and self.snapshot:
+            raise ValueError("snapshot: a read-only disk needs no snapshot overlay")
+        if self.readonly and self.interface in ("ide", "nvme"):
+            raise ValueError(f"readonly: QEMU cannot attach a read-only {self.interface} disk "
+                             "(use interface: virtio or scsi, or snapshot: true)")
+
+    def argv(self, dev_id: str, ctx: Context) -> list[str]:
+        drive = (f"file={opt(self.file)},if=none,id={dev_id},format={self.format},"
+                 f"cache={self.cache},aio={self.aio}")
+        if self.readonly:
+            drive += ",readonly=on"
+        if self.snapshot:
+            drive += ",snapshot=on"
+        out = ["-drive", drive]
+        if self.interface == "virtio":
+            out += ["-device", f"virtio-blk-pci,drive={dev_id},id={dev_id}-dev"]
+        elif self.interface == "scsi":
+            out += ctx.once("scsi", ["-device", "virtio-scsi-pci,id=scsi0"])
+            out += ["-device", f"scsi-hd,drive={dev_id},bus=scsi0.0,id={dev_id}-dev"]
+        elif self.interface == "ide":
+            out += ["-device", f"ide-hd,drive={dev_id},id={dev_id}-dev"]
+        else:
+            out += ["-device", f"nvme,drive={dev_id},serial={dev_id},id={dev_id}-dev"]
+        return out
+
+
+@dataclass(frozen=True)
+class HostForward:
+    """A host port forwarded into the guest (user networking)."""
+
+    host: int = spec(min=1, max=65535)
+    guest: int = spec(min=1, max=65535)
+    protocol: Literal["tcp", "udp"] = "tcp"
+    address: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Net:
+    """A NIC. ``user``: slirp (restrict=on by default); ``tap``/``macvtap``: vmtui
+    opens the device and passes its file descriptor (and vhost-net's) to QEMU."""
+
+    kind: Literal["net"]
+    backend: Literal["user", "tap", "macvtap"] = "user"
+    model: Literal["virtio-net-pci", "e1000", "rtl8139"] = "virtio-net-pci"
+    mac: str = ""
+    forwards: list[HostForward] = spec(default_factory=list)
+    restrict: bool = spec(True, help="user networking: the guest reaches nothing outside")
+    ifname: str = spec("", help="tap: name (created if missing); macvtap: the interface")
+    vhost: bool = spec(False, help="tap/macvtap: use vhost-net")
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        _check_id(self.id)
+        if self.mac and not MAC_RE.match(self.mac):
+            raise ValueError(f"mac: {self.mac!r} is not a MAC address like 52:54:00:12:34:56")
+        if self.forwards and self.backend != "user":
+            raise ValueError("forwards: host forwards need backend: user")
+        if self.backend == "macvtap" and not self.ifname:
+            raise ValueError("ifname: a macvtap NIC needs the macvtap interface's name")
+        if self.vhost and self.backend == "user":
+            raise ValueError("vhost: vhost-net needs backend: tap or macvtap")
+        if self.vhost and self.model != "virtio-net-pci":
+            raise ValueError("vhost: vhost-net needs model: virtio-net-pci")
+
+    def argv(self, dev_id: str, ctx: Context) -> list[str]:
+        if self.backend == "user":
+            netdev = f"user,id={dev_id},restrict={'on' if self.restrict else 'off'}"
+            for fwd in self.forwards:
+                netdev += (f",hostfwd={fwd.protocol}:{fwd.address}:{fwd.host}-:{fwd.guest}")
+        else:
+            fds = ctx.fds(dev_id)
+            netdev = f"tap,id={dev_id},fd={fds[0]}"
+            if self.vhost:
+                netdev += f",vhost=on,vhostfd={fds[1]}"
+        device = f"{self.model},netdev={dev_id},id={dev_id}-dev"
+        if self.mac:
+            device += f",mac={self.mac}"
+        return ["-netdev", netdev, "-device", device]
+
+
+@dataclass(frozen=True)
+class VhostUser:
+    """A device served by a vhost-user backend over a unix socket (guest RAM is shared)."""
+
+    kind: Literal["vhost-user"]
+    socket: Path = spec(help="the backend's unix socket")
+    type: Literal["blk", "net", "fs"] = "blk"
+    tag: str = spec("", help="fs: the mount tag")
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        _check_id(self.id)
+        if self.type == "fs" and not self.tag:
+            raise ValueError("tag: a vhost-user fs device needs a mount tag")
+
+    def argv(self, dev_id: str, ctx: Context) -> list[str]:
+        chardev = ["-chardev", f"socket,id={dev_id}-chr,path={opt(self.socket)}"]
+        if self.type == "blk":
+            return chardev + ["-device", f"vhost-user-blk-pci,chardev={dev_id}-chr,id={dev_id}"]
+        if self.type == "net":
+            return chardev + ["-netdev", f"vhost-user,id={dev_id},chardev={dev_id}-chr",
+                              "-device", f"virtio-net-pci,netdev={dev_id},id={dev_id}-dev"]
+        return chardev + ["-device", f"vhost-user-fs-pci,chardev={dev_id}-chr,"
+                                     f"tag={opt(self.tag)},id={dev_id}"]
+
+
+@dataclass(frozen=True)
+class Share9p:
+    """A host folder shared with the guest over virtio-9p."""
+
+    kind: Literal["9p"]
+    path: Path = spec(must_exist=True, help="the host folder")
+    tag: str = spec(help="the mount tag the guest uses")
+    security: Literal["none", "mapped-xattr", "mapped-file", "passthrough"] = "none"
+    readonly: bool = False
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        _check_id(self.id)
+        if not self.tag or len(self.tag) > 31:
+            raise ValueError("tag: a 9p mount tag needs 1 to 31 characters")
+
+    def argv(self, dev_id: str, ctx: Context) -> list[str]:
+        fsdev = f"local,id={dev_id},path={opt(self.path)},security_model={self.security}"
+        if self.readonly:
+            fsdev += ",readonly=on"
+        return ["-fsdev", fsdev,
+                "-device", f"virtio-9p-pci,fsdev={dev_id},mount_tag={opt(self.tag)},"
+                           f"id={dev_id}-dev"]
+
+
+@dataclass(frozen=True)
+class Chardev:
+    """A character device and the guest device it feeds (serial port, virtio console)."""
+
+    kind: Literal["chardev"]
+    backend: Literal["socket", "pty", "pipe", "file"] = "socket"
+    path: Path | None = None
+    frontend: Literal["serial", "virtconsole", "virtserialport", "none"] = "serial"
+    name: str = spec("", help="virtserialport: the port name the guest sees")
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        _check_id(self.id)
+        if self.backend == "pty" and self.path is not None:
+            raise ValueError("path: a pty chardev gets its path from QEMU, give none")
+        if self.backend != "pty" and self.path is None:
+            raise ValueError(f"path: a {self.backend} chardev needs a path")
+        if self.frontend == "virtserialport" and not self.name:
+            raise ValueError("name: a virtserialport needs a port name")
+
+    def argv(self, dev_id: str, ctx: Context) -> list[str]:
+        backend = f"{self.backend},id={dev_id}"
+        if self.path is not None:
+            backend += f",path={opt(self.path)}"
+        if self.backend == "socket":
+            backend += ",server=on,wait=off"
+        out = ["-chardev", backend]
+        if self.frontend == "serial":
+            out += ["-device", f"isa-serial,chardev={dev_id},id={dev_id}-dev"]
+        elif self.frontend in ("virtconsole", "virtserialport"):
+            out += ctx.once("virtio-serial", ["-device", "virtio-serial-pci,id=vserial0"])
+            device = f"{self.frontend},chardev={dev_id},id={dev_id}-dev"
+            if self.name:
+                device += f",name={opt(self.name)}"
+            out += ["-device", device]
+        return out
+
+
+@dataclass(frozen=True)
+class Serial:
+    """A virtio-serial controller (ports attach to it)."""
+
+    kind: Literal["serial"]
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        _check_id(self.id)
+
+    def argv(self, dev_id: str, ctx: Context) -> list[str]:
+        return ["-device", f"virtio-serial-pci,id={dev_id}"]
+
+
+@dataclass(frozen=True)
+class Nvdimm:
+    """Persistent memory backed by a host file (needs mem_slots and mem_max)."""
+
+    kind: Literal["nvdimm"]
+    file: Path = spec(must_exist=True, help="backing file, at least size bytes")
+    size: Size = spec(min=1 << 20, max=1 << 40)
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        _check_id(self.id)
+
+    def argv(self, dev_id: str, ctx: Context) -> list[str]:
+        return ["-object", f"memory-backend-file,id={dev_id}-mem,mem-path={opt(self.file)},"
+                           f"size={self.size.mib}M,share=on",
+                "-device", f"nvdimm,id={dev_id},memdev={dev_id}-mem"]
+
+
+@dataclass(frozen=True)
+class Vfio:
+    """A host PCI device passed through with VFIO."""
+
+    kind: Literal["vfio"]
+    host: str = spec(help="PCI address, 0000:01:00.0")
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        _check_id(self.id)
+        if not BDF_RE.match(self.host):
+            raise ValueError(f"host: {self.host!r} is not a PCI address like 0000:01:00.0")
+
+    def argv(self, dev_id: str, ctx: Context) -> list[str]:
+        return ["-device", f"vfio-pci,host={self.host},id={dev_id}"]
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """A PCI bridge (pc) or a PCIe root port (q35)."""
+
+    kind: Literal["bridge"]
+    type: Literal["pci", "pcie"] = "pci"
+    chassis: int = spec(1, min=1, max=255)
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        _check_id(self.id)
+
+    def argv(self, dev_id: str, ctx: Context) -> list[str]:
+        if self.type == "pcie":
+            if not ctx.machine.startswith("q35"):
+                raise ValueError(f"a pcie bridge needs machine: q35 (not {ctx.machine})")
+            return ["-device", f"pcie-root-port,id={dev_id},chassis={self.chassis}"]
+        return ["-device", f"pci-bridge,id={dev_id},chassis_nr={self.chassis}"]
+
+
+Device = Block | Net | VhostUser | Share9p | Chardev | Serial | Nvdimm | Vfio | Bridge
+
+KIND_PREFIX = {"block": "disk", "net": "net", "vhost-user": "vhu", "9p": "fs",
+               "chardev": "chr", "serial": "vser", "nvdimm": "nvdimm", "vfio": "vfio",
+               "bridge": "br"}
+
+
+def device_ids(devices: list[Device]) -> list[str]:
+    """Each device's id: its own, or the kind's prefix and its position."""
+    return [d.id or f"{KIND_PREFIX[d.kind]}{i}" for i, d in enumerate(devices)]
+
+
+@dataclass
+class ArgvContext:
+    """The :class:`Context` for one command line."""
+
+    machine: str
+    opened: dict[str, list[int]] = field(default_factory=dict)
+    _done: set[str] = field(default_factory=set)
+
+    def once(self, key: str, argv: list[str]) -> list[str]:
+        if key in self._done:
+            return []
+        self._done.add(key)
+        return argv
+
+    def fds(self, device_id: str) -> list[int]:
+        try:
+            return self.opened[device_id]
+        except KeyError:
+            raise ValueError(f"device {device_id}: its file descriptors were not "
+                             "opened before building the command line") from None
