@@ -155,3 +155,19 @@ async def test_forward_round_trip(shared_fleet: Fleet) -> None:
 
 def test_qemu_img_is_there() -> None:
     assert shutil.which("qemu-img"), "qemu-utils provides qemu-img"
+
+
+async def test_a_different_host_key_is_refused(shared_fleet: Fleet, tmp_path: Path) -> None:
+    import asyncssh
+
+    from vmtui.backends.ssh import SSHTarget, wait_for_ssh
+
+    wrong = tmp_path / "other.pub"
+    asyncssh.generate_private_key("ssh-ed25519").write_public_key(str(wrong))
+    real = qemu(shared_fleet).ssh
+    assert real is not None
+    target = SSHTarget(real.host, real.port, real.user, real.key, wrong, True)
+    with pytest.raises(asyncssh.HostKeyNotVerifiable):
+        await wait_for_ssh(target, timeout=20)
+    unchecked = SSHTarget(real.host, real.port, real.user, real.key, None, False)
+    assert await wait_for_ssh(unchecked, timeout=20) < 20

@@ -70,6 +70,22 @@ async def test_pause_jobs_reset_powerdown(guest: Guest, workdir: Path, tmp_path:
         assert blocks["disk"].file == str(disk)
         assert await domain.block_jobs() == []
 
+        # Mirror to a copy and pivot onto it; then a mirror cancelled when ready.
+        copy = tmp_path / "copy.qcow2"
+        done = await domain.mirror("disk", copy, timeout=60)
+        assert done.name == "BLOCK_JOB_COMPLETED" and done.data["type"] == "mirror"
+        blocks = {b.device: b for b in await domain.block_devices()}
+        assert blocks["disk"].file == str(copy)
+        with domain.subscribe() as sub:
+            await domain.execute("drive-mirror", {
+                "device": "disk", "target": str(tmp_path / "c2.qcow2"), "format": "qcow2",
+                "sync": "full", "job-id": "m2"})
+            await sub.wait_for({"BLOCK_JOB_READY"}, 60)
+        cancelled = await domain.cancel_job("m2")
+        assert cancelled.data["device"] == "m2"
+        blocks = {b.device: b for b in await domain.block_devices()}
+        assert blocks["disk"].file == str(copy)  # a cancelled mirror does not pivot
+
         # Reset: a second boot on the console, back to running over SSH.
         mark = ring.next_seq
         await fleet.reset(name)
@@ -87,6 +103,7 @@ async def test_pause_jobs_reset_powerdown(guest: Guest, workdir: Path, tmp_path:
         assert count(fleet, name, "reboot: Power down") == 1
         assert not Path(f"/proc/{pid}").exists()
         assert b"committed-data" in disk.read_bytes()
+        assert b"committed-data" in copy.read_bytes()
     finally:
         await fleet.close()
 
