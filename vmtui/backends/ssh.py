@@ -10,6 +10,11 @@ from typing import Any
 
 import asyncssh
 
+# Without a pinned key asyncssh offers RSA first; a dropbear holding only an
+# ed25519 host key then drops the connection. Offer modern algorithms first.
+UNPINNED_HOST_KEY_ALGS = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+                          "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
+
 
 @dataclass(frozen=True)
 class SSHTarget:
@@ -25,11 +30,14 @@ class SSHTarget:
     def options(self) -> dict[str, Any]:
         """Keyword arguments for :func:`asyncssh.connect`."""
         known_hosts: Any = None
+        extra: dict[str, Any] = {"server_host_key_algs": UNPINNED_HOST_KEY_ALGS}
         if self.check_host_key:
             if self.host_key is None:
                 raise ValueError("host key checking is on but no host key is known")
             known_hosts = ([asyncssh.read_public_key(str(self.host_key))], [], [])
+            extra = {}  # asyncssh offers exactly the pinned key's algorithm
         return {
+            **extra,
             "host": self.host,
             "port": self.port,
             "username": self.user,
