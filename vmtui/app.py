@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from textual.app import App
-from textual.binding import Binding
+from textual.worker import Worker, WorkerState
 
 from vmtui.backends.fleet import Fleet
 from vmtui.bridge import Bridge
+from vmtui.commands import VmtuiCommands
 from vmtui.screens.help import HelpScreen, key_table
 from vmtui.screens.pool import PoolScreen
 
@@ -21,9 +22,7 @@ class VmtuiApp(App[int]):
 
     CSS_PATH = "vmtui.tcss"
     TITLE = "vmtui"
-    BINDINGS = [
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-    ]
+    COMMANDS = App.COMMANDS | {VmtuiCommands}
 
     def __init__(self, fleet: Fleet, *, boot: bool = True) -> None:
         super().__init__()
@@ -48,3 +47,14 @@ class VmtuiApp(App[int]):
             return
         title = getattr(self.screen, "HELP_TITLE", "Keys")
         self.push_screen(HelpScreen(key_table(self.screen), title))
+
+    def open_instance(self, name: str) -> None:
+        from vmtui.screens.instance import InstanceScreen
+
+        self.push_screen(InstanceScreen(self.bridge, name))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # One place turns every failed backend call into a notification.
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.notify(f"{event.worker.name}: {event.worker.error}", severity="error",
+                        timeout=8)

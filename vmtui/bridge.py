@@ -8,7 +8,7 @@ a second, console lines in batches every 50 ms, only to visible screens.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +19,27 @@ from textual.timer import Timer
 
 from vmtui.backends.fleet import Fleet, InstanceSnapshot
 from vmtui.backends.ring import Line
+from vmtui.inspect import inspect
+from vmtui.widgets_data import Table
 
 
 @dataclass
 class _ConsoleSub:
     name: str
     cursor: int
+    pending: str = ""
+
+
+# Lifecycle actions the screens offer: (fleet method, label, needs confirmation).
+ACTIONS: dict[str, tuple[str, str, bool]] = {
+    "powerdown": ("powerdown", "Power down", True),
+    "reset": ("reset", "Reset", True),
+    "pause": ("pause", "Pause", False),
+    "resume": ("resume", "Resume", False),
+    "kill": ("kill", "Kill", True),
+    "restart": ("restart", "Restart", True),
+    "boot": ("boot", "Start", False),
+}
 
 
 class Bridge:
@@ -48,13 +63,16 @@ class Bridge:
             return isinstance(message, Bridge.PoolUpdated)
 
     class ConsoleBatch(Message):
-        """New console lines of one instance, and how many were missed."""
+        """New console lines of one instance, how many were missed, and the
+        unfinished last line (a prompt) when it changed (else None)."""
 
-        def __init__(self, name: str, lines: list[Line], missed: int) -> None:
+        def __init__(self, name: str, lines: list[Line], missed: int,
+                     pending: str | None = None) -> None:
             super().__init__()
             self.name = name
             self.lines = lines
             self.missed = missed
+            self.pending = pending
 
     def __init__(self, app: App[Any], fleet: Fleet, *, pool_interval: float = 0.5,
                  console_interval: float = 0.05) -> None:
@@ -123,9 +141,48 @@ class Bridge:
     def _push_console(self, target: MessagePump, sub: _ConsoleSub) -> None:
         ring = self.fleet.console(sub.name)
         lines, missed = ring.since(sub.cursor)
-        if lines or missed:
+        partial = self.fleet.console_partial(sub.name)
+        pending = partial if partial != sub.pending else None
+        if lines or missed or pending is not None:
             sub.cursor = ring.next_seq
-            target.post_message(self.ConsoleBatch(sub.name, lines, missed))
+            sub.pending = partial
+            target.post_message(self.ConsoleBatch(sub.name, lines, missed, pending))
+
+    # -- actions -------------------------------------------------------------
+
+    def act(self, action: str, name: str) -> None:
+        """Run lifecycle ``action`` on instance ``name`` in a worker."""
+        method = getattr(self.fleet, ACTIONS[action][0])
+        self._work(method(name), f"{action}:{name}",
+                   f"{ACTIONS[action][1]}: {name} done")
+
+    def act_all(self, action: str) -> None:
+        """``boot`` or ``kill`` every instance that is not already there."""
+        for snap in self.fleet.snapshot():
+            live = snap.state.value in ("booting", "running", "paused", "crashed")
+            if (action == "boot" and not live) or (action == "kill" and live):
+                self.act(action, snap.name)
+
+    def diagnose(self, name: str, action: str) -> None:
+        """Run a diagnose action in a worker; its output joins the console."""
+        self._work(self.fleet.diagnose(name, action), f"diagnose:{name}",
+                   f"{name}: {action} done (see the console and the workdir)")
+
+    def type_into(self, name: str, data: bytes) -> None:
+        """Send keystrokes to the console of ``name``."""
+        self._work(self.fleet.write_console(name, data), f"type:{name}", None)
+
+    async def inspect(self, name: str, tab: str) -> Table:
+        """The rows of an inspector tab (called from the screen's worker)."""
+        return await inspect(self.fleet, name, tab)
+
+    def _work(self, coro: Coroutine[Any, Any, Any], label: str, done: str | None) -> None:
+        async def run() -> None:
+            await coro
+            if done:
+                self.app.notify(done, timeout=3)
+
+        self.app.run_worker(run(), name=label, group="actions", exit_on_error=False)
 
     # -- lifetime ------------------------------------------------------------
 

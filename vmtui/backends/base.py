@@ -167,6 +167,17 @@ class EventSource(Protocol):
     def subscribe_events(self) -> Any: ...
 
 
+@runtime_checkable
+class Diagnosable(Protocol):
+    """Optional capability: look inside a stuck guest without its help."""
+
+    async def send_sysrq(self, letter: str) -> None: ...
+
+    async def registers(self) -> dict[int, str]: ...
+
+    async def inject_nmi(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class VMType:
     """A registered VM type: its Pool class and its config section class."""

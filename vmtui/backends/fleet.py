@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 from vmtui.backends import base
 from vmtui.backends.base import (
     BootError,
+    Diagnosable,
     Env,
     EventSource,
     InfraError,
@@ -31,6 +32,7 @@ from vmtui.backends.base import (
     Lifecycle,
     StateError,
 )
+from vmtui.backends.diagnose import SEQUENCES, Diagnosis, send_sequence
 from vmtui.backends.guestops import GuestSession
 from vmtui.backends.merger import OutputMerger
 from vmtui.backends.ring import ConsoleRing
@@ -39,6 +41,12 @@ from vmtui.config import Config
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+# What "diagnose now" runs for each guest OS.
+DEFAULT_DIAGNOSE = {
+    "linux": ("sysrq-t", "sysrq-w", "sysrq-l", "registers"),
+    "freebsd": ("ddb", "registers"),
+    "openbsd": ("ddb", "registers"),
+}
 LIVE = (InstanceState.BOOTING, InstanceState.RUNNING, InstanceState.PAUSED,
         InstanceState.CRASHED)
 
@@ -342,6 +350,56 @@ class Fleet:
         await self.stop(name)
         await self.boot(name)
 
+    async def diagnose(self, name: str, action: str, *, via: str = "keyboard",
+                       pace: float = 1.0) -> Diagnosis:
+        """Run a diagnose action; its output joins the timeline and a file.
+
+        ``action``: ``sysrq-X``, ``registers``, ``nmi``, ``ddb`` (the BSD
+        debugger sequence) or ``diagnose`` (the OS's default set).
+        ``via``: ``keyboard`` (QMP send-key) or ``proc`` (/proc/sysrq-trigger).
+        """
+        rec = self.records[name]
+        inst = rec.instance
+        if inst is None or rec.state not in LIVE or not isinstance(inst, Diagnosable):
+            raise StateError(f"{name}: cannot diagnose (it is {rec.state.value})")
+        result = Diagnosis(action)
+        self._note(rec, f"diagnose: {action}")
+        steps = [action] if action != "diagnose" else DEFAULT_DIAGNOSE.get(
+            self.config.pool.os, ("registers",))
+        for step in steps:
+            if step.startswith("sysrq-"):
+                letter = step.removeprefix("sysrq-")
+                if via == "proc":
+                    await self.guest(name).run(f"echo {letter} > /proc/sysrq-trigger")
+                else:
+                    await inst.send_sysrq(letter)
+                result.sections[f"sysrq {letter}"] = f"sent via {via}"
+            elif step == "registers":
+                for cpu, text in (await inst.registers()).items():
+                    result.sections[f"registers cpu {cpu}"] = text
+                    for line in text.rstrip().splitlines():
+                        rec.ring.append("vmtui", f"cpu{cpu} {line}", self.wallclock())
+            elif step == "nmi":
+                await inst.inject_nmi()
+                result.sections["nmi"] = "injected"
+            elif step == "ddb":
+                sequence = SEQUENCES.get(self.config.pool.os)
+                if sequence is None or not isinstance(inst, base.ConsoleWriter):
+                    raise StateError(f"{name}: no debugger sequence for {self.config.pool.os}")
+                await send_sequence(inst.write_console, sequence, pace)
+                result.sections["ddb"] = "\n".join(sequence)
+            else:
+                raise ValueError(f"unknown diagnose action {step!r}")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        (rec.workdir / f"diagnose-{action}-{stamp}.txt").write_text(result.text())
+        return result
+
+    def _note(self, rec: InstanceRecord, text: str) -> None:
+        """A line from vmtui itself in the timeline and the log on disk."""
+        rec.ring.append("vmtui", text, self.wallclock())
+        if rec.log_file is not None:
+            rec.log_file.write(f"[vmtui] {text}\n".encode())
+
     def guest(self, name: str) -> GuestSession:
         """The SSH session into instance ``name`` (run, copy_in, forward)."""
         rec = self.records[name]
@@ -381,6 +439,18 @@ class Fleet:
     def console(self, name: str) -> ConsoleRing:
         """The console ring of instance ``name``."""
         return self.records[name].ring
+
+    def console_partial(self, name: str) -> str:
+        """The console's unfinished last line (a shell prompt), decoded."""
+        merger = self.records[name].merger
+        return merger.partial("console").decode("utf-8", "replace") if merger else ""
+
+    async def write_console(self, name: str, data: bytes) -> None:
+        """Type ``data`` into the console of ``name`` (attach mode)."""
+        inst = self.records[name].instance
+        if inst is None or not isinstance(inst, base.ConsoleWriter):
+            raise StateError(f"{name}: no console to type into")
+        await inst.write_console(data)
 
     def instance(self, name: str) -> Instance | None:
         """The live instance behind ``name``, if it is up."""

@@ -164,6 +164,10 @@ class OutputMerger:
         while (chunk := await self.get()) is not None:
             yield chunk
 
+    def partial(self, name: str) -> bytes:
+        """What source ``name`` has sent since its last newline (a prompt)."""
+        return self._partial.get(name, b"")
+
     def tail(self) -> bytes:
         """The last raw bytes seen from any source (for error reports)."""
         return bytes(self._tail)

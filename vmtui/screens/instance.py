@@ -1,76 +1,246 @@
-"""The instance screen: one instance's state and its live console."""
+"""The instance screen: the live console beside the QMP inspectors."""
 
 from __future__ import annotations
 
+import re
+import time
+
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Input, Static
 
+from vmtui.backends.base import VMError
 from vmtui.bridge import Bridge
+from vmtui.screens.lifecycle import LIFECYCLE_BINDINGS, LifecycleMixin
 from vmtui.widgets.console_view import ConsoleView
+from vmtui.widgets.diagnose_bar import DiagnoseBar
+from vmtui.widgets.inspector import Inspector
 from vmtui.widgets.pool_table import format_uptime
 
 
-class InstanceScreen(Screen[None]):
-    """Shows one instance: a status line and its console pane."""
+class InstanceScreen(LifecycleMixin, Screen[None]):
+    """One instance: status line, console, inspector tabs, diagnose buttons."""
 
     HELP_TITLE = "Keys: instance"
     BINDINGS = [
-        Binding("q,escape", "app.pop_screen", "Back"),
-        Binding("end", "follow", "Follow tail"),
+        Binding("q,escape", "back", "Back"),
+        Binding("a", "attach", "Attach console"),
+        Binding("slash", "prompt('search')", "Search", key_display="/"),
+        Binding("n", "next_match", "Next match", show=False),
+        Binding("N", "next_match(True)", "Previous match", key_display="N", show=False),
+        Binding("ampersand", "prompt('filter')", "Filter lines", key_display="&"),
+        Binding("end,G", "follow", "Follow tail", show=False),
+        Binding("p", "pause_follow", "Pause scrolling", show=False),
+        Binding("t", "toggle_view('show_time')", "Timestamps", show=False),
+        Binding("o", "toggle_view('show_source')", "Sources", show=False),
+        Binding("s", "save", "Save console"),
+        Binding("i", "toggle_inspector", "Inspector"),
+        *LIFECYCLE_BINDINGS,
         Binding("question_mark", "app.help", "Keys", key_display="?"),
     ]
+
+    DEFAULT_CSS = """
+    InstanceScreen #instance-body { height: 1fr; }
+    InstanceScreen #console-pane { width: 3fr; }
+    InstanceScreen #inspector { width: 2fr; min-width: 30; border-left: solid $primary-background; }
+    InstanceScreen #console-banner {
+        display: none; height: 1; background: $accent; color: $text; text-align: center;
+    }
+    InstanceScreen #console-banner.-shown { display: block; }
+    InstanceScreen #console-input { display: none; }
+    InstanceScreen #console-input.-shown { display: block; }
+    InstanceScreen ConsoleView.-attached { border: tall $warning; }
+    """
 
     def __init__(self, bridge: Bridge, name: str) -> None:
         super().__init__()
         self.bridge = bridge
         self.instance_name = name
+        self._prompt = "search"
+        self._inspect_timer: Timer | None = None
+
+    def selected_instance(self) -> str | None:
+        return self.instance_name
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="instance-status")
-        yield ConsoleView(max_lines=self.bridge.fleet.config.pool.console_lines,
-                          id="console")
+        with Horizontal(id="instance-body"):
+            with Vertical(id="console-pane"):
+                yield ConsoleView(max_lines=self.bridge.fleet.config.pool.console_lines,
+                                  id="console")
+                yield Static(id="console-banner")
+                yield Input(id="console-input")
+            yield Inspector(id="inspector")
+        yield DiagnoseBar()
         yield Footer()
+
+    @property
+    def view(self) -> ConsoleView:
+        return self.query_one(ConsoleView)
 
     def on_mount(self) -> None:
         self.title = "vmtui"
         self.sub_title = self.instance_name
-        self.query_one(ConsoleView).focus()
+        self.view.focus()
+        self.watch(self.view, "unseen", self._show_banner)
+        self.watch(self.view, "attached", lambda _: self._refresh_status())
+        if self.size.width < 100:
+            self.query_one(Inspector).display = False
+
+    # -- visible or not --------------------------------------------------------
 
     def on_screen_resume(self) -> None:
         self.bridge.subscribe_pool(self)
         self.bridge.subscribe_console(self, self.instance_name)
+        self._inspect_timer = self.set_interval(1.0, self.refresh_inspector, name="inspect")
+        self.refresh_inspector()
 
     def on_screen_suspend(self) -> None:
-        self.bridge.unsubscribe_pool(self)
-        self.bridge.unsubscribe_console(self)
+        self._stop_polling()
 
     def on_unmount(self) -> None:
+        self._stop_polling()
+
+    def _stop_polling(self) -> None:
         self.bridge.unsubscribe_pool(self)
         self.bridge.unsubscribe_console(self)
+        if self._inspect_timer is not None:
+            self._inspect_timer.stop()
+            self._inspect_timer = None
+
+    # -- data from the bridge --------------------------------------------------
 
     def on_bridge_console_batch(self, message: Bridge.ConsoleBatch) -> None:
-        view = self.query_one(ConsoleView)
+        lines: list[tuple[str, str, float]] = []
         if message.missed:
-            view.write_lines([("vmtui", f"[{message.missed} lines not shown: "
-                                        "they are in the log on disk]")])
-        view.write_lines((line.source, line.text) for line in message.lines)
+            lines.append(("vmtui", f"[{message.missed} lines not shown: they are in "
+                                   "the log on disk]", time.time()))
+        lines += [(line.source, line.text, line.time) for line in message.lines]
+        self.view.write_lines(lines, message.pending)
 
     def on_bridge_pool_updated(self, message: Bridge.PoolUpdated) -> None:
-        snap = next((s for s in message.snapshots if s.name == self.instance_name), None)
+        self._snap = next((s for s in message.snapshots if s.name == self.instance_name), None)
+        self._refresh_status()
+
+    def _refresh_status(self) -> None:
+        snap = getattr(self, "_snap", None)
         if snap is None:
             return
         status = Text()
         status.append(f" {snap.name} ", style="bold")
         status.append(f" {snap.state.value} ", style="reverse")
         status.append(f"  up {format_uptime(snap.uptime)}  {snap.lines} lines  ")
+        if self.view.attached:
+            status.append(" ATTACHED: keys go to the guest, ctrl+] detaches ",
+                          style="bold reverse")
+            status.append("  ")
         status.append(f"log: {snap.workdir / 'console.log'}", style="dim")
         if snap.error:
             status.append(f"\n {snap.error}", style="italic")
         self.query_one("#instance-status", Static).update(status)
 
+    def _show_banner(self, unseen: int) -> None:
+        banner = self.query_one("#console-banner", Static)
+        banner.set_class(unseen > 0, "-shown")
+        banner.update(f"▼ {unseen} new line{'s' if unseen != 1 else ''} · End follows")
+
+    def refresh_inspector(self) -> None:
+        inspector = self.query_one(Inspector)
+        if inspector.display and self.bridge.fleet.instance(self.instance_name) is not None:
+            self._inspect(inspector.current)
+
+    @work(exclusive=True, group="inspect", exit_on_error=False)
+    async def _inspect(self, tab: str) -> None:
+        try:
+            table = await self.bridge.inspect(self.instance_name, tab)
+        except VMError:
+            return  # stopped meanwhile; the state line says so
+        self.query_one(Inspector).show(tab, table)
+
+    def on_tabbed_content_tab_activated(self) -> None:
+        self.refresh_inspector()
+
+    # -- console ---------------------------------------------------------------
+
+    def on_console_view_input(self, message: ConsoleView.Input) -> None:
+        self.bridge.type_into(self.instance_name, message.data)
+
+    def on_console_view_detached(self) -> None:
+        self.notify("Detached from the console")
+
+    def action_attach(self) -> None:
+        self.view.attached = True
+        self.view.focus()
+        self.notify("Attached: keys go to the guest's console; ctrl+] detaches")
+
     def action_follow(self) -> None:
-        self.query_one(ConsoleView).scroll_end(animate=False)
+        self.view.scroll_to_tail()
+
+    def action_pause_follow(self) -> None:
+        self.view.pause()
+
+    def action_toggle_view(self, option: str) -> None:
+        setattr(self.view, option, not getattr(self.view, option))
+
+    def action_toggle_inspector(self) -> None:
+        inspector = self.query_one(Inspector)
+        inspector.display = not inspector.display
+        self.refresh_inspector()
+
+    def action_prompt(self, mode: str) -> None:
+        self._prompt = mode
+        box = self.query_one("#console-input", Input)
+        box.placeholder = ("search (regex): Enter finds, n/N move, empty clears"
+                           if mode == "search" else "filter lines (regex): empty shows all")
+        box.value = ""
+        box.add_class("-shown")
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        box = event.input
+        box.remove_class("-shown")
+        self.view.focus()
+        try:
+            if self._prompt == "search":
+                found = self.view.set_search(event.value)
+                if event.value:
+                    self.notify(f"{found} matching line{'s' if found != 1 else ''}")
+            else:
+                shown = self.view.set_filter(event.value)
+                if event.value:
+                    self.notify(f"filter /{event.value}/: {shown} lines")
+        except re.error as exc:
+            self.notify(f"not a regular expression: {exc}", severity="error")
+
+    def action_next_match(self, backwards: bool = False) -> None:
+        if self.view.next_match(backwards) is None:
+            self.notify("no match")
+
+    def action_save(self) -> None:
+        rec = self.bridge.fleet.record(self.instance_name)
+        path = rec.workdir / time.strftime("console-saved-%Y%m%d-%H%M%S.txt")
+        with open(path, "w") as out:
+            for line in self.view.shown_lines():
+                out.write(line + "\n")
+        self.notify(f"saved {len(self.view.shown_lines())} lines to {path}")
+        self.saved_to = path
+
+    def action_back(self) -> None:
+        box = self.query_one("#console-input", Input)
+        if box.has_class("-shown"):
+            box.remove_class("-shown")
+            self.view.focus()
+            return
+        self.app.pop_screen()
+
+    def on_diagnose_bar_requested(self, message: DiagnoseBar.Requested) -> None:
+        action = message.action
+        if action.startswith("sysrq-") or action in ("registers", "nmi", "diagnose"):
+            self.bridge.diagnose(self.instance_name, action)

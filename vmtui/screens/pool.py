@@ -8,22 +8,35 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from vmtui.backends.base import InstanceState
 from vmtui.bridge import Bridge
-from vmtui.widgets.pool_table import PoolTable
+from vmtui.screens.confirm import ConfirmScreen
+from vmtui.screens.lifecycle import LIFECYCLE_BINDINGS, LifecycleMixin
+from vmtui.widgets.pool_table import SORT_KEYS, PoolTable
 
 
-class PoolScreen(Screen[None]):
+class PoolScreen(LifecycleMixin, Screen[None]):
     """The first screen: what every instance of the pool is doing."""
 
     HELP_TITLE = "Keys: pool"
     BINDINGS = [
         Binding("enter", "open", "Open", show=True),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("S", "sort", "Sort", key_display="S"),
+        *LIFECYCLE_BINDINGS,
+        Binding("A", "start_all", "Start all", key_display="A", show=False),
+        Binding("Z", "stop_all", "Stop all", key_display="Z", show=False),
         Binding("q", "app.quit", "Quit"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("question_mark", "app.help", "Keys", key_display="?"),
     ]
+
+    DEFAULT_CSS = """
+    PoolScreen #pool-filter { display: none; }
+    PoolScreen #pool-filter.-shown { display: block; }
+    """
 
     def __init__(self, bridge: Bridge) -> None:
         super().__init__()
@@ -32,14 +45,19 @@ class PoolScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="pool-summary")
+        yield Input(placeholder="filter: name, state or console text", id="pool-filter")
         yield PoolTable(id="pool-table")
         yield Footer()
+
+    @property
+    def table(self) -> PoolTable:
+        return self.query_one(PoolTable)
 
     def on_mount(self) -> None:
         pool = self.bridge.fleet.config.pool
         self.title = "vmtui"
         self.sub_title = f"pool {pool.name} · {pool.count} × {pool.type} · {pool.target}"
-        self.query_one(PoolTable).focus()
+        self.table.focus()
 
     def on_screen_resume(self) -> None:
         self.bridge.subscribe_pool(self)
@@ -47,29 +65,73 @@ class PoolScreen(Screen[None]):
     def on_screen_suspend(self) -> None:
         self.bridge.unsubscribe_pool(self)
 
+    def selected_instance(self) -> str | None:
+        return self.table.selected()
+
     def on_bridge_pool_updated(self, message: Bridge.PoolUpdated) -> None:
-        table = self.query_one(PoolTable)
-        table.update_rows(message.snapshots)
+        self.table.update_rows(message.snapshots)
         counts = collections.Counter(s.state for s in message.snapshots)
         summary = Text(f" {len(message.snapshots)} instances  ")
         for state in InstanceState:
             if counts[state]:
-                summary.append("● ", style=table.state_text(state).style)
+                summary.append("● ", style=self.table.state_text(state).style)
                 summary.append(f"{counts[state]} {state.value}  ")
+        if self.table.filter_text:
+            summary.append(f"  filter: {self.table.filter_text!r} "
+                           f"({self.table.row_count} shown)", style="italic")
+        summary.append(f"  sorted by {self.table.sort_key}", style="dim")
         self.query_one("#pool-summary", Static).update(summary)
 
     def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
         if message.row_key.value is not None:
             self.open_instance(message.row_key.value)
 
+    def on_data_table_header_selected(self, message: DataTable.HeaderSelected) -> None:
+        key = str(message.column_key.value)
+        if key in SORT_KEYS:
+            self.table.sort_by(key)
+            self.bridge.push_pool()
+
     def action_open(self) -> None:
-        table = self.query_one(PoolTable)
-        if table.row_count:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-            if key.value is not None:
-                self.open_instance(key.value)
+        name = self.selected_instance()
+        if name is not None:
+            self.open_instance(name)
 
     def open_instance(self, name: str) -> None:
-        from vmtui.screens.instance import InstanceScreen
+        self.app.open_instance(name)  # type: ignore[attr-defined]
 
-        self.app.push_screen(InstanceScreen(self.bridge, name))
+    def action_filter(self) -> None:
+        box = self.query_one("#pool-filter", Input)
+        box.add_class("-shown")
+        box.value = self.table.filter_text
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.table.set_filter(event.value)
+        self.bridge.push_pool()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.table.focus()
+        if not event.value:
+            event.input.remove_class("-shown")
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#pool-filter", Input)
+        box.value = ""
+        box.remove_class("-shown")
+        self.table.focus()
+
+    def action_sort(self) -> None:
+        keys = list(SORT_KEYS)
+        self.table.sort_by(keys[(keys.index(self.table.sort_key) + 1) % len(keys)])
+        self.bridge.push_pool()
+
+    def action_start_all(self) -> None:
+        self.bridge.act_all("boot")
+
+    def action_stop_all(self) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.bridge.act_all("kill")
+
+        self.app.push_screen(ConfirmScreen("Stop every instance of the pool?"), answered)

@@ -3,19 +3,36 @@
 from __future__ import annotations
 
 import collections
+import re
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.cache import LRUCache
 from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from vmtui.widgets.inert import inert
+from vmtui.widgets.keys import key_bytes
 
-SOURCES = ("console", "stdout", "stderr", "qemu", "vmtui")
+SOURCES = ("console", "stdout", "stderr", "qemu", "vmtui", "event")
+DETACH_KEY = "ctrl+right_square_bracket"
+
+
+@dataclass(frozen=True, slots=True)
+class ShownLine:
+    """A console line as stored by the view: made inert once, on the way in."""
+
+    source: str
+    text: str
+    time: float
 
 
 class ConsoleView(ScrollView, can_focus=True):
@@ -23,10 +40,30 @@ class ConsoleView(ScrollView, can_focus=True):
 
     Lines are stored once, made inert on the way in; a Strip is built for a
     line only when it is on screen, and cached. The view follows the tail
-    while it is scrolled to the bottom.
+    while it is scrolled to the bottom; lines that arrive while it does not
+    are counted in ``unseen``. In attach mode every key becomes bytes for
+    the guest's console, posted as :class:`ConsoleView.Input`, until the
+    detach key.
     """
 
-    COMPONENT_CLASSES = {f"console-view--{s}" for s in SOURCES}
+    class Input(Message):
+        """Bytes typed into the console while attached."""
+
+        def __init__(self, view: ConsoleView, data: bytes) -> None:
+            super().__init__()
+            self.view = view
+            self.data = data
+
+        @property
+        def control(self) -> ConsoleView:
+            return self.view
+
+    class Detached(Message):
+        """The user pressed the detach key."""
+
+    COMPONENT_CLASSES = {f"console-view--{s}" for s in SOURCES} | {
+        "console-view--match", "console-view--current", "console-view--meta",
+        "console-view--pending"}
 
     DEFAULT_CSS = """
     ConsoleView {
@@ -34,94 +71,301 @@ class ConsoleView(ScrollView, can_focus=True):
         color: $text;
         scrollbar-gutter: stable;
     }
+    ConsoleView.-attached { background: $panel; }
     ConsoleView > .console-view--console { }
     ConsoleView > .console-view--stdout { color: $text; }
     ConsoleView > .console-view--stderr { color: $error; }
     ConsoleView > .console-view--qemu { color: $warning; }
     ConsoleView > .console-view--vmtui { color: $text-muted; text-style: italic; }
+    ConsoleView > .console-view--event { color: $accent; }
+    ConsoleView > .console-view--match { background: $warning 40%; }
+    ConsoleView > .console-view--current { background: $warning; color: $background; }
+    ConsoleView > .console-view--meta { color: $text-muted; }
+    ConsoleView > .console-view--pending { color: $text; }
     """
+
+    attached: reactive[bool] = reactive(False)
+    show_time: reactive[bool] = reactive(False)
+    show_source: reactive[bool] = reactive(True)
+    unseen: reactive[int] = reactive(0)
 
     def __init__(self, max_lines: int = 10000, *, name: str | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.max_lines = max_lines
-        self._lines: collections.deque[tuple[str, str]] = collections.deque(maxlen=max_lines)
+        self._lines: collections.deque[ShownLine] = collections.deque(maxlen=max_lines)
         self._first = 0  # absolute number of the oldest line held
+        self._rows: list[int] | None = None  # absolute numbers shown, when filtered
+        self._filter: re.Pattern[str] | None = None
+        self._search: re.Pattern[str] | None = None
+        self._current: int | None = None  # absolute number of the current match
+        self.pending = ""  # the partial last line (a prompt), shown after the rest
         self._width = 0
-        self._cache: LRUCache[tuple[int, str], Strip] = LRUCache(1024)
+        self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(2048)
         # Follow the tail until the user scrolls away from the bottom; kept as
         # a flag because the first lines arrive before the view has a size.
         self.following = True
+
+    # -- content ---------------------------------------------------------------
 
     @property
     def line_count(self) -> int:
         return len(self._lines)
 
     def plain_lines(self) -> list[str]:
-        """Every held line as shown (after sanitising)."""
-        return [text for _, text in self._lines]
+        """Every held line as shown (after sanitising), filter ignored."""
+        return [line.text for line in self._lines]
 
-    def write_lines(self, lines: Iterable[tuple[str, str]]) -> None:
-        """Append (source, text) pairs; text is untrusted and made inert here."""
-        before = len(self._lines)
-        width = self._width
-        for source, text in lines:
-            shown = inert(text)
-            width = max(width, cell_len(shown))
+    def shown_lines(self) -> list[str]:
+        """The lines the view shows now (the filter applied)."""
+        return [self._line(n).text for n in self._row_numbers()]
+
+    def write_lines(self, lines: Iterable[tuple[str, str, float] | tuple[str, str]],
+                    pending: str | None = None) -> None:
+        """Append (source, text[, time]) lines; text is untrusted and made inert here."""
+        added = 0
+        for item in lines:
+            source, text = item[0], item[1]
+            when = item[2] if len(item) > 2 else time.time()
+            line = ShownLine(source, inert(text), when)
             if len(self._lines) == self.max_lines:
                 self._first += 1
-            self._lines.append((source, shown))
-        if len(self._lines) == before and self._first == 0:
+            self._lines.append(line)
+            number = self._first + len(self._lines) - 1
+            if self._rows is not None and self._filter is not None \
+                    and self._filter.search(line.text):
+                self._rows.append(number)
+            self._width = max(self._width, self._line_width(line))
+            added += 1
+        if self._rows is not None:
+            while self._rows and self._rows[0] < self._first:
+                self._rows.pop(0)
+        if pending is not None:
+            self.pending = inert(pending)
+        if not added and pending is None:
             return
-        self._width = width
-        self.virtual_size = Size(width, len(self._lines))
+        self._resize()
         if self.following:
             self.scroll_to_tail()
+        else:
+            self.unseen += added
         self.refresh()
-
-    def scroll_to_tail(self) -> None:
-        """Jump to the newest line and follow from now on."""
-        self.following = True
-        self.scroll_end(animate=False, immediate=True, x_axis=False)
-
-    def watch_scroll_y(self, old: float, new: float) -> None:
-        super().watch_scroll_y(old, new)
-        if new < old:
-            self.following = False
-        elif new >= self.max_scroll_y:
-            self.following = True
-
-    def on_resize(self) -> None:
-        if self.following:
-            self.call_after_refresh(self.scroll_to_tail)
 
     def clear(self) -> None:
         """Forget every line."""
         self._lines.clear()
         self._cache.clear()
         self._first = 0
+        self._rows = [] if self._filter is not None else None
         self._width = 0
-        self.virtual_size = Size(0, 0)
+        self.pending = ""
+        self._resize()
         self.refresh()
+
+    def _line(self, number: int) -> ShownLine:
+        return self._lines[number - self._first]
+
+    def _row_numbers(self) -> Iterable[int]:
+        if self._rows is not None:
+            return self._rows
+        return range(self._first, self._first + len(self._lines))
+
+    def _row_count(self) -> int:
+        rows = len(self._rows) if self._rows is not None else len(self._lines)
+        return rows + (1 if self.pending and self._rows is None else 0)
+
+    def _resize(self) -> None:
+        self.virtual_size = Size(self._width, self._row_count())
+
+    # -- following -------------------------------------------------------------
+
+    def scroll_to_tail(self) -> None:
+        """Jump to the newest line and follow from now on."""
+        self.following = True
+        self.unseen = 0
+        self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def pause(self) -> None:
+        """Stop following the tail (new lines are counted in ``unseen``)."""
+        self.following = False
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if new < old:
+            self.following = False
+        elif new >= self.max_scroll_y and not self.following:
+            self.following = True
+            self.unseen = 0
+
+    def on_resize(self) -> None:
+        if self.following:
+            self.call_after_refresh(self.scroll_to_tail)
+
+    # -- filter and search -----------------------------------------------------
+
+    def set_filter(self, pattern: str) -> int:
+        """Show only lines matching the regex ``pattern`` ("" shows all); the count.
+
+        Raises:
+            re.error: the pattern is not a regular expression.
+        """
+        self._filter = re.compile(pattern) if pattern else None
+        if self._filter is None:
+            self._rows = None
+        else:
+            self._rows = [n for n in range(self._first, self._first + len(self._lines))
+                          if self._filter.search(self._line(n).text)]
+        self._cache.clear()
+        self._resize()
+        self.scroll_to_tail()
+        self.refresh()
+        return self._row_count()
+
+    def set_search(self, pattern: str) -> int:
+        """Highlight matches of the regex ``pattern``; jump to the last one; the count.
+
+        Raises:
+            re.error: the pattern is not a regular expression.
+        """
+        self._search = re.compile(pattern) if pattern else None
+        self._current = None
+        self._cache.clear()
+        matches = self.matches()
+        if matches:
+            self._goto(matches[-1])
+        self.refresh()
+        return len(matches)
+
+    def matches(self) -> list[int]:
+        """Absolute numbers of the shown lines that match the search."""
+        if self._search is None:
+            return []
+        return [n for n in self._row_numbers() if self._search.search(self._line(n).text)]
+
+    def next_match(self, backwards: bool = False) -> int | None:
+        """Move to the next (or previous) match; its line number, or None."""
+        matches = self.matches()
+        if not matches:
+            return None
+        if self._current is None:
+            target = matches[-1] if backwards else matches[0]
+        elif backwards:
+            target = next((n for n in reversed(matches) if n < self._current), matches[-1])
+        else:
+            target = next((n for n in matches if n > self._current), matches[0])
+        self._goto(target)
+        return target
+
+    @property
+    def current_match(self) -> int | None:
+        return self._current
+
+    def _goto(self, number: int) -> None:
+        self._current = number
+        rows = list(self._row_numbers())
+        row = rows.index(number)
+        self.following = False
+        self.scroll_to(y=max(0, row - self.size.height // 2), animate=False)
+        self._cache.clear()
+        self.refresh()
+
+    # -- display options -------------------------------------------------------
+
+    def _line_width(self, line: ShownLine) -> int:
+        prefix = (13 if self.show_time else 0) + (
+            len(line.source) + 2 if self.show_source and line.source != "console" else 0)
+        return prefix + cell_len(line.text)
+
+    def _prefix(self, line: ShownLine) -> str:
+        out = ""
+        if self.show_time:
+            stamp = time.strftime("%H:%M:%S", time.localtime(line.time))
+            out += f"{stamp}.{int(line.time * 1000) % 1000:03d} "
+        if self.show_source and line.source != "console":
+            out += f"{line.source}│ "
+        return out
+
+    def watch_show_time(self) -> None:
+        self._options_changed()
+
+    def watch_show_source(self) -> None:
+        self._options_changed()
+
+    def _options_changed(self) -> None:
+        self._cache.clear()
+        self._width = max((self._line_width(line) for line in self._lines), default=0)
+        self._resize()
+        self.refresh()
+
+    def watch_attached(self, attached: bool) -> None:
+        self.set_class(attached, "-attached")
+        if attached:
+            self.scroll_to_tail()
+
+    # -- rendering -------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
+        row = scroll_y + y
         width = self.size.width
         base = self.rich_style
-        if index >= len(self._lines):
-            return Strip.blank(width, base)
-        strip = self._strip(index, base)
-        return strip.crop_extend(scroll_x, scroll_x + width, base).apply_offsets(scroll_x, index)
-
-    def _strip(self, index: int, base: Style) -> Strip:
-        source, text = self._lines[index]
-        key = (self._first + index, self.app.theme)
-        strip = self._cache.get(key)
-        if strip is None:
-            style = base + self.get_component_rich_style(
-                f"console-view--{source}" if source in SOURCES else "console-view--console",
-                partial=True)
+        numbers = self._rows if self._rows is not None else None
+        count = len(numbers) if numbers is not None else len(self._lines)
+        if row < count:
+            number = numbers[row] if numbers is not None else self._first + row
+            strip = self._strip(number, base)
+        elif row == count and self.pending and numbers is None:
+            style = base + self.get_component_rich_style("console-view--pending", partial=True)
+            text = self.pending
             strip = Strip([Segment(text, style)], cell_len(text))
-            self._cache[key] = strip
+        else:
+            return Strip.blank(width, base)
+        return strip.crop_extend(scroll_x, scroll_x + width, base).apply_offsets(scroll_x, row)
+
+    def _strip(self, number: int, base: Style) -> Strip:
+        key = (number, self.app.theme, number == self._current)
+        strip = self._cache.get(key)
+        if strip is not None:
+            return strip
+        line = self._line(number)
+        source = line.source if line.source in SOURCES else "console"
+        style = base + self.get_component_rich_style(f"console-view--{source}", partial=True)
+        meta = base + self.get_component_rich_style("console-view--meta", partial=True)
+        segments = []
+        prefix = self._prefix(line)
+        if prefix:
+            segments.append(Segment(prefix, meta))
+        segments += self._highlight(line.text, style, number == self._current)
+        strip = Strip(segments, cell_len(prefix) + cell_len(line.text))
+        self._cache[key] = strip
         return strip
+
+    def _highlight(self, text: str, style: Style, current: bool) -> list[Segment]:
+        if self._search is None:
+            return [Segment(text, style)]
+        mark = style + self.get_component_rich_style(
+            "console-view--current" if current else "console-view--match", partial=True)
+        out, pos = [], 0
+        for m in self._search.finditer(text):
+            if m.start() == m.end():
+                continue
+            out.append(Segment(text[pos:m.start()], style))
+            out.append(Segment(m.group(), mark))
+            pos = m.end()
+        out.append(Segment(text[pos:], style))
+        return [s for s in out if s.text]
+
+    # -- attach ----------------------------------------------------------------
+
+    async def on_key(self, event: events.Key) -> None:
+        if not self.attached:
+            return
+        event.stop()
+        event.prevent_default()
+        if event.key == DETACH_KEY:
+            self.attached = False
+            self.post_message(self.Detached())
+            return
+        data = key_bytes(event.key, event.character)
+        if data:
+            self.post_message(self.Input(self, data))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from rich.text import Text
 from textual.widgets import DataTable
@@ -14,6 +15,17 @@ from vmtui.widgets.inert import inert_text
 
 COLUMNS = (("name", "Name"), ("state", "State"), ("uptime", "Uptime"),
            ("rate", "Lines/s"), ("last", "Last console line"))
+STATE_ORDER = {state: i for i, state in enumerate((
+    InstanceState.CRASHED, InstanceState.LOST, InstanceState.FAILED, InstanceState.PAUSED,
+    InstanceState.BOOTING, InstanceState.RUNNING, InstanceState.STOPPED,
+    InstanceState.OFFLINE))}
+# How each sortable column orders instances (trouble first for state).
+SORT_KEYS: dict[str, Callable[[InstanceSnapshot], Any]] = {
+    "name": lambda s: s.index,
+    "state": lambda s: (STATE_ORDER[s.state], s.index),
+    "uptime": lambda s: (-(s.uptime or 0.0), s.index),
+    "rate": lambda s: (-s.lines_per_sec, s.index),
+}
 FIXED_WIDTH = 50  # what the columns before "last" take, with padding
 
 
@@ -45,6 +57,9 @@ class PoolTable(DataTable[Text]):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self._shown: dict[str, dict[str, str]] = {}
+        self._snaps: dict[str, InstanceSnapshot] = {}
+        self.filter_text = ""
+        self.sort_key = "name"
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -73,10 +88,37 @@ class PoolTable(DataTable[Text]):
             "last": inert_text(last[:300], style="italic" if snap.error else ""),
         }
 
+    def selected(self) -> str | None:
+        """The name of the instance under the cursor."""
+        if not self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return str(key) if key is not None else None
+
+    def set_filter(self, text: str) -> None:
+        """Show only instances whose name, state or last line holds ``text``."""
+        self.filter_text = text
+
+    def sort_by(self, key: str) -> None:
+        self.sort_key = key
+
+    def _matches(self, snap: InstanceSnapshot) -> bool:
+        needle = self.filter_text.lower()
+        return not needle or any(needle in field.lower() for field in (
+            snap.name, snap.state.value, snap.last_line, snap.error))
+
     def update_rows(self, snapshots: Sequence[InstanceSnapshot]) -> None:
-        """Show ``snapshots``: new rows are added, changed cells rewritten."""
+        """Show ``snapshots``: rows added or removed by the filter, changed cells
+        rewritten, order kept by the sort key; the cursor stays on its instance."""
+        selected = self.selected()
         with self.app.batch_update():
             for snap in snapshots:
+                self._snaps[snap.name] = snap
+                if not self._matches(snap):
+                    if snap.name in self._shown:
+                        self.remove_row(snap.name)
+                        del self._shown[snap.name]
+                    continue
                 cells = self.cells(snap)
                 plain = {k: v.plain + str(v.style) for k, v in cells.items()}
                 shown = self._shown.get(snap.name)
@@ -87,3 +129,7 @@ class PoolTable(DataTable[Text]):
                         if shown[key] != plain[key]:
                             self.update_cell(snap.name, key, value)
                 self._shown[snap.name] = plain
+            order = SORT_KEYS[self.sort_key]
+            self.sort("name", key=lambda cell: order(self._snaps[cell.plain]))
+            if selected in self._shown:
+                self.move_cursor(row=self.get_row_index(selected))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from vmtui.backends.base import BootError, InfraError, Instance, Pool
+from vmtui.backends.diagnose import sysrq_keys
 from vmtui.backends.guestops import GuestSession
 from vmtui.backends.merger import OutputMerger
 from vmtui.backends.qemu import hostdev, launcher
@@ -112,6 +113,20 @@ class QemuInstance(Instance):
         if self.ssh is None:
             return 0.0
         return await wait_for_ssh(self.ssh, timeout or self.boot_timeout)
+
+    # -- diagnose --------------------------------------------------------------
+
+    async def send_sysrq(self, letter: str) -> None:
+        """SysRq through the emulated keyboard (works with SSH dead)."""
+        await self.domain.send_keys(*sysrq_keys(letter))
+
+    async def registers(self) -> dict[int, str]:
+        """``info registers`` of every vCPU, by CPU index."""
+        return {cpu.index: await self.domain.hmp("info registers", cpu_index=cpu.index)
+                for cpu in await self.domain.cpus()}
+
+    async def inject_nmi(self) -> None:
+        await self.domain.inject_nmi()
 
     # -- lifecycle -------------------------------------------------------------
 
