@@ -1,8 +1,10 @@
-"""One SVG snapshot per screen, deterministic: scripted VMs, a fixed clock."""
+"""SVG snapshots of every screen and inspector tab, deterministic: scripted VMs
+(canned QMP answers), a fixed clock, a fixed workdir."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,8 @@ from vmtui.app import VmtuiApp
 from vmtui.backends.base import InstanceState
 from vmtui.backends.fleet import Fleet
 
-# A fixed folder so the log path on the instance screen is the same every run.
 SNAP_DIR = Path("/tmp/vmtui-snapshots")
-
+SIZES = [(80, 24), (160, 48)]
 BOOT = [
     "[    0.000000] Linux version 6.1.0-test (scripted) #1 SMP",
     "[    0.000000] Command line: console=ttyS0",
@@ -26,9 +27,9 @@ BOOT = [
 ]
 
 
-def make_app() -> VmtuiApp:
+def make_app(lines: list[str] | None = None) -> VmtuiApp:
     shutil.rmtree(SNAP_DIR, ignore_errors=True)
-    config = scripted_config(SNAP_DIR, count=3, fail=[2], lines=BOOT, name="snap")
+    config = scripted_config(SNAP_DIR, count=3, fail=[2], lines=lines or BOOT, name="snap")
     fleet = Fleet(config, clock=lambda: 1000.0, wallclock=lambda: 0.0, run_name="run")
     return VmtuiApp(fleet)
 
@@ -41,27 +42,83 @@ async def settled(pilot: Pilot[Any]) -> None:
     app.bridge.push_pool()
     app.bridge.push_consoles()
     await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
     await pilot.wait_for_scheduled_animations()
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 30)])
+def steps(*keys: str, then: Callable[[Pilot[Any]], Awaitable[None]] | None = None
+          ) -> Callable[[Pilot[Any]], Awaitable[None]]:
+    async def run(pilot: Pilot[Any]) -> None:
+        await settled(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settled(pilot)
+        if then is not None:
+            await then(pilot)
+            await settled(pilot)
+    return run
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_pool_screen(snap_compare: Any, size: tuple[int, int]) -> None:
-    assert snap_compare(make_app(), terminal_size=size, run_before=settled)
+    assert snap_compare(make_app(), terminal_size=size, run_before=steps())
 
 
-def test_instance_screen(snap_compare: Any) -> None:
-    async def open_first(pilot: Pilot[Any]) -> None:
-        await settled(pilot)
-        await pilot.press("enter")
-        await settled(pilot)
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("tab", ["status", "block", "pci", "cpus"])
+def test_instance_inspector_tab(snap_compare: Any, size: tuple[int, int], tab: str) -> None:
+    async def show(pilot: Pilot[Any]) -> None:
+        screen = pilot.app.screen
+        inspector = screen.query_one("#inspector")
+        inspector.display = True
+        inspector.show_tab(tab)  # type: ignore[attr-defined]
+        await pilot.pause()
+        screen.refresh_inspector()  # type: ignore[attr-defined]
 
-    assert snap_compare(make_app(), terminal_size=(100, 24), run_before=open_first)
+    assert snap_compare(make_app(), terminal_size=size, run_before=steps("enter", then=show))
 
 
-def test_help_screen(snap_compare: Any) -> None:
-    async def open_help(pilot: Pilot[Any]) -> None:
-        await settled(pilot)
-        await pilot.press("question_mark")
-        await settled(pilot)
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help_on_pool(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(), terminal_size=size, run_before=steps("question_mark"))
 
-    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=open_help)
+
+def test_help_on_instance(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=(100, 40),
+                        run_before=steps("enter", "question_mark"))
+
+
+def test_confirm_kill(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=steps("ctrl+k"))
+
+
+def test_attached_console(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=(100, 24), run_before=steps("enter", "a"))
+
+
+def test_search_highlights(snap_compare: Any) -> None:
+    keys = ("enter", "slash", *"0\\.0+", "enter")
+    assert snap_compare(make_app(), terminal_size=(100, 24), run_before=steps(*keys))
+
+
+def test_pool_filter(snap_compare: Any) -> None:
+    keys = ("slash", *"fail", "enter")
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=steps(*keys))
+
+
+def test_new_lines_banner(snap_compare: Any) -> None:
+    many = [f"line {i:03d}" for i in range(60)]
+
+    async def scroll_up_and_add(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, VmtuiApp)
+        await pilot.press("home")
+        view = app.screen.query_one("#console")
+        view.scroll_home(animate=False)  # type: ignore[attr-defined]
+        await pilot.pause()
+        for i in range(7):
+            app.fleet.console("snap-0").append("console", f"late line {i}", 0.0)
+
+    assert snap_compare(make_app(many), terminal_size=(80, 24),
+                        run_before=steps("enter", then=scroll_up_and_add))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from textual.app import App
 from textual.worker import Worker, WorkerState
 
@@ -31,6 +33,9 @@ class VmtuiApp(App[int]):
         self._boot = boot
 
     def on_mount(self) -> None:
+        # Everything made so far lives as long as the app: keep the cyclic
+        # collector from walking it again and again under a console flood.
+        gc.freeze()
         self.bridge.start(boot=self._boot)
         self.push_screen(PoolScreen(self.bridge))
 

@@ -20,7 +20,7 @@ from textual.timer import Timer
 from vmtui.backends.fleet import Fleet, InstanceSnapshot
 from vmtui.backends.ring import Line
 from vmtui.inspect import inspect
-from vmtui.widgets_data import Table
+from vmtui.tables import Table
 
 
 @dataclass
@@ -28,6 +28,7 @@ class _ConsoleSub:
     name: str
     cursor: int
     pending: str = ""
+    inflight: bool = False  # a batch was posted and not yet acknowledged
 
 
 # Lifecycle actions the screens offer: (fleet method, label, needs confirmation).
@@ -67,12 +68,22 @@ class Bridge:
         unfinished last line (a prompt) when it changed (else None)."""
 
         def __init__(self, name: str, lines: list[Line], missed: int,
-                     pending: str | None = None) -> None:
+                     pending: str | None = None, sub: _ConsoleSub | None = None) -> None:
             super().__init__()
             self.name = name
             self.lines = lines
             self.missed = missed
             self.pending = pending
+            self._sub = sub
+
+        def ack(self) -> None:
+            """Say the batch is shown: the bridge may send the next one.
+
+            Until then the bridge holds back and the next batch grows, so a
+            flooding guest costs the screen one batch per frame, not a queue.
+            """
+            if self._sub is not None:
+                self._sub.inflight = False
 
     def __init__(self, app: App[Any], fleet: Fleet, *, pool_interval: float = 0.5,
                  console_interval: float = 0.05) -> None:
@@ -116,6 +127,7 @@ class Bridge:
         sub = self._paused.pop(target, None)
         if sub is None or sub.name != name:
             sub = _ConsoleSub(name, self.fleet.console(name).first_seq)
+        sub.inflight = False
         self._console_subs[target] = sub
         self._push_console(target, sub)
 
@@ -139,6 +151,8 @@ class Bridge:
             self._push_console(target, sub)
 
     def _push_console(self, target: MessagePump, sub: _ConsoleSub) -> None:
+        if sub.inflight:
+            return
         ring = self.fleet.console(sub.name)
         lines, missed = ring.since(sub.cursor)
         partial = self.fleet.console_partial(sub.name)
@@ -146,7 +160,8 @@ class Bridge:
         if lines or missed or pending is not None:
             sub.cursor = ring.next_seq
             sub.pending = partial
-            target.post_message(self.ConsoleBatch(sub.name, lines, missed, pending))
+            sub.inflight = True
+            target.post_message(self.ConsoleBatch(sub.name, lines, missed, pending, sub))
 
     # -- actions -------------------------------------------------------------
 

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from vmtui.backends.fleet import Fleet
-from vmtui.backends.qemu import QemuInstance
-from vmtui.widgets_data import Table
+from vmtui.tables import Table
 
 TABS = ("status", "block", "pci", "cpus")
 
 
-def _qemu(fleet: Fleet, name: str) -> QemuInstance | None:
+class _Live:
+    """The instance's QMP domain and facts, when it has them (QEMU, scripted)."""
+
+    def __init__(self, inst: Any) -> None:
+        self.domain = inst.domain
+        self.pid = getattr(inst, "pid", None)
+        self.accel = getattr(inst, "accel", "")
+        self.qmp_socket = getattr(self.domain, "socket", "")
+        self.ssh = getattr(inst, "ssh", None)
+
+
+def _qemu(fleet: Fleet, name: str) -> _Live | None:
     inst = fleet.instance(name)
-    return inst if isinstance(inst, QemuInstance) else None
+    return _Live(inst) if hasattr(inst, "domain") else None
 
 
 async def inspect(fleet: Fleet, name: str, tab: str) -> Table:
@@ -26,9 +38,10 @@ async def inspect(fleet: Fleet, name: str, tab: str) -> Table:
         if inst is not None:
             status = await inst.domain.status()
             version = await inst.domain.version()
-            rows += [("QEMU status", status.status), ("QEMU", f"{version} ({version.package})"),
-                     ("PID", str(inst.pid)), ("Accelerator", inst.accel),
-                     ("QMP socket", str(inst.qmp_socket))]
+            rows += [("QEMU status", status.status), ("QEMU", f"{version} ({version.package})")]
+            if inst.pid is not None:
+                rows += [("PID", str(inst.pid)), ("Accelerator", inst.accel)]
+            rows.append(("QMP socket", str(inst.qmp_socket)))
             if inst.ssh is not None:
                 rows.append(("SSH", f"{inst.ssh.user}@{inst.ssh.host}:{inst.ssh.port}"))
         return Table(("Field", "Value"), rows)

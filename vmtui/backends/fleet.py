@@ -235,14 +235,16 @@ class Fleet:
         task.add_done_callback(rec.tasks.discard)
 
     async def _consume(self, rec: InstanceRecord, merger: OutputMerger) -> None:
-        ring = rec.ring
-        async for chunk in merger:
-            if chunk.error is not None:
-                text = f"[vmtui] reading {chunk.source} failed: {chunk.error}"
-                ring.append("vmtui", text, self.wallclock())
-                continue
-            text = chunk.data.decode("utf-8", "replace")
-            ring.append(chunk.source, text, self.wallclock())
+        ring = self.records[rec.name].ring
+        while (batch := await merger.get_batch()) is not None:
+            now = self.wallclock()
+            for chunk in batch:
+                if chunk.error is not None:
+                    ring.append("vmtui", f"[vmtui] reading {chunk.source} failed: "
+                                         f"{chunk.error}", now)
+                else:
+                    ring.append(chunk.source, chunk.data.decode("utf-8", "replace"), now)
+            await asyncio.sleep(0)  # a flood must not starve the screen
 
     async def _watch_exit(self, rec: InstanceRecord, inst: Instance) -> None:
         status = await inst.wait_exit()

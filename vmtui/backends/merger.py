@@ -13,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, NamedTuple, Protocol
 
 
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """One line from one source, without its line terminator.
+class Chunk(NamedTuple):
+    """One line from one source, without its line terminator (a tuple: the
+    garbage collector need not track it).
 
     ``error`` is set (and ``data`` empty) on the last chunk of a source whose
     read failed, so consumers learn of it in order.
@@ -115,26 +114,39 @@ class OutputMerger:
         tag = self._tags.get(name, name)
         parts = data.split(b"\n")
         parts[0] = self._partial.get(name, b"") + parts[0]
-        for line in parts[:-1]:
-            self._emit_line(tag, line[:-1] if line.endswith(b"\r") else line)
-        rest = parts[-1]
-        while len(rest) >= self._max_line:
-            self._emit(Chunk(tag, rest[: self._max_line]))
-            rest = rest[self._max_line:]
+        rest = parts.pop()
+        limit = self._max_line
+        if all(len(line) <= limit for line in parts):
+            # The common case: queue a whole read at once.
+            self._queue.extend([Chunk(tag, line[:-1] if line.endswith(b"\r") else line)
+                                for line in parts])
+        else:
+            for line in parts:
+                self._emit_line(tag, line[:-1] if line.endswith(b"\r") else line)
+        while len(rest) >= limit:
+            self._queue.append(Chunk(tag, rest[:limit]))
+            rest = rest[limit:]
         self._partial[name] = rest
+        self._trim()
 
     def _emit_line(self, name: str, line: bytes) -> None:
         while len(line) > self._max_line:
-            self._emit(Chunk(name, line[: self._max_line]))
+            self._queue.append(Chunk(name, line[: self._max_line]))
             line = line[self._max_line:]
-        self._emit(Chunk(name, line))
+        self._queue.append(Chunk(name, line))
 
     def _emit(self, chunk: Chunk) -> None:
-        if len(self._queue) >= self._max_queued:
-            self._queue.popleft()
-            self.dropped += 1
         self._queue.append(chunk)
-        self._ready.set()
+        self._trim()
+
+    def _trim(self) -> None:
+        excess = len(self._queue) - self._max_queued
+        if excess > 0:
+            for _ in range(excess):
+                self._queue.popleft()
+            self.dropped += excess
+        if self._queue:
+            self._ready.set()
 
     def _remember(self, data: bytes) -> None:
         self._tail += data[-self._tail_bytes:]
@@ -149,6 +161,15 @@ class OutputMerger:
         self._queue.clear()
         self._ready.clear()
         return chunks
+
+    async def get_batch(self) -> list[Chunk] | None:
+        """Every queued line, waiting for at least one; None once closed and empty."""
+        while not self._queue:
+            if self._closed and self._all_done():
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        return self.drain()
 
     async def get(self) -> Chunk | None:
         """The next line, waiting for one; None once closed and empty."""

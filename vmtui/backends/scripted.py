@@ -12,6 +12,7 @@ from pathlib import Path
 
 from vmtui.backends.base import BootError, Instance, Pool, register
 from vmtui.backends.merger import OutputMerger
+from vmtui.backends.qemu.qmp_types import CPU, BlockDevice, BlockStats, PCIDevice, Status, Version
 from vmtui.schema import spec
 
 
@@ -22,14 +23,16 @@ class ScriptedConfig:
     lines: list[str] = spec(default_factory=list, help="console lines printed at boot")
     boot_seconds: float = spec(0.0, min=0, max=3600, help="time the boot takes")
     fail: list[int] = spec(default_factory=list, help="indexes whose boot fails")
+    cpus: int = spec(2, min=1, max=64, help="vCPUs the canned inspector reports")
 
 
 class ScriptedInstance(Instance):
     """Echoes what is typed into its console, like a terminal in cooked mode."""
 
-    def __init__(self, name: str, output: OutputMerger) -> None:
+    def __init__(self, name: str, output: OutputMerger, cpus: int = 2) -> None:
         self.name = name
         self._output = output
+        self.domain = ScriptedDomain(cpus)
         self._exit: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     def exited(self) -> bool:
@@ -60,7 +63,38 @@ class ScriptedPool(Pool):
             await asyncio.sleep(cfg.boot_seconds)
         if index in cfg.fail:
             raise BootError(f"{name}: scripted boot failure", output.tail())
-        return ScriptedInstance(name, output)
+        return ScriptedInstance(name, output, cfg.cpus)
 
 
 register("scripted", ScriptedPool, ScriptedConfig)
+
+
+class ScriptedDomain:
+    """Canned QMP answers, typed like the real Domain's, for deterministic screens."""
+
+    socket = Path("/run/vmtui/scripted.qmp")
+
+    def __init__(self, cpus: int) -> None:
+        self._cpus = cpus
+
+    async def status(self) -> Status:
+        return Status("running", True)
+
+    async def version(self) -> Version:
+        return Version(7, 2, 0, "scripted")
+
+    async def block_devices(self) -> list[BlockDevice]:
+        return [BlockDevice("disk0", "disk0-dev", "#block101", "/images/disk0.qcow2", "qcow2",
+                            False, False)]
+
+    async def block_stats(self) -> list[BlockStats]:
+        return [BlockStats("disk0", "", 1 << 20, 4096, 12, 1, 1)]
+
+    async def pci_devices(self) -> list[PCIDevice]:
+        return [PCIDevice(0, 0, 0, 0x0600, "Host bridge", 0x8086, 0x1237, ""),
+                PCIDevice(0, 2, 0, 0x0200, "Ethernet controller", 0x1AF4, 0x1000, "net0"),
+                PCIDevice(0, 3, 0, 0x0100, "SCSI controller", 0x1AF4, 0x1001, "disk0-dev")]
+
+    async def cpus(self) -> list[CPU]:
+        return [CPU(i, f"/machine/unattached/device[{i}]", 1000 + i, "x86_64", i, 0, 0)
+                for i in range(self._cpus)]

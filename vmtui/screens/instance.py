@@ -117,12 +117,11 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
     # -- data from the bridge --------------------------------------------------
 
     def on_bridge_console_batch(self, message: Bridge.ConsoleBatch) -> None:
-        lines: list[tuple[str, str, float]] = []
         if message.missed:
-            lines.append(("vmtui", f"[{message.missed} lines not shown: they are in "
-                                   "the log on disk]", time.time()))
-        lines += [(line.source, line.text, line.time) for line in message.lines]
-        self.view.write_lines(lines, message.pending)
+            self.view.write("vmtui", f"[{message.missed} lines not shown: they are in "
+                                     "the log on disk]")
+        self.view.write_lines(message.lines, message.pending)
+        message.ack()
 
     def on_bridge_pool_updated(self, message: Bridge.PoolUpdated) -> None:
         self._snap = next((s for s in message.snapshots if s.name == self.instance_name), None)

@@ -6,7 +6,7 @@ import collections
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -26,8 +26,20 @@ SOURCES = ("console", "stdout", "stderr", "qemu", "vmtui", "event")
 DETACH_KEY = "ctrl+right_square_bracket"
 
 
-@dataclass(frozen=True, slots=True)
-class ShownLine:
+class LineLike(Protocol):
+    """What the view stores: the ring's Line has these."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def time(self) -> float: ...
+
+
+class ShownLine(NamedTuple):
     """A console line as stored by the view: made inert once, on the way in."""
 
     source: str
@@ -93,7 +105,7 @@ class ConsoleView(ScrollView, can_focus=True):
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.max_lines = max_lines
-        self._lines: collections.deque[ShownLine] = collections.deque(maxlen=max_lines)
+        self._lines: collections.deque[LineLike] = collections.deque(maxlen=max_lines)
         self._first = 0  # absolute number of the oldest line held
         self._rows: list[int] | None = None  # absolute numbers shown, when filtered
         self._filter: re.Pattern[str] | None = None
@@ -102,6 +114,7 @@ class ConsoleView(ScrollView, can_focus=True):
         self.pending = ""  # the partial last line (a prompt), shown after the rest
         self._width = 0
         self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(2048)
+        self._styles: dict[str, Style] = {}  # computed styles, until the CSS changes
         # Follow the tail until the user scrolls away from the bottom; kept as
         # a flag because the first lines arrive before the view has a size.
         self.following = True
@@ -120,36 +133,63 @@ class ConsoleView(ScrollView, can_focus=True):
         """The lines the view shows now (the filter applied)."""
         return [self._line(n).text for n in self._row_numbers()]
 
-    def write_lines(self, lines: Iterable[tuple[str, str, float] | tuple[str, str]],
-                    pending: str | None = None) -> None:
-        """Append (source, text[, time]) lines; text is untrusted and made inert here."""
-        added = 0
-        for item in lines:
-            source, text = item[0], item[1]
-            when = item[2] if len(item) > 2 else time.time()
-            line = ShownLine(source, inert(text), when)
-            if len(self._lines) == self.max_lines:
-                self._first += 1
-            self._lines.append(line)
-            number = self._first + len(self._lines) - 1
-            if self._rows is not None and self._filter is not None \
-                    and self._filter.search(line.text):
+    def write_lines(self, lines: Iterable[LineLike], pending: str | None = None) -> None:
+        """Append lines (anything with ``source``, ``text`` and ``time``, such as the
+        ring's); text is untrusted and made inert here. ``pending`` replaces the
+        unfinished last line (a prompt) when not None."""
+        batch = lines if isinstance(lines, list) else list(lines)
+        skipped = max(0, len(batch) - self.max_lines)
+        if skipped:
+            # They would leave the bounded buffer at once: never build them.
+            self._first += len(self._lines) + skipped
+            self._lines.clear()
+            if self._rows is not None:
+                self._rows.clear()
+            batch = batch[skipped:]
+        show_source, time_width = self.show_source, 13 if self.show_time else 0
+        width = self._width - time_width
+        keep = self._lines
+        full = len(keep) + len(batch) - self.max_lines
+        matcher = self._filter.search if self._rows is not None and self._filter else None
+        number = self._first + len(keep)
+        for line in batch:
+            text = line.text
+            if not text.isprintable():  # C-speed check; most lines are plain
+                line = ShownLine(line.source, inert(text), line.time)
+                text = line.text
+            keep.append(line)
+            w = len(text) if text.isascii() else cell_len(text)
+            if show_source and line.source != "console":
+                w += len(line.source) + 2
+            if w > width:
+                width = w
+            if matcher is not None and matcher(text):
+                assert self._rows is not None
                 self._rows.append(number)
-            self._width = max(self._width, self._line_width(line))
-            added += 1
+            number += 1
+        if full > 0:
+            self._first += full  # the deque dropped that many from its front
         if self._rows is not None:
             while self._rows and self._rows[0] < self._first:
                 self._rows.pop(0)
         if pending is not None:
             self.pending = inert(pending)
-        if not added and pending is None:
+        if not batch and not skipped and pending is None:
             return
+        self._width = width + time_width
+        start = self._row_count() - len(batch) - (1 if self.pending else 0)
         self._resize()
         if self.following:
             self.scroll_to_tail()
         else:
-            self.unseen += added
-        self.refresh()
+            self.unseen += len(batch) + skipped
+        # Repaint only the rows that changed (the new ones and the prompt);
+        # a scroll repaints what it moves by itself.
+        self.refresh_lines(max(0, start - 1), len(batch) + 2)
+
+    def write(self, source: str, text: str) -> None:
+        """Append one line now (vmtui's own notes)."""
+        self.write_lines([ShownLine(source, text, time.time())])
 
     def clear(self) -> None:
         """Forget every line."""
@@ -162,7 +202,7 @@ class ConsoleView(ScrollView, can_focus=True):
         self._resize()
         self.refresh()
 
-    def _line(self, number: int) -> ShownLine:
+    def _line(self, number: int) -> LineLike:
         return self._lines[number - self._first]
 
     def _row_numbers(self) -> Iterable[int]:
@@ -271,12 +311,12 @@ class ConsoleView(ScrollView, can_focus=True):
 
     # -- display options -------------------------------------------------------
 
-    def _line_width(self, line: ShownLine) -> int:
+    def _line_width(self, line: LineLike) -> int:
         prefix = (13 if self.show_time else 0) + (
             len(line.source) + 2 if self.show_source and line.source != "console" else 0)
         return prefix + cell_len(line.text)
 
-    def _prefix(self, line: ShownLine) -> str:
+    def _prefix(self, line: LineLike) -> str:
         out = ""
         if self.show_time:
             stamp = time.strftime("%H:%M:%S", time.localtime(line.time))
@@ -304,33 +344,48 @@ class ConsoleView(ScrollView, can_focus=True):
 
     # -- rendering -------------------------------------------------------------
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._cache.clear()
+
+    def _style(self, part: str) -> Style:
+        """The widget's style plus component ``part`` ("" for the base), cached:
+        computing a widget's rich_style takes ~0.2 ms, too much per line."""
+        style = self._styles.get(part)
+        if style is None:
+            base = self.rich_style
+            style = base if not part else base + self.get_component_rich_style(
+                f"console-view--{part}", partial=True)
+            self._styles[part] = style
+        return style
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         row = scroll_y + y
         width = self.size.width
-        base = self.rich_style
+        base = self._style("")
         numbers = self._rows if self._rows is not None else None
         count = len(numbers) if numbers is not None else len(self._lines)
         if row < count:
             number = numbers[row] if numbers is not None else self._first + row
-            strip = self._strip(number, base)
+            strip = self._strip(number)
         elif row == count and self.pending and numbers is None:
-            style = base + self.get_component_rich_style("console-view--pending", partial=True)
+            style = self._style("pending")
             text = self.pending
             strip = Strip([Segment(text, style)], cell_len(text))
         else:
             return Strip.blank(width, base)
         return strip.crop_extend(scroll_x, scroll_x + width, base).apply_offsets(scroll_x, row)
 
-    def _strip(self, number: int, base: Style) -> Strip:
-        key = (number, self.app.theme, number == self._current)
+    def _strip(self, number: int) -> Strip:
+        key = (number, number == self._current)
         strip = self._cache.get(key)
         if strip is not None:
             return strip
         line = self._line(number)
-        source = line.source if line.source in SOURCES else "console"
-        style = base + self.get_component_rich_style(f"console-view--{source}", partial=True)
-        meta = base + self.get_component_rich_style("console-view--meta", partial=True)
+        style = self._style(line.source if line.source in SOURCES else "console")
+        meta = self._style("meta")
         segments = []
         prefix = self._prefix(line)
         if prefix:
@@ -343,8 +398,7 @@ class ConsoleView(ScrollView, can_focus=True):
     def _highlight(self, text: str, style: Style, current: bool) -> list[Segment]:
         if self._search is None:
             return [Segment(text, style)]
-        mark = style + self.get_component_rich_style(
-            "console-view--current" if current else "console-view--match", partial=True)
+        mark = style + self._style("current" if current else "match")
         out, pos = [], 0
         for m in self._search.finditer(text):
             if m.start() == m.end():

@@ -35,6 +35,8 @@ def inert(text: str) -> str:
     follows the last one (progress meters, "\rThe system is going down")
     is what a terminal would show.
     """
+    if text.isprintable():  # nothing to replace (the common case, checked in C)
+        return text
     if "\r" in text:
         text = next((part for part in reversed(text.split("\r")) if part), "")
     if "\t" in text:

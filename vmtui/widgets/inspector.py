@@ -7,8 +7,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, TabbedContent, TabPane
 
+from vmtui.tables import Table
 from vmtui.widgets.inert import inert_text
-from vmtui.widgets_data import Table
 
 TAB_TITLES = {"status": "Status", "block": "Block", "pci": "PCI", "cpus": "CPUs"}
 

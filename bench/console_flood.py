@@ -1,0 +1,267 @@
+"""Console flood benchmark: how fast console bytes reach the console widget.
+
+N producers push console lines through the fleet (merger -> ring -> bridge
+batches) into the running app, headless, with an instance screen open. The
+same run repeats the same flood into Textual's stock ``Log.write_lines`` fed
+by the same bridge batches, as the reference. While flooding, a key is
+pressed every 100 ms and the time until its handler has run is recorded.
+
+Prints, for each: MB/s delivered end to end (bound by the fleet pipeline both
+share on one event loop), the CPU seconds spent inside the widget (writing
+lines and rendering them) and so the widget's capacity in MB per widget
+second, key latency (worst, p99), peak RSS; and last
+``ratio vs stock Log: X.XX``, the widgets' capacities compared.
+
+    python bench/console_flood.py [--producers 4] [--seconds 8] [--line-bytes 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, ComposeResult
+from textual.screen import Screen
+from textual.widgets import Log
+
+from vmtui.app import VmtuiApp
+from vmtui.backends.fleet import Fleet
+from vmtui.bridge import Bridge
+from vmtui.config import parse_config
+from vmtui.screens.instance import InstanceScreen
+from vmtui.widgets.console_view import ConsoleView
+
+SIZE = (160, 48)
+
+
+def config(workdir: Path) -> Any:
+    return parse_config({"name": "flood", "type": "scripted", "count": 1,
+                         "workdir": str(workdir), "console_lines": 10000},
+                        file="<bench>", base_dir=workdir)
+
+
+class WidgetClock:
+    """Counts the seconds a widget spends in write_lines and render_line."""
+
+    def __init__(self, widget: Any) -> None:
+        self.seconds = 0.0
+        for name in ("write_lines", "render_line"):
+            setattr(widget, name, self._timed(getattr(widget, name)))
+
+    def _timed(self, method: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+        return timed
+
+
+def make_lines(count: int, width: int) -> list[bytes]:
+    body = "x" * max(0, width - 40)
+    return [f"[{i / 1000:12.6f}] flood line {i:08d} {body}\n".encode() for i in range(count)]
+
+
+class FloodScreen(Screen[None]):
+    """A console widget fed by the bridge's batches, and nothing else on screen."""
+
+    def __init__(self, bridge: Bridge, name: str, stock: bool) -> None:
+        super().__init__()
+        self.bridge = bridge
+        self.instance_name = name
+        self.stock = stock
+        self.received = 0
+
+    def compose(self) -> ComposeResult:
+        yield Log(max_lines=10000, id="log") if self.stock else ConsoleView(10000, id="log")
+
+    def on_mount(self) -> None:
+        self.clock = WidgetClock(self.query_one("#log"))
+        self.bridge.subscribe_console(self, self.instance_name)
+
+    def on_bridge_console_batch(self, message: Bridge.ConsoleBatch) -> None:
+        self.received += sum(len(line.text) + 1 for line in message.lines)
+        widget = self.query_one("#log")
+        if isinstance(widget, Log):
+            widget.write_lines([line.text for line in message.lines])
+        else:
+            widget.write_lines(message.lines)
+        message.ack()
+
+    @property
+    def line_count(self) -> int:
+        return int(self.query_one("#log").line_count)  # type: ignore[attr-defined]
+
+
+class BenchApp(App[None]):
+    """Just the bridge and a flood screen; a key that only flips a flag."""
+
+    BINDINGS = [("f12", "flip", "flip")]
+
+    def __init__(self, fleet: Fleet) -> None:
+        super().__init__()
+        self.fleet = fleet
+        self.bridge = Bridge(self, fleet)
+        self.flag = False
+
+    def on_mount(self) -> None:
+        self.bridge.start(boot=True)
+
+    def action_flip(self) -> None:
+        self.flag = not self.flag
+
+    async def on_unmount(self) -> None:
+        await self.bridge.close()
+
+
+async def flood(app: Any, producers: int, seconds: float, lines: list[bytes],
+                received: Any, toggle: Any, key: str, clock: WidgetClock) -> dict[str, float]:
+    """Run the flood inside ``app`` (already running under run_test)."""
+    fleet: Fleet = app.fleet
+    merger = fleet.record("flood-0").merger
+    assert merger is not None
+    sent = 0
+    stop = time.monotonic() + seconds
+
+    # What a pipe read would hand the merger: about 20 KB of whole lines.
+    block = 200
+    chunks = [b"".join(lines[i:i + block]) for i in range(0, len(lines), block)]
+
+    async def produce(k: int) -> None:
+        nonlocal sent
+        i = k
+        while time.monotonic() < stop:
+            chunk = chunks[i % len(chunks)]
+            merger.feed(f"p{k}", chunk, tag="console")
+            sent += len(chunk)
+            i += 1
+            await asyncio.sleep(0)  # let the app run, as a reader task would
+
+    latencies: list[float] = []
+
+    async def press_keys() -> None:
+        while time.monotonic() < stop:
+            before = toggle()
+            start = time.perf_counter()
+            app.simulate_key(key)
+            while toggle() == before:
+                await asyncio.sleep(0)
+            latencies.append(time.perf_counter() - start)
+            await asyncio.sleep(0.1)
+
+    start = time.monotonic()
+    base = received()
+    base_widget = clock.seconds
+    await asyncio.gather(*(produce(k) for k in range(producers)), press_keys())
+    # Let the last batches land; the clock stops at the last byte received.
+    last, last_change = received(), time.monotonic()
+    while time.monotonic() - last_change < 0.3:
+        await asyncio.sleep(0.01)
+        if received() != last:
+            last, last_change = received(), time.monotonic()
+    elapsed = last_change - start
+    got = received() - base
+    widget_seconds = clock.seconds - base_widget
+    latencies.sort()
+    return {
+        "widget_s": widget_seconds, "widget_mb_per_s": got / 1e6 / widget_seconds,
+        "sent_mb": sent / 1e6, "received_mb": got / 1e6, "mb_per_s": got / 1e6 / elapsed,
+        "lat_max_ms": latencies[-1] * 1000 if latencies else 0.0,
+        "lat_p99_ms": (latencies[int(len(latencies) * 0.99) - 1] * 1000) if latencies else 0.0,
+        "lat_median_ms": statistics.median(latencies) * 1000 if latencies else 0.0,
+        "presses": len(latencies),
+    }
+
+
+async def run_app(args: argparse.Namespace, lines: list[bytes]) -> dict[str, float]:
+    """The whole instance screen of vmtui (inspector, status line, diagnose bar)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        app = VmtuiApp(Fleet(config(Path(tmp))))
+        async with app.run_test(size=SIZE) as pilot:
+            while app.fleet.instance("flood-0") is None:
+                await pilot.pause(0.05)
+            await pilot.press("enter")
+            screen = app.screen
+            assert isinstance(screen, InstanceScreen)
+            view = screen.query_one(ConsoleView)
+            received = 0
+            original = view.write_lines
+
+            def counting(batch: Any, pending: str | None = None) -> None:
+                nonlocal received
+                batch = list(batch)
+                received += sum(len(item.text) + 1 for item in batch)
+                original(batch, pending)
+
+            view.write_lines = counting  # type: ignore[method-assign]
+            clock = WidgetClock(view)
+            # "o" toggles source labels: a real key of the screen, cheap to apply.
+            result = await flood(app, args.producers, args.seconds, lines,
+                                 lambda: received, lambda: view.show_source, "o", clock)
+            result["widget_lines"] = view.line_count
+            await app.bridge.close()
+        return result
+
+
+async def run_widget(args: argparse.Namespace, lines: list[bytes],
+                     stock: bool) -> dict[str, float]:
+    """One console widget alone on a screen, fed through the same fleet and bridge."""
+    with tempfile.TemporaryDirectory() as tmp:
+        app = BenchApp(Fleet(config(Path(tmp))))
+        async with app.run_test(size=SIZE) as pilot:
+            while app.fleet.instance("flood-0") is None:
+                await pilot.pause(0.05)
+            screen = FloodScreen(app.bridge, "flood-0", stock)
+            await app.push_screen(screen)
+            result = await flood(app, args.producers, args.seconds, lines,
+                                 lambda: screen.received, lambda: app.flag, "f12",
+                                 screen.clock)
+            result["widget_lines"] = screen.line_count
+        return result
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def report(label: str, r: dict[str, float]) -> None:
+    print(f"{label}:\n"
+          f"  end to end {r['mb_per_s']:.2f} MB/s into the widget "
+          f"({r['received_mb']:.1f} of {r['sent_mb']:.1f} MB sent reached it)\n"
+          f"  widget CPU {r['widget_s']:.2f} s -> capacity {r['widget_mb_per_s']:.1f} MB/s\n"
+          f"  key latency max {r['lat_max_ms']:.1f} ms, p99 {r['lat_p99_ms']:.1f} ms, "
+          f"median {r['lat_median_ms']:.1f} ms ({r['presses']:.0f} presses); "
+          f"widget holds {r['widget_lines']:.0f} lines")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--producers", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--line-bytes", type=int, default=100)
+    args = parser.parse_args()
+    lines = make_lines(50000, args.line_bytes)
+    print(f"flood: {args.producers} producers, {args.seconds:g}s, "
+          f"{args.line_bytes}-byte lines, terminal {SIZE[0]}x{SIZE[1]}")
+    full = asyncio.run(run_app(args, lines))
+    report("vmtui instance screen (whole app)", full)
+    ours = asyncio.run(run_widget(args, lines, stock=False))
+    report("vmtui ConsoleView alone", ours)
+    rss_after_ours = rss_mb()
+    stock = asyncio.run(run_widget(args, lines, stock=True))
+    report("stock Log.write_lines alone", stock)
+    print(f"peak RSS: {rss_after_ours:.0f} MB after vmtui's runs, {rss_mb():.0f} MB after all")
+    print(f"end-to-end ratio (shared pipeline bound): "
+          f"{ours['mb_per_s'] / stock['mb_per_s']:.2f}")
+    print(f"ratio vs stock Log: {ours['widget_mb_per_s'] / stock['widget_mb_per_s']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

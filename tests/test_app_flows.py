@@ -1,0 +1,143 @@
+"""App flows with run_test() and a message hook: on a real guest, and scripted edge cases."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from textual.message import Message
+from textual.widgets import DataTable, Input
+
+from tests.conftest import guest_config
+from tests.helpers import scripted_config
+from tests.test_app import states, until
+from vmtui.app import VmtuiApp
+from vmtui.backends.base import InstanceState
+from vmtui.backends.fleet import Fleet
+from vmtui.bridge import Bridge
+from vmtui.guest.build import Guest
+from vmtui.screens.confirm import ConfirmScreen
+from vmtui.screens.instance import InstanceScreen
+from vmtui.widgets.console_view import ConsoleView
+from vmtui.widgets.inspector import Inspector
+from vmtui.widgets.pool_table import PoolTable
+
+
+def rows(app: VmtuiApp) -> list[str]:
+    table = app.screen.query_one(PoolTable)
+    return [str(table.coordinate_to_cell_key((i, 0)).row_key.value)
+            for i in range(table.row_count)]
+
+
+async def test_filter_and_sort_the_pool(tmp_path: Path) -> None:
+    fleet = Fleet(scripted_config(tmp_path, count=3, fail=[1], lines=["hello {name}"]))
+    app = VmtuiApp(fleet)
+    seen: list[Message] = []
+    async with app.run_test(size=(100, 24), message_hook=seen.append) as pilot:
+        await until(pilot, lambda: sorted(states(app)) == ["failed", "running", "running"], 5)
+        await pilot.press("slash", *"snap-2")
+        await until(pilot, lambda: rows(app) == ["snap-2"], 3)
+        await pilot.press("escape")
+        await until(pilot, lambda: rows(app) == ["snap-0", "snap-1", "snap-2"], 3)
+        await pilot.press("S")  # sort by state: trouble first
+        await until(pilot, lambda: rows(app)[0] == "snap-1", 3)
+        table = app.screen.query_one(PoolTable)
+        assert table.selected() == "snap-2"  # the cursor stays on its instance
+        await pilot.press("up", "up")
+        await pilot.press("enter")
+        assert isinstance(app.screen, InstanceScreen)
+        assert app.screen.instance_name == "snap-1"
+        await pilot.press("q", "q")
+    kinds = {type(m) for m in seen}
+    assert {Input.Changed, Bridge.PoolUpdated, DataTable.RowSelected} <= kinds
+
+
+async def test_operator_flow_on_a_real_guest(guest: Guest, workdir: Path) -> None:
+    fleet = Fleet(guest_config(guest, workdir))
+    app = VmtuiApp(fleet)
+    seen: list[Message] = []
+    async with app.run_test(size=(140, 40), message_hook=seen.append) as pilot:
+        await until(pilot, lambda: states(app) == ["running"], 150)
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, InstanceScreen)
+        view = screen.query_one(ConsoleView)
+
+        # Attach, type a command into the guest's serial shell, see its output.
+        await pilot.press("a")
+        assert view.attached
+        await pilot.press(*"echo attach-$((3+4))", "enter")
+        await until(pilot, lambda: "attach-7" in view.plain_lines(), 10)
+        await pilot.press("q")  # typed into the guest, not "back"
+        assert app.screen is screen
+        await pilot.press("backspace", "ctrl+right_square_bracket")
+        assert not view.attached
+
+        # Search and save.
+        await pilot.press("slash", *"attach-[0-9]", "enter")
+        assert view.current_match is not None
+        await pilot.press("s")
+        saved = screen.saved_to
+        assert "attach-7" in saved.read_text().splitlines()
+
+        # Inspectors with real QMP data.
+        inspector = screen.query_one(Inspector)
+        await until(pilot, lambda: "running" in table_text(inspector, "status"), 5)
+        inspector.show_tab("cpus")
+        await until(pilot, lambda: table_text(inspector, "cpus").startswith("0 "), 5)
+
+        # Lifecycle keys: pause and resume, then power down with confirmation.
+        await pilot.press("space")
+        await until(pilot, lambda: fleet.snapshot()[0].state is InstanceState.PAUSED, 5)
+        await pilot.press("space")
+        await until(pilot, lambda: fleet.snapshot()[0].state is InstanceState.RUNNING, 5)
+        await pilot.press("x")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await until(pilot, lambda: fleet.snapshot()[0].state is InstanceState.STOPPED, 40)
+        events = [t for t in view.plain_lines() if re.fullmatch(r"(STOP|RESUME|POWERDOWN)", t)]
+        assert events[:3] == ["STOP", "RESUME", "POWERDOWN"]
+        await pilot.press("q", "q")
+    kinds = {type(m) for m in seen}
+    assert {ConsoleView.Input, ConsoleView.Detached, Bridge.ConsoleBatch} <= kinds
+
+
+def table_text(inspector: Inspector, tab: str) -> str:
+    table = inspector.query_one(f"#table-{tab}", DataTable)
+    return "\n".join(" ".join(str(c) for c in table.get_row_at(i))
+                     for i in range(table.row_count))
+
+
+HOSTILE = [
+    b"\x1b]0;retitled\x07\x1b[2J\x1b[H\x1b[31mred",
+    b"[@click=app.quit]click[/] [bold]not markup[/bold]",
+    b"bad utf-8 \xff\xfe\xc3( end",
+    b"nul\x00 and csi \xc2\x9b6n and del \x7f",
+    b"A" * (1 << 20),
+]
+
+
+async def test_hostile_bytes_stay_inert(tmp_path: Path) -> None:
+    fleet = Fleet(scripted_config(tmp_path, count=1))
+    app = VmtuiApp(fleet)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: states(app) == ["running"], 5)
+        merger = fleet.record("snap-0").merger
+        assert merger is not None
+        for raw in HOSTILE:
+            merger.feed("console", raw + b"\n")
+        await pilot.press("enter")
+        view = app.screen.query_one(ConsoleView)
+        await until(pilot, lambda: view.line_count >= 4 + 16, 5)
+        shown = view.plain_lines()
+        assert shown[0] == "␛]0;retitled␇␛[2J␛[H␛[31mred"
+        assert shown[1] == "[@click=app.quit]click[/] [bold]not markup[/bold]"
+        assert shown[2] == "bad utf-8 \ufffd\ufffd\ufffd( end"
+        assert shown[3] == "nul␀ and csi \ufffd6n and del \u2421"
+        assert "".join(shown[4:]) == "A" * (1 << 20)  # cut in 64 KiB pieces, all kept
+        screen_text = app.export_screenshot()
+        assert "\x1b" not in screen_text and "\x9b" not in screen_text
+        assert "snap-0" in screen_text and app.is_running
+        assert (fleet.record("snap-0").console_log.read_bytes()
+                .count(b"\xff\xfe\xc3(")) == 1  # raw bytes on disk
+        await pilot.press("q", "q")
