@@ -61,8 +61,8 @@ DELETE = object()
 
 BAD = [
     (mutate("colour", "blue"), "colour: unknown key (known keys: boot_timeout, console_lines, "
-     "count, name, no_output_timeout, ssh_host_key, ssh_host_key_check, ssh_key, ssh_user, "
-     "target, type, vm, workdir)"),
+     "count, diagnose_pace, name, no_output_timeout, ssh_host_key, ssh_host_key_check, "
+     "ssh_key, ssh_user, target, type, vm, workdir)"),
     (mutate("count", "two"), "count: expected an integer, got a string 'two'"),
     (mutate("count", 0), "count: 0 is out of range (allowed: 1 to 128)"),
     (mutate("count", True), "count: expected an integer, got a boolean True"),
@@ -78,8 +78,8 @@ BAD = [
     (mutate("vm.bogus", 1), "vm.bogus: unknown key (known keys: accel, append, bios, cores, "
      "cpu, cpus, daemonize, devices, globals, hugepages, initrd, kernel, machine, maxcpus, mem, "
      "mem_max, mem_prealloc, mem_slots, mlock, network, no_user_config, nodefaults, nographic, "
-     "qemu, qemu_args, qmp_sockets, rtc_base, rtc_clock, rtc_driftfix, sockets, threads, uuid, "
-     "vga)"),
+     "panic, qemu, qemu_args, qmp_sockets, rtc_base, rtc_clock, rtc_driftfix, sockets, threads, "
+     "uuid, vga)"),
     (mutate("vm", ["kernel"]), "vm: expected a mapping, got a list"),
     (mutate("type", "vmware"), "type: unknown VM type 'vmware' (known: qemu, scripted)"),
     (mutate("target", "windows/amd64"), "target: 'windows/amd64' must be OS/ARCH with OS one "

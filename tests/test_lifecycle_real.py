@@ -135,6 +135,9 @@ async def test_stopped_qemu_times_out_and_killed_qemu_is_lost(guest: Guest,
         await fleet.wait_state("demo-0", InstanceState.LOST, timeout=1.0)
         print(f"lost after {time.monotonic() - start:.3f}s")
         assert "exited with status -9" in fleet.snapshot()[0].error
+        await fleet.watch.settle()
+        assert [(i.kind, i.title) for i in fleet.incidents] == [
+            ("verdict", "lost connection to test machine")]
         assert log.read_bytes().startswith(before) and b"Linux version" in before
 
         await fleet.restart("demo-0")

@@ -50,6 +50,7 @@ def test_base_argv(d: Path) -> None:
         "-chardev", "stdio,id=console0,signal=off", "-serial", "chardev:console0",
         "-qmp", "unix:/run/x/p-0.qmp,server=on,wait=off",
         "-kernel", f"{d}/vmlinuz", "-append", "console=ttyS0 quiet", "-initrd", f"{d}/initrd",
+        "-device", "pvpanic", "-action", "panic=pause",
         "-netdev", "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22",
         "-device", "virtio-net-pci,netdev=net0", "-s",
     ]
@@ -58,6 +59,7 @@ def test_base_argv(d: Path) -> None:
 # (vm settings, option pairs that must appear in the argv)
 KNOBS: list[tuple[dict[str, Any], list[tuple[str, str]]]] = [
     ({"mem": 1024}, [("-m", "1024M")]),
+    ({"panic": "shutdown"}, [("-action", "panic=shutdown")]),
     ({"mem": "2G", "mem_slots": 2, "mem_max": "4G"}, [("-m", "2048M,slots=2,maxmem=4096M")]),
     ({"cpus": 2, "maxcpus": 4, "sockets": 2, "cores": 2, "threads": 1},
      [("-smp", "2,maxcpus=4,sockets=2,cores=2,threads=1")]),

@@ -31,6 +31,7 @@ def make_app(lines: list[str] | None = None) -> VmtuiApp:
     shutil.rmtree(SNAP_DIR, ignore_errors=True)
     config = scripted_config(SNAP_DIR, count=3, fail=[2], lines=lines or BOOT, name="snap")
     fleet = Fleet(config, clock=lambda: 1000.0, wallclock=lambda: 0.0, run_name="run")
+    fleet.watch.after_seconds = 0
     return VmtuiApp(fleet)
 
 
@@ -39,6 +40,7 @@ async def settled(pilot: Pilot[Any]) -> None:
     assert isinstance(app, VmtuiApp)
     while any(s.state is InstanceState.BOOTING for s in app.fleet.snapshot()):
         await pilot.pause(0.05)
+    await app.fleet.watch.settle()
     app.bridge.push_pool()
     app.bridge.push_consoles()
     await pilot.pause()
@@ -122,3 +124,20 @@ def test_new_lines_banner(snap_compare: Any) -> None:
 
     assert snap_compare(make_app(many), terminal_size=(80, 24),
                         run_before=steps("enter", then=scroll_up_and_add))
+
+
+CRASH = [*BOOT[:3], "[    2.500000] Kernel panic - not syncing: scripted panic in {name}",
+         "[    2.600000] ---[ end Kernel panic - not syncing: scripted panic ]---"]
+
+
+def test_crashed_pool(snap_compare: Any) -> None:
+    assert snap_compare(make_app(CRASH), terminal_size=(120, 24), run_before=steps())
+
+
+def test_incidents_screen(snap_compare: Any) -> None:
+    assert snap_compare(make_app(CRASH), terminal_size=(120, 24), run_before=steps("I"))
+
+
+def test_incident_viewer(snap_compare: Any) -> None:
+    assert snap_compare(make_app(CRASH), terminal_size=(120, 24),
+                        run_before=steps("I", "enter"))

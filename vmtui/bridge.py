@@ -183,6 +183,18 @@ class Bridge:
         self._work(self.fleet.diagnose(name, action), f"diagnose:{name}",
                    f"{name}: {action} done (see the console and the workdir)")
 
+    def hold(self, name: str) -> None:
+        """Pin ``name`` and open its gdb stub, or release it when held."""
+        if self.fleet.record(name).held:
+            self._work(self.fleet.release(name), f"release:{name}", f"{name}: released")
+            return
+
+        async def hold() -> None:
+            command = await self.fleet.hold(name)
+            self.app.notify(f"{name} held. Attach with:\n{command}", timeout=15)
+
+        self._work(hold(), f"hold:{name}", None)
+
     def type_into(self, name: str, data: bytes) -> None:
         """Send keystrokes to the console of ``name``."""
         self._work(self.fleet.write_console(name, data), f"type:{name}", None)

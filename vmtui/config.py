@@ -39,6 +39,8 @@ class PoolConfig:
     boot_timeout: float = spec(120.0, min=1, max=3600, help="seconds until SSH answers")
     no_output_timeout: float = spec(300.0, min=1, max=86400,
                                     help="seconds of silence before a VM counts as hung")
+    diagnose_pace: float = spec(1.0, min=0, max=60,
+                                help="seconds between debugger commands typed by diagnose")
     console_lines: int = spec(10000, min=100, max=1_000_000,
                               help="console lines kept in memory per instance")
 

@@ -23,7 +23,6 @@ from typing import Any, BinaryIO
 from vmtui.backends import base
 from vmtui.backends.base import (
     BootError,
-    Diagnosable,
     Env,
     EventSource,
     InfraError,
@@ -32,21 +31,17 @@ from vmtui.backends.base import (
     Lifecycle,
     StateError,
 )
-from vmtui.backends.diagnose import SEQUENCES, Diagnosis, send_sequence
+from vmtui.backends.diagnose import Diagnosis
+from vmtui.backends.evidence import Incident
 from vmtui.backends.guestops import GuestSession
 from vmtui.backends.merger import OutputMerger
 from vmtui.backends.ring import ConsoleRing
+from vmtui.backends.watch import Watch
 from vmtui.config import Config
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-# What "diagnose now" runs for each guest OS.
-DEFAULT_DIAGNOSE = {
-    "linux": ("sysrq-t", "sysrq-w", "sysrq-l", "registers"),
-    "freebsd": ("ddb", "registers"),
-    "openbsd": ("ddb", "registers"),
-}
 LIVE = (InstanceState.BOOTING, InstanceState.RUNNING, InstanceState.PAUSED,
         InstanceState.CRASHED)
 
@@ -64,6 +59,10 @@ class InstanceSnapshot:
     last_line: str
     error: str
     workdir: Path
+    title: str = ""  # the crash or verdict title, once there is one
+    hung_in: float | None = None  # seconds before a silent VM is declared hung
+    held: bool = False
+    gdb: str = ""  # the gdb command, while held
 
 
 class _Rate:
@@ -104,6 +103,14 @@ class InstanceRecord:
         self.events: collections.deque[Any] = collections.deque(maxlen=1000)
         self.resume_to = InstanceState.RUNNING  # where RESUME leads back to
         self.stopping = False  # an operator asked it to stop: its exit is no loss
+        self.last_output = 0.0  # fleet clock time of the last console line
+        self.title = ""
+        self.held = False
+        self.gdb = ""
+
+    def instance_exited(self) -> bool:
+        """Whether there is no live VM process behind this record."""
+        return self.instance is None or self.instance.exited()
 
     @property
     def console_log(self) -> Path:
@@ -150,10 +157,13 @@ class Fleet:
             self.records[name] = InstanceRecord(
                 name, index, self.workdir / name, pool_cfg.console_lines)
         self._closed = False
+        self.watch = Watch(self)
+        self._clock: asyncio.Task[None] | None = None
 
     # -- state ---------------------------------------------------------------
 
-    def _set_state(self, rec: InstanceRecord, state: InstanceState, error: str = "") -> None:
+    def set_state(self, rec: InstanceRecord, state: InstanceState, error: str = "") -> None:
+        """Move ``rec`` to ``state`` (StateError for a move the machine forbids)."""
         if state is rec.state:
             return
         if state not in base.TRANSITIONS[rec.state]:
@@ -185,6 +195,8 @@ class Fleet:
 
     async def start(self) -> None:
         """Boot every instance concurrently; returns when all are settled."""
+        if self._clock is None:
+            self._clock = asyncio.ensure_future(self.watch.run_clock())
         await asyncio.gather(*(self.boot(name) for name in self.records))
 
     async def boot(self, name: str) -> None:
@@ -195,18 +207,20 @@ class Fleet:
         rec = self.records[name]
         if self._closed:
             raise base.StateError("the fleet is closed")
+        self._unheld(name, "start")
         rec.boot_task = asyncio.ensure_future(self._boot(rec))
         with contextlib.suppress(asyncio.CancelledError):
             await rec.boot_task
 
     async def _boot(self, rec: InstanceRecord) -> None:
         name = rec.name
-        self._set_state(rec, InstanceState.BOOTING)
+        self.set_state(rec, InstanceState.BOOTING)
         rec.workdir.mkdir(parents=True, exist_ok=True)
         rec.log_file = open(rec.console_log, "ab", buffering=0)
         rec.merger = OutputMerger(tee=rec.log_file)
-        rec.started_at = self.clock()
+        rec.started_at = rec.last_output = self.clock()
         rec.stopping = False
+        rec.title = ""
         self._spawn(rec, self._consume(rec, rec.merger))
         try:
             rec.instance = await self.pool.create(name, rec.workdir, rec.index, rec.merger)
@@ -219,11 +233,11 @@ class Fleet:
                 exc = InfraError(f"{name}: unexpected error while booting: {exc!r}")
             log.info("%s: boot failed: %s", name, exc)
             if rec.state is InstanceState.BOOTING:
-                self._set_state(rec, InstanceState.FAILED, str(exc))
+                self.set_state(rec, InstanceState.FAILED, str(exc))
             await self._release(rec)
             return
         if rec.state is InstanceState.BOOTING:
-            self._set_state(rec, InstanceState.RUNNING)
+            self.set_state(rec, InstanceState.RUNNING)
         inst = rec.instance
         self._spawn(rec, self._watch_exit(rec, inst))
         if isinstance(inst, EventSource):
@@ -238,12 +252,16 @@ class Fleet:
         ring = self.records[rec.name].ring
         while (batch := await merger.get_batch()) is not None:
             now = self.wallclock()
+            watch = self.watch
             for chunk in batch:
                 if chunk.error is not None:
                     ring.append("vmtui", f"[vmtui] reading {chunk.source} failed: "
                                          f"{chunk.error}", now)
-                else:
-                    ring.append(chunk.source, chunk.data.decode("utf-8", "replace"), now)
+                    continue
+                text = chunk.data.decode("utf-8", "replace")
+                ring.append(chunk.source, text, now)
+                if chunk.source == "console":
+                    watch.on_console_line(rec, text)
             await asyncio.sleep(0)  # a flood must not starve the screen
 
     async def _watch_exit(self, rec: InstanceRecord, inst: Instance) -> None:
@@ -253,10 +271,11 @@ class Fleet:
         # A clean exit (the guest powered off) or one an operator asked for
         # is a stop; anything else, a kill or a QEMU crash, means it is lost.
         if status == 0 or rec.stopping:
-            self._set_state(rec, InstanceState.STOPPED)
+            self.set_state(rec, InstanceState.STOPPED)
         else:
-            self._set_state(rec, InstanceState.LOST,
-                            f"the VM process exited with status {status}")
+            self.set_state(rec, InstanceState.LOST,
+                           f"the VM process exited with status {status}")
+            self.watch.on_lost(rec)
         await self._release(rec)
 
     async def _follow_events(self, rec: InstanceRecord, inst: Instance) -> None:
@@ -280,14 +299,14 @@ class Fleet:
         state = rec.state
         if name == "STOP" and state in (InstanceState.RUNNING, InstanceState.BOOTING):
             rec.resume_to = state
-            self._set_state(rec, InstanceState.PAUSED)
+            self.set_state(rec, InstanceState.PAUSED)
         elif name == "RESUME" and state is InstanceState.PAUSED:
-            self._set_state(rec, rec.resume_to)
+            self.set_state(rec, rec.resume_to)
         elif name == "RESET" and state in (InstanceState.RUNNING, InstanceState.PAUSED):
-            self._set_state(rec, InstanceState.BOOTING)
+            self.set_state(rec, InstanceState.BOOTING)
             self._spawn(rec, self._wait_rebooted(rec))
-        elif name == "GUEST_PANICKED" and state in LIVE:
-            self._set_state(rec, InstanceState.CRASHED, "the guest kernel panicked")
+        elif name == "GUEST_PANICKED":
+            self.watch.on_panic_event(rec)
 
     async def _wait_rebooted(self, rec: InstanceRecord) -> None:
         inst = rec.instance
@@ -297,10 +316,10 @@ class Fleet:
             await inst.wait_ready()
         except Exception as exc:
             if rec.instance is inst and rec.state is InstanceState.BOOTING:
-                self._set_state(rec, InstanceState.FAILED, f"no SSH after reset: {exc}")
+                self.set_state(rec, InstanceState.FAILED, f"no SSH after reset: {exc}")
             return
         if rec.instance is inst and rec.state is InstanceState.BOOTING:
-            self._set_state(rec, InstanceState.RUNNING)
+            self.set_state(rec, InstanceState.RUNNING)
 
     async def _release(self, rec: InstanceRecord) -> None:
         # Detach first: a restart may install new ones while this awaits.
@@ -343,60 +362,40 @@ class Fleet:
         """Let the vCPUs run again."""
         await self._lifecycle(name).resume()
 
+    def _unheld(self, name: str, action: str) -> None:
+        if self.records[name].held:
+            raise StateError(f"{name}: held; release it before you {action} it")
+
     async def kill(self, name: str) -> None:
         """Kill the VM process at once (its logs are kept)."""
+        self._unheld(name, "kill")
         await self.stop(name)
 
     async def restart(self, name: str) -> None:
         """Kill and boot again; the console log goes on in the same file."""
+        self._unheld(name, "restart")
         await self.stop(name)
         await self.boot(name)
 
     async def diagnose(self, name: str, action: str, *, via: str = "keyboard",
-                       pace: float = 1.0) -> Diagnosis:
-        """Run a diagnose action; its output joins the timeline and a file.
+                       pace: float | None = None) -> Diagnosis:
+        """Run a diagnose action (see :meth:`Watch.diagnose`)."""
+        return await self.watch.diagnose(name, action, via=via, pace=pace)
 
-        ``action``: ``sysrq-X``, ``registers``, ``nmi``, ``ddb`` (the BSD
-        debugger sequence) or ``diagnose`` (the OS's default set).
-        ``via``: ``keyboard`` (QMP send-key) or ``proc`` (/proc/sysrq-trigger).
-        """
-        rec = self.records[name]
-        inst = rec.instance
-        if inst is None or rec.state not in LIVE or not isinstance(inst, Diagnosable):
-            raise StateError(f"{name}: cannot diagnose (it is {rec.state.value})")
-        result = Diagnosis(action)
-        self._note(rec, f"diagnose: {action}")
-        steps = [action] if action != "diagnose" else DEFAULT_DIAGNOSE.get(
-            self.config.pool.os, ("registers",))
-        for step in steps:
-            if step.startswith("sysrq-"):
-                letter = step.removeprefix("sysrq-")
-                if via == "proc":
-                    await self.guest(name).run(f"echo {letter} > /proc/sysrq-trigger")
-                else:
-                    await inst.send_sysrq(letter)
-                result.sections[f"sysrq {letter}"] = f"sent via {via}"
-            elif step == "registers":
-                for cpu, text in (await inst.registers()).items():
-                    result.sections[f"registers cpu {cpu}"] = text
-                    for line in text.rstrip().splitlines():
-                        rec.ring.append("vmtui", f"cpu{cpu} {line}", self.wallclock())
-            elif step == "nmi":
-                await inst.inject_nmi()
-                result.sections["nmi"] = "injected"
-            elif step == "ddb":
-                sequence = SEQUENCES.get(self.config.pool.os)
-                if sequence is None or not isinstance(inst, base.ConsoleWriter):
-                    raise StateError(f"{name}: no debugger sequence for {self.config.pool.os}")
-                await send_sequence(inst.write_console, sequence, pace)
-                result.sections["ddb"] = "\n".join(sequence)
-            else:
-                raise ValueError(f"unknown diagnose action {step!r}")
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        (rec.workdir / f"diagnose-{action}-{stamp}.txt").write_text(result.text())
-        return result
+    async def hold(self, name: str) -> str:
+        """Pin ``name`` and open QEMU's gdb stub; the gdb command that attaches."""
+        return await self.watch.hold(name)
 
-    def _note(self, rec: InstanceRecord, text: str) -> None:
+    async def release(self, name: str) -> None:
+        """Unpin ``name`` and close its gdb stub."""
+        await self.watch.release(name)
+
+    @property
+    def incidents(self) -> list[Incident]:
+        """Every incident recorded so far, oldest first."""
+        return self.watch.incidents
+
+    def note(self, rec: InstanceRecord, text: str) -> None:
         """A line from vmtui itself in the timeline and the log on disk."""
         rec.ring.append("vmtui", text, self.wallclock())
         if rec.log_file is not None:
@@ -420,12 +419,15 @@ class Fleet:
             with contextlib.suppress(asyncio.CancelledError):
                 await rec.boot_task
         if rec.state is not InstanceState.STOPPED:
-            self._set_state(rec, InstanceState.STOPPED)
+            self.set_state(rec, InstanceState.STOPPED)
         await self._release(rec)
 
     async def close(self) -> None:
         """Stop every instance and wait until no VM process is left."""
         self._closed = True
+        if self._clock is not None:
+            self._clock.cancel()
+        await self.watch.close()
         await asyncio.gather(*(self.stop(name) for name in self.records))
         for rec in self.records.values():
             for task in list(rec.tasks):
@@ -470,6 +472,7 @@ class Fleet:
                 name=rec.name, index=rec.index, state=rec.state, uptime=uptime,
                 lines_per_sec=rec.rate.update(now, rec.ring.next_seq),
                 lines=rec.ring.next_seq, last_line=tail[0].text if tail else "",
-                error=rec.error, workdir=rec.workdir,
+                error=rec.error, workdir=rec.workdir, title=rec.title,
+                hung_in=self.watch.hung_in(rec, now), held=rec.held, gdb=rec.gdb,
             ))
         return out

@@ -44,6 +44,16 @@ class ScriptedInstance(Instance):
     async def write_console(self, data: bytes) -> None:
         self._output.feed("console", data.replace(b"\r", b"\n"))
 
+    async def send_sysrq(self, letter: str) -> None:
+        self._output.feed("console", f"sysrq: scripted SysRq {letter}\n".encode())
+
+    async def registers(self) -> dict[int, str]:
+        return {cpu.index: f"RIP=ffffffff8100{cpu.index:04x} RSP=ffffc90000000000\n"
+                for cpu in await self.domain.cpus()}
+
+    async def inject_nmi(self) -> None:
+        self._output.feed("console", b"NMI received (scripted)\n")
+
     def crash(self, status: int = 137) -> None:
         """Pretend the VM process died."""
         if not self._exit.done():

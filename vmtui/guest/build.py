@@ -31,7 +31,8 @@ GUEST_FORMAT = 2
 KERNEL_META_PACKAGES = ("linux-image-cloud-amd64", "linux-image-amd64")
 # Loaded at boot in this order after their dependencies; missing ones are skipped.
 MODULES = ("virtio_pci", "virtio_net", "virtio_blk", "virtio_console", "virtio_scsi",
-           "virtio_rng", "9pnet_virtio", "9p", "button", "evdev", "pvpanic_mmio", "pvpanic_pci")
+           "virtio_rng", "9pnet_virtio", "9p", "button", "evdev", "pvpanic_mmio", "pvpanic_pci",
+           "fuse")
 SFTP_SERVER = Path("/usr/lib/openssh/sftp-server")
 # Where dropbear (Debian's build) looks for the sftp subsystem.
 GUEST_SFTP_PATH = "usr/lib/sftp-server"

@@ -15,7 +15,9 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 
 from vmtui.backends.base import VMError
+from vmtui.backends.diagnose import DESTRUCTIVE_SYSRQ, SYSRQ
 from vmtui.bridge import Bridge
+from vmtui.screens.confirm import ConfirmScreen
 from vmtui.screens.lifecycle import LIFECYCLE_BINDINGS, LifecycleMixin
 from vmtui.widgets.console_view import ConsoleView
 from vmtui.widgets.diagnose_bar import DiagnoseBar
@@ -40,6 +42,8 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
         Binding("o", "toggle_view('show_source')", "Sources", show=False),
         Binding("s", "save", "Save console"),
         Binding("i", "toggle_inspector", "Inspector"),
+        Binding("h", "hold", "Hold + gdb", show=False),
+        Binding("I", "incidents", "Incidents", key_display="I", show=False),
         *LIFECYCLE_BINDINGS,
         Binding("question_mark", "app.help", "Keys", key_display="?"),
     ]
@@ -77,7 +81,7 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
                 yield Static(id="console-banner")
                 yield Input(id="console-input")
             yield Inspector(id="inspector")
-        yield DiagnoseBar()
+        yield DiagnoseBar(self.bridge.fleet.config.pool.os)
         yield Footer()
 
     @property
@@ -139,9 +143,15 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
             status.append(" ATTACHED: keys go to the guest, ctrl+] detaches ",
                           style="bold reverse")
             status.append("  ")
+        if snap.hung_in is not None:
+            status.append(f"hung in {format_uptime(snap.hung_in)}  ")
         status.append(f"log: {snap.workdir / 'console.log'}", style="dim")
-        if snap.error:
+        if snap.title:
+            status.append(f"\n {snap.title} ", style="bold reverse")
+        elif snap.error:
             status.append(f"\n {snap.error}", style="italic")
+        if snap.gdb:
+            status.append(f"\n held · {snap.gdb}", style="bold")
         self.query_one("#instance-status", Static).update(status)
 
     def _show_banner(self, unseen: int) -> None:
@@ -241,5 +251,23 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
 
     def on_diagnose_bar_requested(self, message: DiagnoseBar.Requested) -> None:
         action = message.action
-        if action.startswith("sysrq-") or action in ("registers", "nmi", "diagnose"):
+        if action == "hold":
+            self.action_hold()
+        elif action.removeprefix("sysrq-") in DESTRUCTIVE_SYSRQ and action.startswith("sysrq-"):
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.bridge.diagnose(self.instance_name, action)
+
+            self.app.push_screen(ConfirmScreen(
+                f"SysRq {action[-1]} on {self.instance_name}: "
+                f"{SYSRQ.get(action[-1], 'destructive')}. Go on?"), answered)
+        else:
             self.bridge.diagnose(self.instance_name, action)
+
+    def action_hold(self) -> None:
+        self.bridge.hold(self.instance_name)
+
+    def action_incidents(self) -> None:
+        from vmtui.screens.incidents import IncidentsScreen
+
+        self.app.push_screen(IncidentsScreen(self.bridge, self.instance_name))

@@ -26,6 +26,7 @@ class PoolScreen(LifecycleMixin, Screen[None]):
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("S", "sort", "Sort", key_display="S"),
         *LIFECYCLE_BINDINGS,
+        Binding("I", "incidents", "Incidents", key_display="I"),
         Binding("A", "start_all", "Start all", key_display="A", show=False),
         Binding("Z", "stop_all", "Stop all", key_display="Z", show=False),
         Binding("q", "app.quit", "Quit"),
@@ -125,6 +126,11 @@ class PoolScreen(LifecycleMixin, Screen[None]):
         keys = list(SORT_KEYS)
         self.table.sort_by(keys[(keys.index(self.table.sort_key) + 1) % len(keys)])
         self.bridge.push_pool()
+
+    def action_incidents(self) -> None:
+        from vmtui.screens.incidents import IncidentsScreen
+
+        self.app.push_screen(IncidentsScreen(self.bridge))
 
     def action_start_all(self) -> None:
         self.bridge.act_all("boot")

@@ -8,10 +8,13 @@ from textual.message import Message
 from textual.widgets import Button
 
 # (action id, label): the screen runs them through the bridge.
-ACTIONS = (
+LINUX_ACTIONS = (
     ("sysrq-t", "SysRq t"), ("sysrq-w", "SysRq w"), ("sysrq-l", "SysRq l"),
-    ("registers", "Registers"), ("nmi", "NMI"), ("diagnose", "Diagnose now"),
+    ("sysrq-m", "SysRq m"), ("sysrq-c", "SysRq c"),
 )
+BSD_ACTIONS = (("ddb", "ddb sequence"),)
+COMMON_ACTIONS = (("registers", "Registers"), ("nmi", "NMI"), ("diagnose", "Diagnose now"),
+                  ("hold", "Hold + gdb"))
 
 
 class DiagnoseBar(Horizontal):
@@ -34,9 +37,15 @@ class DiagnoseBar(Horizontal):
     DiagnoseBar Button { min-width: 8; height: 1; border: none; margin-right: 1; }
     """
 
+    def __init__(self, os: str = "linux") -> None:
+        super().__init__()
+        self.os = os
+
     def compose(self) -> ComposeResult:
-        for action, label in ACTIONS:
-            yield Button(label, id=f"diag-{action}", compact=True)
+        own = LINUX_ACTIONS if self.os == "linux" else BSD_ACTIONS
+        for action, label in own + COMMON_ACTIONS:
+            yield Button(label, id=f"diag-{action}", compact=True,
+                         variant="error" if action == "sysrq-c" else "default")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

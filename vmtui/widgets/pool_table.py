@@ -14,7 +14,7 @@ from vmtui.backends.fleet import InstanceSnapshot
 from vmtui.widgets.inert import inert_text
 
 COLUMNS = (("name", "Name"), ("state", "State"), ("uptime", "Uptime"),
-           ("rate", "Lines/s"), ("last", "Last console line"))
+           ("rate", "Lines/s"), ("hung", "Hung in"), ("last", "Last console line / title"))
 STATE_ORDER = {state: i for i, state in enumerate((
     InstanceState.CRASHED, InstanceState.LOST, InstanceState.FAILED, InstanceState.PAUSED,
     InstanceState.BOOTING, InstanceState.RUNNING, InstanceState.STOPPED,
@@ -26,7 +26,7 @@ SORT_KEYS: dict[str, Callable[[InstanceSnapshot], Any]] = {
     "uptime": lambda s: (-(s.uptime or 0.0), s.index),
     "rate": lambda s: (-s.lines_per_sec, s.index),
 }
-FIXED_WIDTH = 50  # what the columns before "last" take, with padding
+FIXED_WIDTH = 62  # what the columns before "last" take, with padding
 
 
 def format_uptime(seconds: float | None) -> str:
@@ -80,12 +80,21 @@ class PoolTable(DataTable[Text]):
 
     def cells(self, snap: InstanceSnapshot) -> dict[str, Text]:
         last = f"{snap.error}" if snap.error else snap.last_line
+        state = self.state_text(snap.state)
+        if snap.held:
+            state.append(" held", style="bold")
+        hung = Text(format_uptime(snap.hung_in) if snap.hung_in is not None else "-",
+                    justify="right")
+        if snap.hung_in is not None and snap.hung_in < 60:
+            hung.stylize(self.get_component_rich_style("pool-table--crashed", partial=True))
         return {
             "name": Text(snap.name),
-            "state": self.state_text(snap.state),
+            "state": state,
             "uptime": Text(format_uptime(snap.uptime), justify="right"),
             "rate": Text(f"{snap.lines_per_sec:.0f}", justify="right"),
-            "last": inert_text(last[:300], style="italic" if snap.error else ""),
+            "hung": hung,
+            "last": inert_text(last[:300], style="bold" if snap.title else
+                               "italic" if snap.error else ""),
         }
 
     def selected(self) -> str | None:

@@ -53,6 +53,8 @@ class QemuConfig:
     mlock: bool = spec(False, help="lock guest RAM in host memory")
     daemonize: bool = spec(False, help="refused: vmtui manages the process")
     network: bool = spec(True, help="user-mode network (restrict=on) with SSH forwarded")
+    panic: Literal["pause", "shutdown", "none"] = spec(
+        "pause", help="pvpanic: on a guest panic QEMU pauses it (evidence kept) or exits")
     qmp_sockets: list[Path] = spec(default_factory=list, help="extra QMP sockets for tools")
     devices: list[Device] = spec(default_factory=list, help="block, net, 9p, chardev, ...")
     qemu_args: list[str] = spec(default_factory=list, help="extra arguments, appended as-is")
@@ -178,6 +180,10 @@ def build_argv(cfg: QemuConfig, plan: LaunchPlan) -> list[str]:
         argv.append("-mem-prealloc")
     if cfg.mlock:
         argv += ["-overcommit", "mem-lock=on"]
+    if cfg.panic != "none" and cfg.machine.startswith(("pc", "q35")):
+        # The guest's panic notifier tells QEMU (GUEST_PANICKED); pausing keeps
+        # the panicked CPUs' state for registers and a debugger.
+        argv += ["-device", "pvpanic", "-action", f"panic={cfg.panic}"]
     if cfg.network and plan.ssh_port is not None:
         argv += [
             "-netdev",

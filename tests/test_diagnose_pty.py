@@ -1,0 +1,86 @@
+"""The BSD debugger sequences, typed into a pseudo-terminal whose peer plays ddb."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import pty
+import termios
+import time
+import tty
+
+import pytest
+
+from vmtui.backends.diagnose import FREEBSD_DDB, OPENBSD_DDB, send_sequence, sysrq_keys
+
+
+class DdbPeer:
+    """The far end of a pty, reading lines as a kernel debugger would, with a prompt."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = pty.openpty()
+        tty.setraw(self.slave)  # no echo, no line discipline changes to the bytes
+        attrs = termios.tcgetattr(self.slave)
+        termios.tcsetattr(self.slave, termios.TCSANOW, attrs)
+        self.lines: list[tuple[float, bytes]] = []
+        self.raw = bytearray()
+        self.prompts = 0
+
+    def on_readable(self) -> None:
+        data = os.read(self.slave, 4096)
+        self.raw += data
+        while b"\n" in self.raw[sum(len(line) + 1 for _, line in self.lines):]:
+            done = sum(len(line) + 1 for _, line in self.lines)
+            end = self.raw.index(b"\n", done)
+            self.lines.append((time.monotonic(), bytes(self.raw[done:end])))
+            os.write(self.slave, b"db> ")
+            self.prompts += 1
+
+    async def write(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def close(self) -> None:
+        os.close(self.master)
+        os.close(self.slave)
+
+
+@pytest.mark.parametrize(("sequence", "first"), [(FREEBSD_DDB, b"show registers"),
+                                                 (OPENBSD_DDB, b"show panic")])
+async def test_sequence_bytes_order_and_pace(sequence: tuple[str, ...], first: bytes) -> None:
+    peer = DdbPeer()
+    loop = asyncio.get_running_loop()
+    loop.add_reader(peer.slave, peer.on_readable)
+    pace = 0.15
+    try:
+        start = time.monotonic()
+        await send_sequence(peer.write, sequence, pace=pace)
+        await asyncio.sleep(0.1)
+    finally:
+        loop.remove_reader(peer.slave)
+        peer.close()
+    # Exactly the commands, in order, each ended by a newline, nothing else.
+    assert bytes(peer.raw) == b"".join(c.encode() + b"\n" for c in sequence)
+    assert [line for _, line in peer.lines] == [c.encode() for c in sequence]
+    assert peer.lines[0][1] == b"" and peer.lines[3][1] == first
+    assert peer.prompts == len(sequence)
+    # One command per pace: each arrives about `pace` after the previous one.
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(peer.lines)]
+    assert all(pace * 0.8 <= gap <= pace * 3 for gap in gaps), gaps
+    assert peer.lines[0][0] - start < pace
+
+
+def test_syzkaller_sequences_verbatim() -> None:
+    assert FREEBSD_DDB == ("", "set $lines = 0", "set $maxwidth = 0", "show registers",
+                           "show proc", "ps", "show all locks", "show malloc", "show uma",
+                           "show all tcpcbs/bl")
+    assert OPENBSD_DDB == ("", "set $lines = 0", "set $maxwidth = 0", "show panic",
+                           "show kasan", "trace", "show registers", "show proc", "ps",
+                           "show all locks", "show malloc", "show all pools",
+                           "machine ddbcpu 0", "trace", "machine ddbcpu 1", "trace")
+
+
+def test_sysrq_keys() -> None:
+    assert sysrq_keys("w") == ("alt", "sysrq", "w")
+    with pytest.raises(ValueError, match="one letter"):
+        sysrq_keys("tw")

@@ -1,0 +1,90 @@
+"""Crash detection on the console stream, and the verdict titles (syzkaller's monitor).
+
+Works on whole console lines (the merger has already joined lines split
+across reads), so a report is found whatever the read boundaries were. Each
+rule turns the line that starts a report into a short title.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+NO_OUTPUT = "no output from test machine"
+LOST_CONNECTION = "lost connection to test machine"
+
+Title = Callable[[re.Match[str]], str]
+
+
+@dataclass(frozen=True)
+class Rule:
+    pattern: re.Pattern[str]
+    title: Title
+
+
+def _rule(pattern: str, title: str | Title) -> Rule:
+    fmt = title if callable(title) else (lambda m, t=title: t.format(*m.groups()))
+    return Rule(re.compile(pattern), fmt)
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().rstrip(".")
+
+
+# Order matters: the first rule that matches a line names the crash.
+LINUX = (
+    _rule(r"watchdog: BUG: soft lockup - CPU#\d+ stuck for \d+s! \[([^:\]]+)",
+          "BUG: soft lockup in {0}"),
+    _rule(r"INFO: task (\S+?):\d+ blocked for more than \d+ seconds",
+          "INFO: task hung in {0}"),
+    _rule(r"INFO: rcu_\w+ (?:self-)?detected (?:stalls|stall)", "INFO: rcu detected stall"),
+    _rule(r"rcu: INFO: rcu_\w+ (?:self-)?detected (?:stalls|stall)",
+          "INFO: rcu detected stall"),
+    _rule(r"(KASAN|KMSAN|KCSAN|KFENCE): (.+)", lambda m: f"{m[1]}: {_clean(m[2])}"),
+    _rule(r"UBSAN: (.+)", lambda m: f"UBSAN: {_clean(m[1])}"),
+    _rule(r"kernel BUG at ([^!\s]+)!", "kernel BUG at {0}"),
+    _rule(r"BUG: (.+)", lambda m: f"BUG: {_clean(m[1])}"),
+    _rule(r"WARNING: CPU: \d+ PID: \d+ at \S+ ([\w.]+)\+0x",
+          "WARNING in {0}"),
+    _rule(r"WARNING: (.+)", lambda m: f"WARNING: {_clean(m[1])}"),
+    _rule(r"general protection fault(?:, probably for non-canonical address)?",
+          "general protection fault"),
+    _rule(r"Oops: (.+)", lambda m: f"Oops: {_clean(m[1])}"),
+    _rule(r"Kernel panic - not syncing: (.+)",
+          lambda m: f"Kernel panic - not syncing: {_clean(m[1])}"),
+    _rule(r"Unable to handle kernel (.+)", lambda m: f"Unable to handle kernel {_clean(m[1])}"),
+)
+
+FREEBSD = (
+    _rule(r"Fatal trap (\d+): (.+?) while in (kernel|user) mode",
+          lambda m: f"Fatal trap {m[1]}: {_clean(m[2])} in {m[3]} mode"),
+    _rule(r"panic: (.+)", lambda m: f"panic: {_clean(m[1])}"),
+)
+
+OPENBSD = (
+    _rule(r"uvm_fault\(([^)]*)\)", lambda m: f"uvm_fault({_clean(m[1])})"),
+    _rule(r"panic: (.+)", lambda m: f"panic: {_clean(m[1])}"),
+    _rule(r"kernel: (\S.*) trap", lambda m: f"{_clean(m[1])} trap"),
+)
+
+RULES = {"linux": LINUX, "freebsd": FREEBSD, "openbsd": OPENBSD, "netbsd": OPENBSD}
+
+# The kernel's log prefix, "[  123.456789] " or with a caller id "[ T42] ".
+_PREFIX = re.compile(r"^(?:<\d+>)?\[\s*\d+\.\d+\](?:\[\s*[TC]\d+\])?\s*")
+
+
+class CrashDetector:
+    """Finds the first line of a kernel crash report in console lines."""
+
+    def __init__(self, os: str) -> None:
+        self.rules = RULES.get(os, LINUX)
+
+    def check(self, line: str) -> str | None:
+        """The crash title if ``line`` starts a report, else None."""
+        text = _PREFIX.sub("", line, count=1)
+        for rule in self.rules:
+            m = rule.pattern.search(text)
+            if m is not None:
+                return rule.title(m)[:200]
+        return None

@@ -1,0 +1,252 @@
+"""What the fleet watches for: crashes, silence, lost VMs; and the evidence it keeps.
+
+syzkaller's monitor, for every instance: each console line goes past a crash
+detector; a clock declares a silent VM hung after ``no_output_timeout``; a VM
+process that dies unasked is a lost connection. Each of these, and each
+diagnose, writes an incident folder. Hold pins an instance and opens QEMU's
+gdb stub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shlex
+import time
+from typing import TYPE_CHECKING, Any
+
+from vmtui.backends import base, evidence
+from vmtui.backends.base import Diagnosable, InstanceState, StateError
+from vmtui.backends.diagnose import SEQUENCES, Diagnosis, send_sequence
+from vmtui.backends.evidence import Incident
+from vmtui.backends.monitor import LOST_CONNECTION, NO_OUTPUT, CrashDetector
+
+if TYPE_CHECKING:
+    from vmtui.backends.fleet import Fleet, InstanceRecord
+
+log = logging.getLogger(__name__)
+
+# What "diagnose now" runs for each guest OS.
+DEFAULT_DIAGNOSE = {
+    "linux": ("sysrq-t", "sysrq-w", "sysrq-l", "registers"),
+    "freebsd": ("ddb", "registers"),
+    "openbsd": ("ddb", "registers"),
+}
+PANIC_TITLE = "kernel panic (pvpanic)"
+WATCHED = (InstanceState.BOOTING, InstanceState.RUNNING, InstanceState.PAUSED)
+
+
+class Watch:
+    """Crash detection, verdict clocks, incidents, diagnose and hold for a fleet."""
+
+    def __init__(self, fleet: Fleet, *, after_seconds: float = 3.0) -> None:
+        self.fleet = fleet
+        self.detector = CrashDetector(fleet.config.pool.os)
+        self.timeout = fleet.config.pool.no_output_timeout
+        self.after_seconds = after_seconds
+        self.incidents: list[Incident] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- detection -------------------------------------------------------------
+
+    def on_console_line(self, rec: InstanceRecord, text: str) -> None:
+        """Every console line of ``rec`` passes here (from the fleet's consumer)."""
+        rec.last_output = self.fleet.clock()
+        title = self.detector.check(text)
+        if title is None:
+            return
+        if rec.state in WATCHED:
+            self.crash(rec, title, "crash")
+        elif rec.state is InstanceState.CRASHED and rec.title == PANIC_TITLE:
+            rec.title = rec.error = title  # the console names what pvpanic only signalled
+
+    def on_panic_event(self, rec: InstanceRecord) -> None:
+        if rec.state in WATCHED:
+            self.crash(rec, PANIC_TITLE, "crash")
+
+    def on_lost(self, rec: InstanceRecord) -> None:
+        rec.title = LOST_CONNECTION
+        self._spawn(self.record(rec, "verdict", LOST_CONNECTION))
+
+    def crash(self, rec: InstanceRecord, title: str, kind: str) -> None:
+        """Mark ``rec`` crashed with ``title`` and collect the evidence."""
+        rec.title = title
+        self.fleet.set_state(rec, InstanceState.CRASHED, title)
+        log.warning("%s: %s", rec.name, title)
+        self._spawn(self.record(rec, kind, title))
+
+    def hung_in(self, rec: InstanceRecord, now: float) -> float | None:
+        """Seconds left before a silent ``rec`` is declared hung (None: no clock)."""
+        if self.timeout <= 0 or rec.state not in (InstanceState.RUNNING,
+                                                  InstanceState.PAUSED):
+            return None
+        return max(0.0, self.timeout - (now - rec.last_output))
+
+    def tick(self) -> None:
+        """Check the no-output clocks (the fleet calls this every second)."""
+        now = self.fleet.clock()
+        for rec in self.fleet.records.values():
+            left = self.hung_in(rec, now)
+            if left is not None and left <= 0:
+                self.crash(rec, NO_OUTPUT, "verdict")
+
+    async def run_clock(self, period: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(period)
+            self.tick()
+
+    # -- evidence ----------------------------------------------------------------
+
+    async def record(self, rec: InstanceRecord, kind: str, title: str,
+                     diagnosis: Diagnosis | None = None) -> Incident:
+        """Write an incident folder for ``rec``; returns once it is complete."""
+        when = self.fleet.wallclock()
+        folder = evidence.new_folder(rec.workdir, title, when)
+        incident = Incident(rec.name, kind, title, when, folder)
+        self.incidents.append(incident)
+        mark = rec.ring.next_seq
+        evidence.write(folder, "console-before.txt",
+                       evidence.console_text(rec.ring.since(max(0, mark - 2000))[0]))
+        inst = rec.instance
+        if kind == "verdict" and title == NO_OUTPUT and rec.state is not InstanceState.PAUSED:
+            # Silent but running: ask the kernel what it is doing (into console-after).
+            with contextlib.suppress(Exception):
+                diagnosis = await self.diagnose(rec.name, "diagnose", record=False)
+        registers = ""
+        if isinstance(inst, Diagnosable) and not rec.instance_exited():
+            try:
+                regs = await inst.registers()
+                registers = "".join(f"== cpu {cpu} ==\n{text.rstrip()}\n"
+                                    for cpu, text in regs.items())
+            except Exception as exc:
+                registers = f"registers unavailable: {exc}\n"
+        await asyncio.sleep(self.after_seconds)
+        evidence.write(folder, "console-after.txt",
+                       evidence.console_text(rec.ring.since(mark)[0]))
+        evidence.write(folder, "registers.txt", registers or "the VM was not running\n")
+        evidence.write(folder, "diagnosis.txt", diagnosis.text() if diagnosis else "")
+        evidence.write_events(folder, rec.events)
+        evidence.write(folder, "qemu.txt", await self._qemu_facts(rec, inst))
+        evidence.write(folder, "config.yaml", evidence.config_yaml(self.fleet.config))
+        evidence.write(folder, "report.txt",
+                       f"title: {rec.title if kind != 'diagnose' else title}\n"
+                       f"kind: {kind}\ninstance: {rec.name}\nstate: {rec.state.value}\n"
+                       f"time: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(when))}\n")
+        incident.title = rec.title if kind == "crash" else title
+        incident.files = sorted(p.name for p in folder.iterdir())
+        incident.complete = True
+        return incident
+
+    async def _qemu_facts(self, rec: InstanceRecord, inst: Any) -> str:
+        out = ""
+        domain = getattr(inst, "domain", None)
+        if domain is not None and not inst.exited():
+            try:
+                version = await domain.version()
+                out += f"version: {version} ({version.package})\n"
+            except Exception as exc:
+                out += f"version: unavailable ({exc})\n"
+        cmdline = rec.workdir / "qemu.cmdline"
+        if cmdline.exists():
+            argv = cmdline.read_text().rstrip("\0").split("\0")
+            out += f"command line: {shlex.join(argv)}\n"
+        return out
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait for incident folders still being written."""
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- diagnose ------------------------------------------------------------------
+
+    async def diagnose(self, name: str, action: str, *, via: str = "keyboard",
+                       pace: float | None = None, record: bool = True) -> Diagnosis:
+        """Run a diagnose action; its output joins the timeline and an incident.
+
+        ``action``: ``sysrq-X``, ``registers``, ``nmi``, ``ddb`` (the BSD
+        debugger sequence) or ``diagnose`` (the OS's default set).
+        ``via``: ``keyboard`` (QMP send-key) or ``proc`` (/proc/sysrq-trigger).
+        """
+        fleet = self.fleet
+        rec = fleet.records[name]
+        inst = rec.instance
+        if inst is None or not isinstance(inst, Diagnosable) or rec.state not in (
+                *WATCHED, InstanceState.CRASHED):
+            raise StateError(f"{name}: cannot diagnose (it is {rec.state.value})")
+        pace = fleet.config.pool.diagnose_pace if pace is None else pace
+        result = Diagnosis(action)
+        fleet.note(rec, f"diagnose: {action}")
+        os_name = fleet.config.pool.os
+        steps = [action] if action != "diagnose" else DEFAULT_DIAGNOSE.get(
+            os_name, ("registers",))
+        for step in steps:
+            if step.startswith("sysrq-"):
+                letter = step.removeprefix("sysrq-")
+                if via == "proc":
+                    await fleet.guest(name).run(f"echo {letter} > /proc/sysrq-trigger")
+                else:
+                    await inst.send_sysrq(letter)
+                result.sections[f"sysrq {letter}"] = f"sent via {via}"
+            elif step == "registers":
+                for cpu, text in (await inst.registers()).items():
+                    result.sections[f"registers cpu {cpu}"] = text
+                    for line in text.rstrip().splitlines():
+                        rec.ring.append("vmtui", f"cpu{cpu} {line}", fleet.wallclock())
+            elif step == "nmi":
+                await inst.inject_nmi()
+                result.sections["nmi"] = "injected"
+            elif step == "ddb":
+                sequence = SEQUENCES.get(os_name)
+                if sequence is None or not isinstance(inst, base.ConsoleWriter):
+                    raise StateError(f"{name}: no debugger sequence for {os_name}")
+                await send_sequence(inst.write_console, sequence, pace)
+                result.sections["ddb"] = "\n".join(sequence)
+            else:
+                raise ValueError(f"unknown diagnose action {step!r}")
+        if record:
+            self._spawn(self.record(rec, "diagnose", f"diagnose {action}", result))
+        return result
+
+    # -- hold ----------------------------------------------------------------------
+
+    async def hold(self, name: str) -> str:
+        """Pin ``name`` (no restart, start or kill touches it) and open a gdb stub;
+        return the gdb command that attaches."""
+        rec = self.fleet.records[name]
+        inst = rec.instance
+        domain = getattr(inst, "domain", None)
+        if inst is None or domain is None:
+            raise StateError(f"{name}: not running (it is {rec.state.value})")
+        from vmtui.backends.qemu.instance import free_port
+
+        port = free_port()
+        answer = await domain.hmp(f"gdbserver tcp:127.0.0.1:{port}")
+        if "Waiting for gdb connection" not in answer:
+            raise StateError(f"{name}: QEMU refused the gdb stub: {answer.strip()}")
+        rec.held = True
+        rec.gdb = (f"gdb -ex 'set architecture i386:x86-64' "
+                   f"-ex 'target remote 127.0.0.1:{port}'  # add your vmlinux for symbols")
+        self.fleet.note(rec, f"held; gdb stub on 127.0.0.1:{port}: {rec.gdb}")
+        return rec.gdb
+
+    async def release(self, name: str) -> None:
+        """Unpin ``name`` and close its gdb stub."""
+        rec = self.fleet.records[name]
+        domain = getattr(rec.instance, "domain", None)
+        if domain is not None:
+            with contextlib.suppress(Exception):
+                await domain.hmp("gdbserver none")
+        rec.held = False
+        rec.gdb = ""
+        self.fleet.note(rec, "released")
