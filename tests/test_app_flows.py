@@ -86,6 +86,11 @@ async def test_operator_flow_on_a_real_guest(guest: Guest, workdir: Path) -> Non
         inspector.show_tab("cpus")
         await until(pilot, lambda: table_text(inspector, "cpus").startswith("0 "), 5)
 
+        # A diagnose button: SysRq w through the emulated keyboard.
+        await pilot.click("#diag-sysrq-w")
+        await until(pilot, lambda: any("sysrq: Show Blocked State" in t
+                                       for t in view.plain_lines()), 15)
+
         # Lifecycle keys: pause and resume, then power down with confirmation.
         await pilot.press("space")
         await until(pilot, lambda: fleet.snapshot()[0].state is InstanceState.PAUSED, 5)
@@ -141,3 +146,26 @@ async def test_hostile_bytes_stay_inert(tmp_path: Path) -> None:
         assert (fleet.record("snap-0").console_log.read_bytes()
                 .count(b"\xff\xfe\xc3(")) == 1  # raw bytes on disk
         await pilot.press("q", "q")
+
+
+async def test_crash_incident_on_screen(tmp_path: Path) -> None:
+    lines = ["boot", "[    2.5] Kernel panic - not syncing: scripted panic", "after"]
+    fleet = Fleet(scripted_config(tmp_path, count=1, lines=lines))
+    fleet.watch.after_seconds = 0
+    app = VmtuiApp(fleet)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: states(app) == ["crashed"], 5)
+        table = app.screen.query_one(PoolTable)
+        assert table.get_cell("snap-0", "last").plain == \
+            "Kernel panic - not syncing: scripted panic"
+        await until(pilot, lambda: bool(fleet.incidents) and fleet.incidents[0].complete, 5)
+        await pilot.press("I")
+        await pilot.pause(1.2)
+        await pilot.press("enter")
+        from vmtui.screens.incidents import IncidentScreen
+
+        assert isinstance(app.screen, IncidentScreen)
+        assert app.screen.shown_file == "report.txt"
+        shown = app.screen.query_one(ConsoleView).plain_lines()
+        assert shown[0] == "title: Kernel panic - not syncing: scripted panic"
+        await pilot.press("q", "q", "q")
