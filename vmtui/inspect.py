@@ -7,8 +7,6 @@ from typing import Any
 from vmtui.backends.fleet import Fleet
 from vmtui.tables import Table
 
-TABS = ("status", "block", "pci", "cpus")
-
 
 class _Live:
     """The instance's QMP domain and facts, when it has them (QEMU, scripted)."""
