@@ -147,26 +147,25 @@ class ConsoleView(ScrollView, can_focus=True):
                 self._rows.clear()
             batch = batch[skipped:]
         show_source, time_width = self.show_source, 13 if self.show_time else 0
-        width = self._width - time_width
         keep = self._lines
         full = len(keep) + len(batch) - self.max_lines
-        matcher = self._filter.search if self._rows is not None and self._filter else None
-        number = self._first + len(keep)
-        for line in batch:
-            text = line.text
-            if not text.isprintable():  # C-speed check; most lines are plain
-                line = ShownLine(line.source, inert(text), line.time)
-                text = line.text
-            keep.append(line)
-            w = len(text) if text.isascii() else cell_len(text)
-            if show_source and line.source != "console":
-                w += len(line.source) + 2
-            if w > width:
-                width = w
-            if matcher is not None and matcher(text):
-                assert self._rows is not None
-                self._rows.append(number)
-            number += 1
+        first_new = self._first + len(keep)
+        texts = [line.text for line in batch]
+        # The common case runs in C: every line plain, every line ASCII.
+        if not all(map(str.isprintable, texts)):
+            batch = [line if line.text.isprintable()
+                     else ShownLine(line.source, inert(line.text), line.time) for line in batch]
+            texts = [line.text for line in batch]
+        keep.extend(batch)
+        widths = map(len, texts) if all(map(str.isascii, texts)) else map(cell_len, texts)
+        width = max(self._width - time_width, max(widths, default=0))
+        if show_source:
+            labelled = [cell_len(line.text) + len(line.source) + 2
+                        for line in batch if line.source != "console"]
+            width = max(width, max(labelled, default=0))
+        if self._rows is not None and self._filter is not None:
+            search = self._filter.search
+            self._rows.extend(first_new + i for i, text in enumerate(texts) if search(text))
         if full > 0:
             self._first += full  # the deque dropped that many from its front
         if self._rows is not None:
