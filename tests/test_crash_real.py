@@ -127,3 +127,13 @@ async def test_hold_opens_a_gdb_stub(shared_fleet: Fleet) -> None:
         assert isinstance(inst, QemuInstance)
         await inst.domain.cont()  # the gdb connection stopped the vCPUs
     assert not shared_fleet.record(SHARED).held
+
+
+async def test_sysrq_through_proc(shared_fleet: Fleet) -> None:
+    ring = shared_fleet.console(SHARED)
+    mark = ring.next_seq
+    await shared_fleet.diagnose(SHARED, "sysrq-m", via="proc")
+    deadline = time.monotonic() + 10
+    while not any("sysrq: Show Memory" in line.text for line in ring.since(mark)[0]):
+        assert time.monotonic() < deadline, "no sysrq line on the console"
+        await asyncio.sleep(0.1)

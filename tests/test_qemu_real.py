@@ -135,3 +135,23 @@ def test_qemu_dies_when_vmtui_is_sigkilled(guest: Guest, workdir: Path) -> None:
         assert all(wait_dead(pid, 5) for pid in pids)
     finally:
         child.kill()
+
+
+async def test_kvm_boots_or_fails_clearly_never_hangs(guest: Guest, workdir: Path) -> None:
+    # On these machines /dev/kvm opens but nested KVM hangs the guest: the boot
+    # must end at the boot timeout with a clear error. Where KVM works, it boots.
+    cfg = config_with(guest, workdir, accel="kvm", boot_timeout=10)
+    fleet = Fleet(cfg)  # type: ignore[arg-type]
+    start = time.monotonic()
+    await asyncio.wait_for(fleet.start(), 60)
+    took = time.monotonic() - start
+    snap = fleet.snapshot()[0]
+    await fleet.close()
+    print(f"accel kvm: {snap.state.value} after {took:.1f}s: {snap.error[:120]}")
+    if snap.state is InstanceState.RUNNING:
+        return
+    assert snap.state is InstanceState.FAILED
+    assert took < 25
+    assert ("no SSH within 10s of boot" in snap.error
+            or "KVM is not available" in snap.error
+            or "QEMU exited with status" in snap.error), snap.error

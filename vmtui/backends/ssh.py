@@ -65,7 +65,7 @@ async def wait_for_ssh(target: SSHTarget, timeout: float, poll: float = 0.5) -> 
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            why = f" (last error: {last})" if last else ""
+            why = f" (last error: {str(last) or type(last).__name__})" if last else ""
             raise TimeoutError(
                 f"SSH at {target.host}:{target.port} did not answer within {timeout:g}s{why}")
         try:
