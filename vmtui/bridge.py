@@ -137,6 +137,12 @@ class Bridge:
         if sub is not None:
             self._paused[target] = sub
 
+    def forget(self, target: MessagePump) -> None:
+        """Drop every subscription of ``target`` (its screen is gone)."""
+        self._pool_subs.discard(target)
+        self._console_subs.pop(target, None)
+        self._paused.pop(target, None)
+
     # -- polling -------------------------------------------------------------
 
     def push_pool(self) -> None:

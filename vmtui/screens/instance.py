@@ -110,6 +110,7 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
 
     def on_unmount(self) -> None:
         self._stop_polling()
+        self.bridge.forget(self)
 
     def _stop_polling(self) -> None:
         self.bridge.unsubscribe_pool(self)
