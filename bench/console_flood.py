@@ -151,6 +151,7 @@ async def flood(app: Any, producers: int, seconds: float, lines: list[bytes],
             sent += len(chunk)
             i += 1
             await asyncio.sleep(0)  # let the app run, as a reader task would
+            await merger.pacer.wait()  # and back off while the UI lags, as it does
 
     latencies: list[float] = []
 

@@ -159,3 +159,23 @@ async def test_iteration_ends_after_close() -> None:
 
 async def collect_all(merger: OutputMerger) -> list[bytes]:
     return [c.data async for c in merger]
+
+
+async def test_pacer_holds_a_source_back_while_busy() -> None:
+    from vmtui.backends.merger import Pacer
+
+    pacer = Pacer(pause=0.05)
+    merger = OutputMerger(pacer=pacer)
+    r = asyncio.StreamReader()
+    merger.add("console", r)
+    pacer.busy = True
+    r.feed_data(b"one\n")
+    await asyncio.sleep(0.01)
+    r.feed_data(b"two\n")
+    await asyncio.sleep(0.01)
+    # The pump is pausing after its first read; the second waits in the pipe.
+    assert [c.data for c in merger.drain()] == [b"one"]
+    pacer.busy = False
+    await asyncio.sleep(0.1)
+    assert [c.data for c in merger.drain()] == [b"two"]
+    await merger.close()

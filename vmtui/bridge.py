@@ -8,6 +8,7 @@ a second, console lines in batches every 50 ms, only to visible screens.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,9 @@ class _ConsoleSub:
     pending: str = ""
     inflight: bool = False  # a batch was posted and not yet acknowledged
 
+
+LAG_TICK = 0.02  # seconds between event-loop lag checks
+LAG_LIMIT = 0.01  # a tick this late means the UI is falling behind
 
 # Lifecycle actions the screens offer: (fleet method, label, needs confirmation).
 ACTIONS: dict[str, tuple[str, str, bool]] = {
@@ -99,7 +103,9 @@ class Bridge:
 
     def start(self, boot: bool = True) -> None:
         """Start polling and, with ``boot``, boot the pool in a worker."""
+        self._lag_mark = time.monotonic()
         self._timers = [
+            self.app.set_interval(LAG_TICK, self._check_lag, name="lag"),
             self.app.set_interval(self.pool_interval, self.push_pool, name="pool-poll"),
             self.app.set_interval(self.console_interval, self.push_consoles,
                                   name="console-poll"),
@@ -107,6 +113,14 @@ class Bridge:
         if boot:
             self.app.run_worker(self.fleet.start(), name="fleet-start", group="backend",
                                 exit_on_error=False)
+
+    def _check_lag(self) -> None:
+        # A timer that fires late means the loop is saturated: ask the console
+        # sources to back off so keys and repaints get their turn.
+        now = time.monotonic()
+        late = now - self._lag_mark - LAG_TICK
+        self._lag_mark = now
+        self.fleet.pacer.busy = late > LAG_LIMIT
 
     # -- subscriptions -------------------------------------------------------
 

@@ -34,7 +34,7 @@ from vmtui.backends.base import (
 from vmtui.backends.diagnose import Diagnosis
 from vmtui.backends.evidence import Incident
 from vmtui.backends.guestops import GuestSession
-from vmtui.backends.merger import OutputMerger
+from vmtui.backends.merger import OutputMerger, Pacer
 from vmtui.backends.ring import ConsoleRing
 from vmtui.backends.watch import Watch
 from vmtui.config import Config
@@ -158,6 +158,7 @@ class Fleet:
                 name, index, self.workdir / name, pool_cfg.console_lines)
         self._closed = False
         self.watch = Watch(self)
+        self.pacer = Pacer()
         self._clock: asyncio.Task[None] | None = None
 
     # -- state ---------------------------------------------------------------
@@ -217,7 +218,7 @@ class Fleet:
         self.set_state(rec, InstanceState.BOOTING)
         rec.workdir.mkdir(parents=True, exist_ok=True)
         rec.log_file = open(rec.console_log, "ab", buffering=0)
-        rec.merger = OutputMerger(tee=rec.log_file)
+        rec.merger = OutputMerger(tee=rec.log_file, pacer=self.pacer)
         rec.started_at = rec.last_output = self.clock()
         rec.stopping = False
         rec.title = ""

@@ -81,11 +81,15 @@ class GuestSession:
                                              stdin=asyncssh.DEVNULL)
         except asyncssh.Error as exc:
             raise GuestError(f"{self.name}: cannot start {command!r}: {exc}") from exc
-        pid: list[int] = []
+        # The pid comes first, before the command's own time starts: under load
+        # it can take a while, and without it a timed-out command cannot be killed.
+        pid: int | None = None
         out, err = bytearray(), bytearray()
         try:
+            with contextlib.suppress(TimeoutError, ValueError):
+                pid = int(await asyncio.wait_for(proc.stdout.readline(), 15))
             async with asyncio.timeout(timeout):
-                await asyncio.gather(self._pump(proc.stdout, f"{key}:out", "stdout", out, pid),
+                await asyncio.gather(self._pump(proc.stdout, f"{key}:out", "stdout", out),
                                      self._pump(proc.stderr, f"{key}:err", "stderr", err))
                 completed = await proc.wait()
         except (TimeoutError, asyncio.CancelledError) as exc:
@@ -99,25 +103,20 @@ class GuestSession:
         status = completed.exit_status if completed.exit_status is not None else -1
         return RunResult(status, bytes(out), bytes(err))
 
-    async def _pump(self, stream: Any, key: str, tag: str, keep: bytearray,
-                    pid: list[int] | None = None) -> None:
+    async def _pump(self, stream: Any, key: str, tag: str, keep: bytearray) -> None:
         try:
-            if pid is not None:
-                first = await stream.readline()
-                with contextlib.suppress(ValueError):
-                    pid.append(int(first))
             while data := await stream.read(65536):
                 keep += data
                 self.output.feed(key, data, tag=tag)
         finally:
             self.output.eof(key)
 
-    async def _kill(self, conn: asyncssh.SSHClientConnection, pid: list[int]) -> None:
-        if not pid:
+    async def _kill(self, conn: asyncssh.SSHClientConnection, pid: int | None) -> None:
+        if pid is None:
             return
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(conn.run(
-                f"pkill -9 -P {pid[0]}; kill -9 {pid[0]}", check=False), 5)
+            await asyncio.wait_for(conn.run(f"pkill -9 -P {pid}; kill -9 {pid}",
+                                            check=False), 5)
 
     async def copy_in(self, local: Path, remote: str | None = None) -> str:
         """Copy a host file into the guest (SFTP); return its path there."""

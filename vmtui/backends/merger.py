@@ -35,6 +35,23 @@ class ByteReader(Protocol):
     async def read(self, n: int = -1) -> bytes: ...
 
 
+class Pacer:
+    """Shared by every merger of a fleet: sources back off while the UI lags.
+
+    The front end sets ``busy`` when its event loop falls behind; a source
+    then waits a moment before its next read. A paused pipe read only makes
+    the writer (QEMU's serial port) wait: nothing is lost.
+    """
+
+    def __init__(self, pause: float = 0.01) -> None:
+        self.busy = False
+        self.pause = pause
+
+    async def wait(self) -> None:
+        if self.busy:
+            await asyncio.sleep(self.pause)
+
+
 class OutputMerger:
     """Merges byte streams into whole lines tagged with their source.
 
@@ -46,7 +63,9 @@ class OutputMerger:
     """
 
     def __init__(self, *, tee: BinaryIO | None = None, max_queued: int = 20000,
-                 max_line: int = 64 * 1024, tail_bytes: int = 64 * 1024) -> None:
+                 max_line: int = 64 * 1024, tail_bytes: int = 64 * 1024,
+                 pacer: Pacer | None = None) -> None:
+        self.pacer = pacer or Pacer()
         self._tee = tee
         self._max_line = max_line
         self._queue: collections.deque[Chunk] = collections.deque()
@@ -103,6 +122,7 @@ class OutputMerger:
         try:
             while data := await reader.read(65536):
                 self.feed(name, data)
+                await self.pacer.wait()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
