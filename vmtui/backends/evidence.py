@@ -82,8 +82,12 @@ def write(folder: Path, name: str, text: str) -> None:
     (folder / name).write_text(text)
 
 
+def event_line(event: Any) -> str:
+    """One QMP event as a line of events.jsonl."""
+    return json.dumps({"time": event.time, "event": event.name, "data": event.data},
+                      sort_keys=True) + "\n"
+
+
 def write_events(folder: Path, events: Iterable[Any]) -> None:
     with open(folder / "events.jsonl", "w") as out:
-        for e in events:
-            out.write(json.dumps({"time": e.time, "event": e.name, "data": e.data},
-                                 sort_keys=True) + "\n")
+        out.writelines(event_line(e) for e in events)

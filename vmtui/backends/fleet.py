@@ -32,7 +32,7 @@ from vmtui.backends.base import (
     StateError,
 )
 from vmtui.backends.diagnose import Diagnosis
-from vmtui.backends.evidence import Incident
+from vmtui.backends.evidence import Incident, event_line
 from vmtui.backends.guestops import GuestSession
 from vmtui.backends.merger import OutputMerger, Pacer
 from vmtui.backends.ring import ConsoleRing
@@ -286,9 +286,8 @@ class Fleet:
         try:
             async for event in sub:
                 rec.events.append(event)
-                record = {"time": event.time, "event": event.name, "data": event.data}
                 with open(path, "a") as f:
-                    f.write(json.dumps(record, sort_keys=True) + "\n")
+                    f.write(event_line(event))
                 detail = f" {json.dumps(event.data, sort_keys=True)}" if event.data else ""
                 rec.ring.append("event", f"{event.name}{detail}", self.wallclock())
                 if rec.instance is inst:
