@@ -182,24 +182,22 @@ class OutputMerger:
         self._ready.clear()
         return chunks
 
-    async def get_batch(self) -> list[Chunk] | None:
-        """Every queued line, waiting for at least one; None once closed and empty."""
+    async def _wait_lines(self) -> bool:
+        """Wait until a line is queued; False once closed and empty."""
         while not self._queue:
             if self._closed and self._all_done():
-                return None
+                return False
             self._ready.clear()
             await self._ready.wait()
-        return self.drain()
+        return True
+
+    async def get_batch(self) -> list[Chunk] | None:
+        """Every queued line, waiting for at least one; None once closed and empty."""
+        return self.drain() if await self._wait_lines() else None
 
     async def get(self) -> Chunk | None:
         """The next line, waiting for one; None once closed and empty."""
-        while not self._queue:
-            if self._closed and self._all_done():
-                return None
-            self._ready.clear()
-            await self._ready.wait()
-        chunk = self._queue.popleft()
-        return chunk
+        return self._queue.popleft() if await self._wait_lines() else None
 
     async def __aiter__(self) -> AsyncIterator[Chunk]:
         while (chunk := await self.get()) is not None:
