@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.timer import Timer
 
-from vmtui.backends.fleet import Fleet, InstanceSnapshot
+from vmtui.backends.fleet import LIVE, Fleet, InstanceSnapshot
 from vmtui.backends.ring import Line
 from vmtui.inspect import inspect
 from vmtui.tables import Table
@@ -99,6 +99,7 @@ class Bridge:
         self._console_subs: dict[MessagePump, _ConsoleSub] = {}
         self._paused: dict[MessagePump, _ConsoleSub] = {}
         self._timers: list[Timer] = []
+        self._lag_mark = time.monotonic()
         self._closed = False
 
     def start(self, boot: bool = True) -> None:
@@ -194,7 +195,7 @@ class Bridge:
     def act_all(self, action: str) -> None:
         """``boot`` or ``kill`` every instance that is not already there."""
         for snap in self.fleet.snapshot():
-            live = snap.state.value in ("booting", "running", "paused", "crashed")
+            live = snap.state in LIVE
             if (action == "boot" and not live) or (action == "kill" and live):
                 self.act(action, snap.name)
 

@@ -250,7 +250,7 @@ class Fleet:
         task.add_done_callback(rec.tasks.discard)
 
     async def _consume(self, rec: InstanceRecord, merger: OutputMerger) -> None:
-        ring = self.records[rec.name].ring
+        ring = rec.ring
         while (batch := await merger.get_batch()) is not None:
             now = self.wallclock()
             watch = self.watch
