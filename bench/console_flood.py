@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import resource
 import statistics
 import tempfile
@@ -120,6 +121,7 @@ class BenchApp(App[None]):
         self.flag = False
 
     def on_mount(self) -> None:
+        gc.freeze()  # as vmtui's app does once it has started
         self.bridge.start(boot=True)
 
     def action_flip(self) -> None:

@@ -15,7 +15,10 @@ DATA = Path(__file__).parent / "data"
 
 def titles(os: str, text: str) -> list[str]:
     detector = CrashDetector(os)
-    return [t for line in text.splitlines() if (t := detector.check(line))]
+    one_by_one = [t for line in text.splitlines() if (t := detector.check(line))]
+    # The fleet checks whole batches; they must find the same reports.
+    assert [t for _, t in detector.check_lines(text.splitlines())] == one_by_one
+    return one_by_one
 
 
 def test_real_sysrq_crash_log() -> None:
@@ -41,9 +44,8 @@ async def test_report_split_across_reads_is_found(seed: int) -> None:
         merger.feed("console", raw[pos:pos + step])
         pos += step
     merger.eof("console")
-    detector = CrashDetector("linux")
-    found = [t for c in merger.drain() if (t := detector.check(c.data.decode("utf-8",
-                                                                              "replace")))]
+    texts = [c.data.decode("utf-8", "replace") for c in merger.drain()]
+    found = [t for _, t in CrashDetector("linux").check_lines(texts)]
     assert found[0] == "Kernel panic - not syncing: sysrq triggered crash"
 
 
@@ -99,3 +101,19 @@ def test_report_formats(os: str, line: str, title: str) -> None:
 ])
 def test_ordinary_lines(line: str) -> None:
     assert CrashDetector("linux").check(line) is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_batches_find_what_single_lines_find(seed: int) -> None:
+    rng = random.Random(seed)
+    ordinary = (DATA / "linux-sysrq-crash.log").read_text(errors="replace")
+    ordinary_lines = ordinary.split("sysrq: Trigger a crash")[0].splitlines()
+    for os in ("linux", "freebsd", "openbsd"):
+        reports = [line for o, line, _ in FORMATS if o == os]
+        batch = rng.sample(ordinary_lines, 200) + rng.sample(reports, min(3, len(reports)))
+        rng.shuffle(batch)
+        detector = CrashDetector(os)
+        expected = [(i, t) for i, line in enumerate(batch) if (t := detector.check(line))]
+        assert len(expected) >= 1
+        assert detector.check_lines(batch) == expected
+        assert detector.check_lines(ordinary_lines) == []

@@ -8,7 +8,7 @@ rule turns the line that starts a report into a short title.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 NO_OUTPUT = "no output from test machine"
@@ -21,11 +21,37 @@ Title = Callable[[re.Match[str]], str]
 class Rule:
     pattern: re.Pattern[str]
     title: Title
+    needles: tuple[str, ...]  # literals, one of which is in every match
 
 
-def _rule(pattern: str, title: str | Title) -> Rule:
+_META = set(".^$*+?{}[]|()")
+
+
+def _leading_literal(pattern: str) -> str:
+    """The literal text a pattern starts with (escaped punctuation unescaped)."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern) and not pattern[i + 1].isalnum():
+            out.append(pattern[i + 1])
+            i += 2
+            continue
+        if c in _META or c == "\\":
+            break
+        out.append(c)
+        i += 1
+    # A quantifier after the last character makes it optional.
+    if i < len(pattern) and pattern[i] in "*?{" and out:
+        out.pop()
+    return "".join(out)
+
+
+def _rule(pattern: str, title: str | Title, needles: tuple[str, ...] = ()) -> Rule:
     fmt = title if callable(title) else (lambda m, t=title: t.format(*m.groups()))
-    return Rule(re.compile(pattern), fmt)
+    needles = needles or (_leading_literal(pattern),)
+    if not all(needles):
+        raise ValueError(f"crash rule {pattern!r} needs a literal to search for")
+    return Rule(re.compile(pattern), fmt, needles)
 
 
 def _clean(text: str) -> str:
@@ -41,7 +67,8 @@ LINUX = (
     _rule(r"INFO: rcu_\w+ (?:self-)?detected (?:stalls|stall)", "INFO: rcu detected stall"),
     _rule(r"rcu: INFO: rcu_\w+ (?:self-)?detected (?:stalls|stall)",
           "INFO: rcu detected stall"),
-    _rule(r"(KASAN|KMSAN|KCSAN|KFENCE): (.+)", lambda m: f"{m[1]}: {_clean(m[2])}"),
+    _rule(r"(KASAN|KMSAN|KCSAN|KFENCE): (.+)", lambda m: f"{m[1]}: {_clean(m[2])}",
+          ("KASAN: ", "KMSAN: ", "KCSAN: ", "KFENCE: ")),
     _rule(r"UBSAN: (.+)", lambda m: f"UBSAN: {_clean(m[1])}"),
     _rule(r"kernel BUG at ([^!\s]+)!", "kernel BUG at {0}"),
     _rule(r"BUG: (.+)", lambda m: f"BUG: {_clean(m[1])}"),
@@ -79,6 +106,7 @@ class CrashDetector:
 
     def __init__(self, os: str) -> None:
         self.rules = RULES.get(os, LINUX)
+        self._needles = sorted({n for rule in self.rules for n in rule.needles})
 
     def check(self, line: str) -> str | None:
         """The crash title if ``line`` starts a report, else None."""
@@ -88,3 +116,22 @@ class CrashDetector:
             if m is not None:
                 return rule.title(m)[:200]
         return None
+
+    def check_lines(self, lines: Sequence[str]) -> list[tuple[int, str]]:
+        """``(index, title)`` for each line of ``lines`` that starts a report.
+
+        A batch without a report costs a substring search per literal in the
+        joined text. Every match holds one of its rule's literals, so the first
+        literal found is at or before the first line that matches.
+        """
+        joined = "\n".join(lines)
+        found_at = [at for needle in self._needles if (at := joined.find(needle)) >= 0]
+        if not found_at:
+            return []
+        first = joined.count("\n", 0, min(found_at))
+        found = []
+        for index in range(first, len(lines)):
+            title = self.check(lines[index])
+            if title is not None:
+                found.append((index, title))
+        return found

@@ -39,6 +39,13 @@ class ConsoleRing:
         self.next_seq += 1
         return line
 
+    def extend(self, source: str, texts: list[str], time: float) -> None:
+        """Store many lines from one source at once (a flood's common case)."""
+        seq = self.next_seq
+        self._lines.extend(map(Line, range(seq, seq + len(texts)), itertools.repeat(source),
+                               texts, itertools.repeat(time)))
+        self.next_seq = seq + len(texts)
+
     @property
     def first_seq(self) -> int:
         """Sequence number of the oldest line still held."""

@@ -50,16 +50,14 @@ class Watch:
 
     # -- detection -------------------------------------------------------------
 
-    def on_console_line(self, rec: InstanceRecord, text: str) -> None:
-        """Every console line of ``rec`` passes here (from the fleet's consumer)."""
+    def on_console_lines(self, rec: InstanceRecord, texts: list[str]) -> None:
+        """Every console line of ``rec`` passes here, in batches (from the fleet's consumer)."""
         rec.last_output = self.fleet.clock()
-        title = self.detector.check(text)
-        if title is None:
-            return
-        if rec.state in WATCHED:
-            self.crash(rec, title, "crash")
-        elif rec.state is InstanceState.CRASHED and rec.title == PANIC_TITLE:
-            rec.title = rec.error = title  # the console names what pvpanic only signalled
+        for _, title in self.detector.check_lines(texts):
+            if rec.state in WATCHED:
+                self.crash(rec, title, "crash")
+            elif rec.state is InstanceState.CRASHED and rec.title == PANIC_TITLE:
+                rec.title = rec.error = title  # the console names what pvpanic only signalled
 
     def on_panic_event(self, rec: InstanceRecord) -> None:
         if rec.state in WATCHED:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple, Protocol
 
 from rich.cells import cell_len
@@ -113,7 +113,7 @@ class ConsoleView(ScrollView, can_focus=True):
         self._current: int | None = None  # absolute number of the current match
         self.pending = ""  # the partial last line (a prompt), shown after the rest
         self._width = 0
-        self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(2048)
+        self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(256)
         self._styles: dict[str, Style] = {}  # computed styles, until the CSS changes
         # Follow the tail until the user scrolls away from the bottom; kept as
         # a flag because the first lines arrive before the view has a size.
@@ -157,12 +157,7 @@ class ConsoleView(ScrollView, can_focus=True):
                      else ShownLine(line.source, inert(line.text), line.time) for line in batch]
             texts = [line.text for line in batch]
         keep.extend(batch)
-        widths = map(len, texts) if all(map(str.isascii, texts)) else map(cell_len, texts)
-        width = max(self._width - time_width, max(widths, default=0))
-        if show_source:
-            labelled = [cell_len(line.text) + len(line.source) + 2
-                        for line in batch if line.source != "console"]
-            width = max(width, max(labelled, default=0))
+        width = max(self._width - time_width, self._widest(batch, texts, show_source))
         if self._rows is not None and self._filter is not None:
             search = self._filter.search
             self._rows.extend(first_new + i for i, text in enumerate(texts) if search(text))
@@ -310,10 +305,16 @@ class ConsoleView(ScrollView, can_focus=True):
 
     # -- display options -------------------------------------------------------
 
-    def _line_width(self, line: LineLike) -> int:
-        prefix = (13 if self.show_time else 0) + (
-            len(line.source) + 2 if self.show_source and line.source != "console" else 0)
-        return prefix + cell_len(line.text)
+    @staticmethod
+    def _widest(lines: Sequence[LineLike], texts: list[str], show_source: bool) -> int:
+        """Cells of the widest of ``lines`` (their ``texts``), timestamps aside."""
+        widths = map(len, texts) if all(map(str.isascii, texts)) else map(cell_len, texts)
+        width = max(widths, default=0)
+        if show_source:
+            labelled = [cell_len(line.text) + len(line.source) + 2
+                        for line in lines if line.source != "console"]
+            width = max(width, max(labelled, default=0))
+        return width
 
     def _prefix(self, line: LineLike) -> str:
         out = ""
@@ -332,7 +333,9 @@ class ConsoleView(ScrollView, can_focus=True):
 
     def _options_changed(self) -> None:
         self._cache.clear()
-        self._width = max((self._line_width(line) for line in self._lines), default=0)
+        lines = self._lines
+        self._width = (13 if self.show_time else 0) + self._widest(
+            lines, [line.text for line in lines], self.show_source)
         self._resize()
         self.refresh()
 
