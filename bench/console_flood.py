@@ -25,6 +25,7 @@ import resource
 import statistics
 import tempfile
 import time
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from textual.widgets import Log
 
 from vmtui.app import VmtuiApp
 from vmtui.backends.fleet import Fleet
+from vmtui.backends.ring import TEXT
 from vmtui.bridge import Bridge
 from vmtui.config import parse_config
 from vmtui.screens.instance import InstanceScreen
@@ -96,10 +98,10 @@ class FloodScreen(Screen[None]):
         self.bridge.subscribe_console(self, self.instance_name)
 
     def on_bridge_console_batch(self, message: Bridge.ConsoleBatch) -> None:
-        self.received += sum(len(line.text) + 1 for line in message.lines)
+        self.received += sum(map(len, map(itemgetter(TEXT), message.lines))) + len(message.lines)
         widget = self.query_one("#log")
         if isinstance(widget, Log):
-            widget.write_lines([line.text for line in message.lines])
+            widget.write_lines([line[TEXT] for line in message.lines])
         else:
             widget.write_lines(message.lines)
         message.ack()
@@ -211,7 +213,7 @@ async def run_app(args: argparse.Namespace, lines: list[bytes]) -> dict[str, flo
             def counting(batch: Any, pending: str | None = None) -> None:
                 nonlocal received
                 batch = list(batch)
-                received += sum(len(item.text) + 1 for item in batch)
+                received += sum(map(len, map(itemgetter(TEXT), batch))) + len(batch)
                 original(batch, pending)
 
             view.write_lines = counting  # type: ignore[method-assign]

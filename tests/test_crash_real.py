@@ -14,6 +14,7 @@ from vmtui.backends.evidence import FILES
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.monitor import NO_OUTPUT
 from vmtui.backends.qemu import QemuInstance
+from vmtui.backends.ring import TEXT
 from vmtui.config import parse_config
 from vmtui.demo import demo_dict
 from vmtui.guest.build import Guest
@@ -87,7 +88,7 @@ async def test_sysrq_through_the_keyboard(shared_fleet: Fleet) -> None:
     mark = ring.next_seq
     await shared_fleet.diagnose(SHARED, "sysrq-w")
     deadline = time.monotonic() + 10
-    while not any("sysrq: Show Blocked State" in line.text for line in ring.since(mark)[0]):
+    while not any("sysrq: Show Blocked State" in line[TEXT] for line in ring.since(mark)[0]):
         assert time.monotonic() < deadline, "no sysrq line on the console"
         await asyncio.sleep(0.1)
 
@@ -134,6 +135,6 @@ async def test_sysrq_through_proc(shared_fleet: Fleet) -> None:
     mark = ring.next_seq
     await shared_fleet.diagnose(SHARED, "sysrq-m", via="proc")
     deadline = time.monotonic() + 10
-    while not any("sysrq: Show Memory" in line.text for line in ring.since(mark)[0]):
+    while not any("sysrq: Show Memory" in line[TEXT] for line in ring.since(mark)[0]):
         assert time.monotonic() < deadline, "no sysrq line on the console"
         await asyncio.sleep(0.1)

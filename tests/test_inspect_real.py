@@ -95,7 +95,7 @@ async def test_run_output_is_tagged_and_merged_with_console(shared_fleet: Fleet)
     assert result.stdout == b"out-line\n" and result.stderr == b"err-line\n"
     await asyncio.sleep(0.3)
     lines = ring.since(start)[0]
-    tagged = {(line.source, line.text) for line in lines}
+    tagged = {(source, text) for _, source, text, _ in lines}
     assert ("stdout", "out-line") in tagged
     assert ("stderr", "err-line") in tagged
     assert any(src == "console" and "console-line" in text for src, text in tagged)

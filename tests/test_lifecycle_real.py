@@ -15,6 +15,7 @@ from vmtui.backends.base import InstanceState
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
 from vmtui.backends.qemu.domain import DomainTimeout
+from vmtui.backends.ring import TEXT
 from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest
@@ -27,7 +28,7 @@ def qemu(fleet: Fleet, name: str) -> QemuInstance:
 
 
 def count(fleet: Fleet, name: str, needle: str, since: int = 0) -> int:
-    return sum(needle in line.text for line in fleet.console(name).since(since)[0])
+    return sum(needle in line[TEXT] for line in fleet.console(name).since(since)[0])
 
 
 async def test_pause_jobs_reset_powerdown(guest: Guest, workdir: Path, tmp_path: Path) -> None:
@@ -54,7 +55,7 @@ async def test_pause_jobs_reset_powerdown(guest: Guest, workdir: Path, tmp_path:
         await fleet.wait_state(name, InstanceState.RUNNING, timeout=5)
         await asyncio.sleep(1.5)
         assert count(fleet, name, "tick", mark) > 3
-        events = [line.text for line in ring.since(0)[0] if line.source == "event"]
+        events = [text for _, source, text, _ in ring.since(0)[0] if source == "event"]
         assert "STOP" in events and "RESUME" in events
 
         # A snapshot, writes into the overlay, then commit them back down.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 
 import pytest
@@ -31,13 +32,16 @@ async def collect(merger: OutputMerger) -> list[Chunk]:
     ([b"no newline at end"], [b"no newline at end"]),
     ([b"\n\n"], [b"", b""]),
     ([b"x" * 10, b"\n"], [b"x" * 10]),
+    ([b"split crlf\r", b"\nnext\r\n"], [b"split crlf", b"next"]),
+    ([b"two crs\r\r\n"], [b"two crs\r"]),
+    ([b"bare\rcr\n", b"\r"], [b"bare\rcr", b"\r"]),
 ])
 async def test_split_lines(pieces: list[bytes], lines: list[bytes]) -> None:
     merger = OutputMerger()
     merger.add("console", reader(*pieces))
     chunks = await collect(merger)
-    assert [c.data for c in chunks] == lines
-    assert {c.source for c in chunks} == {"console"}
+    assert [data for _, data, _ in chunks] == lines
+    assert {source for source, _, _ in chunks} == {"console"}
 
 
 async def test_partial_line_flushed_at_eof_keeps_order() -> None:
@@ -46,9 +50,9 @@ async def test_partial_line_flushed_at_eof_keeps_order() -> None:
     merger.add("console", r)
     r.feed_data(b"first\nprompt# ")
     await asyncio.sleep(0.01)
-    assert [c.data for c in merger.drain()] == [b"first"]
+    assert [c[1] for c in merger.drain()] == [b"first"]
     r.feed_eof()
-    assert [c.data for c in await collect(merger)] == [b"prompt# "]
+    assert [c[1] for c in await collect(merger)] == [b"prompt# "]
 
 
 async def test_many_sources_are_tagged_and_whole() -> None:
@@ -69,10 +73,10 @@ async def test_many_sources_are_tagged_and_whole() -> None:
     chunks = await collect(merger)
     assert len(chunks) == 150
     for chunk in chunks:
-        assert chunk.data.startswith(chunk.source.encode())
-        assert chunk.data.endswith(b" end")
+        assert chunk[1].startswith(chunk[0].encode())
+        assert chunk[1].endswith(b" end")
     for name in readers:
-        mine = [c.data for c in chunks if c.source == name]
+        mine = [c[1] for c in chunks if c[0] == name]
         assert mine == [f"{name} line {i} end".encode() for i in range(50)]
 
 
@@ -84,7 +88,7 @@ async def test_burst_reaches_tee_in_full() -> None:
     chunks = await collect(merger)
     assert tee.getvalue() == payload
     assert len(chunks) == 20000
-    assert chunks[-1].data == b"burst 019999"
+    assert chunks[-1][1] == b"burst 019999"
 
 
 async def test_slow_reader_never_blocks_sources() -> None:
@@ -98,7 +102,7 @@ async def test_slow_reader_never_blocks_sources() -> None:
     assert tee.getvalue() == payload
     assert merger.dropped == 4900
     kept = merger.drain()
-    assert [c.data for c in kept] == [b"%d" % i for i in range(4900, 5000)]
+    assert [c[1] for c in kept] == [b"%d" % i for i in range(4900, 5000)]
 
 
 async def test_drain_never_waits() -> None:
@@ -112,7 +116,7 @@ async def test_long_line_is_cut() -> None:
     merger = OutputMerger(max_line=1000)
     merger.add("console", reader(b"y" * 2500 + b"\n"))
     chunks = await collect(merger)
-    assert [len(c.data) for c in chunks] == [1000, 1000, 500]
+    assert [len(c[1]) for c in chunks] == [1000, 1000, 500]
 
 
 class Broken:
@@ -131,11 +135,11 @@ async def test_error_per_source() -> None:
     merger.add("console", Broken())
     merger.add("stdout", reader(b"fine\n"))
     chunks = await collect(merger)
-    console = [c for c in chunks if c.source == "console"]
-    assert console[0].data == b"half a li"
-    assert isinstance(console[1].error, OSError)
+    console = [c for c in chunks if c[0] == "console"]
+    assert console[0][1] == b"half a li"
+    assert isinstance(console[1][2], OSError)
     assert "console" in merger.errors and "stdout" not in merger.errors
-    assert [c.data for c in chunks if c.source == "stdout"] == [b"fine"]
+    assert [c[1] for c in chunks if c[0] == "stdout"] == [b"fine"]
 
 
 async def test_feed_and_tail() -> None:
@@ -143,7 +147,7 @@ async def test_feed_and_tail() -> None:
     merger.feed("vmtui", b"0123456789\nab")
     merger.eof("vmtui")
     assert merger.tail() == b"56789\nab"
-    assert [c.data for c in merger.drain()] == [b"0123456789", b"ab"]
+    assert [c[1] for c in merger.drain()] == [b"0123456789", b"ab"]
 
 
 async def test_iteration_ends_after_close() -> None:
@@ -158,7 +162,7 @@ async def test_iteration_ends_after_close() -> None:
 
 
 async def collect_all(merger: OutputMerger) -> list[bytes]:
-    return [c.data async for c in merger]
+    return [c[1] async for c in merger]
 
 
 async def test_pacer_holds_a_source_back_while_busy() -> None:
@@ -174,8 +178,17 @@ async def test_pacer_holds_a_source_back_while_busy() -> None:
     r.feed_data(b"two\n")
     await asyncio.sleep(0.01)
     # The pump is pausing after its first read; the second waits in the pipe.
-    assert [c.data for c in merger.drain()] == [b"one"]
+    assert [c[1] for c in merger.drain()] == [b"one"]
     pacer.busy = False
     await asyncio.sleep(0.1)
-    assert [c.data for c in merger.drain()] == [b"two"]
+    assert [c[1] for c in merger.drain()] == [b"two"]
     await merger.close()
+
+
+def test_queued_lines_are_not_tracked_by_the_collector() -> None:
+    # A flood queues many lines: exact tuples of atomic values, which the
+    # cyclic collector stops tracking (it would walk a NamedTuple for ever).
+    merger = OutputMerger()
+    merger.feed("console", b"".join(b"line %d\n" % i for i in range(1000)))
+    gc.collect()
+    assert not any(gc.is_tracked(chunk) for chunk in merger.drain())

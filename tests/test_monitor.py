@@ -44,7 +44,7 @@ async def test_report_split_across_reads_is_found(seed: int) -> None:
         merger.feed("console", raw[pos:pos + step])
         pos += step
     merger.eof("console")
-    texts = [c.data.decode("utf-8", "replace") for c in merger.drain()]
+    texts = [data.decode("utf-8", "replace") for _, data, _ in merger.drain()]
     found = [t for _, t in CrashDetector("linux").check_lines(texts)]
     assert found[0] == "Kernel panic - not syncing: sysrq triggered crash"
 

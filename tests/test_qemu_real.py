@@ -15,6 +15,7 @@ from vmtui.backends.base import BootError, InstanceState
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.merger import OutputMerger
 from vmtui.backends.qemu import QemuInstance
+from vmtui.backends.ring import TEXT
 from vmtui.config import parse_config
 from vmtui.demo import demo_config, demo_dict
 from vmtui.guest.build import Guest
@@ -25,7 +26,7 @@ BOOT_LINE = "Linux version"
 
 
 def has_line(fleet: Fleet, name: str, needle: str) -> bool:
-    return any(needle in line.text for line in fleet.console(name).tail(100000))
+    return any(needle in line[TEXT] for line in fleet.console(name).tail(100000))
 
 
 async def test_pool_of_two_boots_and_closes_clean(guest: Guest, workdir: Path) -> None:

@@ -54,10 +54,10 @@ def new_folder(workdir: Path, title: str, when: float) -> Path:
 
 def console_text(lines: Iterable[Line]) -> str:
     out = []
-    for line in lines:
-        stamp = time.strftime("%H:%M:%S", time.localtime(line.time))
-        tag = "" if line.source == "console" else f"[{line.source}] "
-        out.append(f"{stamp} {tag}{line.text}\n")
+    for _, source, text, when in lines:
+        stamp = time.strftime("%H:%M:%S", time.localtime(when))
+        tag = "" if source == "console" else f"[{source}] "
+        out.append(f"{stamp} {tag}{text}\n")
     return "".join(out)
 
 

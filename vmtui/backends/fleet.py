@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -37,7 +37,7 @@ from vmtui.backends.diagnose import Diagnosis
 from vmtui.backends.evidence import Incident, event_line
 from vmtui.backends.guestops import GuestSession
 from vmtui.backends.merger import Chunk, OutputMerger, Pacer
-from vmtui.backends.ring import ConsoleRing
+from vmtui.backends.ring import TEXT, ConsoleRing
 from vmtui.backends.watch import Watch
 from vmtui.config import Config
 
@@ -254,25 +254,19 @@ class Fleet:
     async def _consume(self, rec: InstanceRecord, merger: OutputMerger) -> None:
         while (batch := await merger.get_batch()) is not None:
             now = self.wallclock()
-            for source, run in itertools.groupby(batch, key=attrgetter("source")):
-                chunks = list(run)
-                if any(chunk.error is not None for chunk in chunks):
-                    for chunk in chunks:
-                        self._store(rec, source, [chunk], now)
-                else:
-                    self._store(rec, source, chunks, now)
+            # Runs of lines from one source (a read error is a run of its own).
+            for (source, error), run in itertools.groupby(batch, key=itemgetter(0, 2)):
+                self._store(rec, source, error, list(run), now)
             await asyncio.sleep(0)  # a flood must not starve the screen
 
-    def _store(self, rec: InstanceRecord, source: str, chunks: list[Chunk],
-               now: float) -> None:
+    def _store(self, rec: InstanceRecord, source: str, error: BaseException | None,
+               chunks: list[Chunk], now: float) -> None:
         """Lines of one source into the ring (and console lines past the watch)."""
-        error = chunks[0].error
         if error is not None:
             rec.ring.append("vmtui", f"[vmtui] reading {source} failed: {error}", now)
             return
         # Lines hold no newline: decoding them joined is decoding each, at C speed.
-        texts = b"\n".join([chunk.data for chunk in chunks]).decode(
-            "utf-8", "replace").split("\n")
+        texts = b"\n".join(map(itemgetter(1), chunks)).decode("utf-8", "replace").split("\n")
         rec.ring.extend(source, texts, now)
         if source == "console":
             self.watch.on_console_lines(rec, texts)
@@ -483,7 +477,7 @@ class Fleet:
             out.append(InstanceSnapshot(
                 name=rec.name, index=rec.index, state=rec.state, uptime=uptime,
                 lines_per_sec=rec.rate.update(now, rec.ring.next_seq),
-                lines=rec.ring.next_seq, last_line=tail[0].text if tail else "",
+                lines=rec.ring.next_seq, last_line=tail[0][TEXT] if tail else "",
                 error=rec.error, workdir=rec.workdir, title=rec.title,
                 hung_in=self.watch.hung_in(rec, now), held=rec.held, gdb=rec.gdb,
             ))

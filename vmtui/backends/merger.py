@@ -12,21 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 from collections.abc import AsyncIterator
-from typing import BinaryIO, NamedTuple, Protocol
+from typing import BinaryIO, Protocol
 
-
-class Chunk(NamedTuple):
-    """One line from one source, without its line terminator (a tuple: the
-    garbage collector need not track it).
-
-    ``error`` is set (and ``data`` empty) on the last chunk of a source whose
-    read failed, so consumers learn of it in order.
-    """
-
-    source: str
-    data: bytes
-    error: BaseException | None = None
+# One line from one source, without its line terminator: an exact tuple
+# (source, data, error), which the cyclic collector soon stops tracking (a
+# NamedTuple it would track). ``error`` is set (and ``data`` empty) on the
+# last chunk of a source whose read failed, so consumers learn of it in order.
+Chunk = tuple[str, bytes, BaseException | None]
 
 
 class ByteReader(Protocol):
@@ -112,10 +106,10 @@ class OutputMerger:
         tag = self._tags.pop(name, name)
         rest = self._partial.pop(name, b"")
         if rest:
-            self._emit(Chunk(tag, rest))
+            self._emit((tag, rest, None))
         if error is not None:
             self.errors[name] = error
-            self._emit(Chunk(tag, b"", error))
+            self._emit((tag, b"", error))
 
     async def _pump(self, name: str, reader: ByteReader) -> None:
         error: BaseException | None = None
@@ -132,28 +126,32 @@ class OutputMerger:
 
     def _split(self, name: str, data: bytes) -> None:
         tag = self._tags.get(name, name)
-        parts = data.split(b"\n")
-        parts[0] = self._partial.get(name, b"") + parts[0]
+        # The CR ending a line goes (a serial console sends CRLF), also when
+        # the previous read ended between the two.
+        partial = self._partial.get(name, b"")
+        if partial.endswith(b"\r") and data.startswith(b"\n"):
+            partial = partial[:-1]
+        parts = data.replace(b"\r\n", b"\n").split(b"\n")
+        parts[0] = partial + parts[0]
         rest = parts.pop()
         limit = self._max_line
-        if all(len(line) <= limit for line in parts):
-            # The common case: queue a whole read at once.
-            self._queue.extend([Chunk(tag, line[:-1] if line.endswith(b"\r") else line)
-                                for line in parts])
+        if max(map(len, parts), default=0) <= limit:
+            # The common case: queue a whole read at once, at C speed.
+            self._queue.extend(zip(itertools.repeat(tag), parts, itertools.repeat(None)))
         else:
             for line in parts:
-                self._emit_line(tag, line[:-1] if line.endswith(b"\r") else line)
+                self._emit_line(tag, line)
         while len(rest) >= limit:
-            self._queue.append(Chunk(tag, rest[:limit]))
+            self._queue.append((tag, rest[:limit], None))
             rest = rest[limit:]
         self._partial[name] = rest
         self._trim()
 
     def _emit_line(self, name: str, line: bytes) -> None:
         while len(line) > self._max_line:
-            self._queue.append(Chunk(name, line[: self._max_line]))
+            self._queue.append((name, line[: self._max_line], None))
             line = line[self._max_line:]
-        self._queue.append(Chunk(name, line))
+        self._queue.append((name, line, None))
 
     def _emit(self, chunk: Chunk) -> None:
         self._queue.append(chunk)

@@ -68,7 +68,7 @@ LINUX = (
     _rule(r"rcu: INFO: rcu_\w+ (?:self-)?detected (?:stalls|stall)",
           "INFO: rcu detected stall"),
     _rule(r"(KASAN|KMSAN|KCSAN|KFENCE): (.+)", lambda m: f"{m[1]}: {_clean(m[2])}",
-          ("KASAN: ", "KMSAN: ", "KCSAN: ", "KFENCE: ")),
+          ("SAN: ", "KFENCE: ")),
     _rule(r"UBSAN: (.+)", lambda m: f"UBSAN: {_clean(m[1])}"),
     _rule(r"kernel BUG at ([^!\s]+)!", "kernel BUG at {0}"),
     _rule(r"BUG: (.+)", lambda m: f"BUG: {_clean(m[1])}"),
@@ -106,7 +106,9 @@ class CrashDetector:
 
     def __init__(self, os: str) -> None:
         self.rules = RULES.get(os, LINUX)
-        self._needles = sorted({n for rule in self.rules for n in rule.needles})
+        needles = {n for rule in self.rules for n in rule.needles}
+        # A literal inside another finds everything the longer one finds.
+        self._needles = sorted(n for n in needles if not any(o != n and o in n for o in needles))
 
     def check(self, line: str) -> str | None:
         """The crash title if ``line`` starts a report, else None."""

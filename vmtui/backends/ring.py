@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import collections
 import itertools
-from typing import NamedTuple
+from typing import Final
 
-
-class Line(NamedTuple):
-    """One console line as the UI sees it (text decoded, not yet sanitised).
-
-    A tuple of atomic values, so the garbage collector untracks it: a ring
-    of 10,000 lines per instance then costs a full collection nothing.
-    """
-
-    seq: int
-    source: str
-    text: str
-    time: float
+# One console line as the UI sees it (text decoded, not yet sanitised): an
+# exact tuple (seq, source, text, time). The cyclic collector stops tracking
+# an exact tuple of atomic values the first time it sees one; it tracks a
+# NamedTuple (a subclass) for ever, and rings hold 10,000 lines per instance.
+Line = tuple[int, str, str, float]
+SEQ: Final = 0
+SOURCE: Final = 1
+TEXT: Final = 2
+TIME: Final = 3
 
 
 class ConsoleRing:
@@ -34,7 +31,7 @@ class ConsoleRing:
 
     def append(self, source: str, text: str, time: float) -> Line:
         """Store a line and return it with its sequence number."""
-        line = Line(self.next_seq, source, text, time)
+        line = (self.next_seq, source, text, time)
         self._lines.append(line)
         self.next_seq += 1
         return line
@@ -42,7 +39,7 @@ class ConsoleRing:
     def extend(self, source: str, texts: list[str], time: float) -> None:
         """Store many lines from one source at once (a flood's common case)."""
         seq = self.next_seq
-        self._lines.extend(map(Line, range(seq, seq + len(texts)), itertools.repeat(source),
+        self._lines.extend(zip(range(seq, seq + len(texts)), itertools.repeat(source),
                                texts, itertools.repeat(time)))
         self.next_seq = seq + len(texts)
 

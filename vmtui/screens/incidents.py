@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Header, OptionList
 
 from vmtui.backends.evidence import Incident
 from vmtui.bridge import Bridge
-from vmtui.widgets.console_view import ConsoleView, ShownLine
+from vmtui.widgets.console_view import ConsoleView, shown
 from vmtui.widgets.inert import inert_text
 
 
@@ -108,7 +108,7 @@ class IncidentScreen(Screen[None]):
         view.clear()
         text = (self.incident.folder / name).read_text(errors="replace")
         now = time.time()
-        view.write_lines([ShownLine("console", line, now) for line in text.splitlines()])
+        view.write_lines([shown("console", line, now) for line in text.splitlines()])
         view.scroll_home(animate=False)
         view.following = False
         self.shown_file = name

@@ -6,7 +6,8 @@ import collections
 import re
 import time
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple, Protocol
+from operator import itemgetter
+from typing import Final
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -26,25 +27,18 @@ SOURCES = ("console", "stdout", "stderr", "qemu", "vmtui", "event")
 DETACH_KEY = "ctrl+right_square_bracket"
 
 
-class LineLike(Protocol):
-    """What the view stores: the ring's Line has these."""
-
-    @property
-    def source(self) -> str: ...
-
-    @property
-    def text(self) -> str: ...
-
-    @property
-    def time(self) -> float: ...
+# What the view stores: exact tuples shaped like the ring's lines,
+# (seq, source, text, time), seq unused here. The collector stops tracking an
+# exact tuple of atomic values (never a NamedTuple), and a view holds 10,000.
+ShownLine = tuple[int, str, str, float]
+SOURCE: Final = 1
+TEXT: Final = 2
+TIME: Final = 3
 
 
-class ShownLine(NamedTuple):
-    """A console line as stored by the view: made inert once, on the way in."""
-
-    source: str
-    text: str
-    time: float
+def shown(source: str, text: str, when: float) -> ShownLine:
+    """A line for the view that did not come from a ring."""
+    return (-1, source, text, when)
 
 
 class ConsoleView(ScrollView, can_focus=True):
@@ -105,7 +99,7 @@ class ConsoleView(ScrollView, can_focus=True):
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.max_lines = max_lines
-        self._lines: collections.deque[LineLike] = collections.deque(maxlen=max_lines)
+        self._lines: collections.deque[ShownLine] = collections.deque(maxlen=max_lines)
         self._first = 0  # absolute number of the oldest line held
         self._rows: list[int] | None = None  # absolute numbers shown, when filtered
         self._filter: re.Pattern[str] | None = None
@@ -127,15 +121,15 @@ class ConsoleView(ScrollView, can_focus=True):
 
     def plain_lines(self) -> list[str]:
         """Every held line as shown (after sanitising), filter ignored."""
-        return [line.text for line in self._lines]
+        return list(map(itemgetter(TEXT), self._lines))
 
     def shown_lines(self) -> list[str]:
         """The lines the view shows now (the filter applied)."""
-        return [self._line(n).text for n in self._row_numbers()]
+        return [self._line(n)[TEXT] for n in self._row_numbers()]
 
-    def write_lines(self, lines: Iterable[LineLike], pending: str | None = None) -> None:
-        """Append lines (anything with ``source``, ``text`` and ``time``, such as the
-        ring's); text is untrusted and made inert here. ``pending`` replaces the
+    def write_lines(self, lines: Iterable[ShownLine], pending: str | None = None) -> None:
+        """Append lines (the ring's, or made by :func:`shown`); their text is
+        untrusted and made inert here. ``pending`` replaces the
         unfinished last line (a prompt) when not None."""
         batch = lines if isinstance(lines, list) else list(lines)
         skipped = max(0, len(batch) - self.max_lines)
@@ -150,12 +144,13 @@ class ConsoleView(ScrollView, can_focus=True):
         keep = self._lines
         full = len(keep) + len(batch) - self.max_lines
         first_new = self._first + len(keep)
-        texts = [line.text for line in batch]
+        texts = list(map(itemgetter(TEXT), batch))
         # The common case runs in C: every line plain, every line ASCII.
         if not all(map(str.isprintable, texts)):
-            batch = [line if line.text.isprintable()
-                     else ShownLine(line.source, inert(line.text), line.time) for line in batch]
-            texts = [line.text for line in batch]
+            batch = [line if line[TEXT].isprintable()
+                     else (line[0], line[SOURCE], inert(line[TEXT]), line[TIME])
+                     for line in batch]
+            texts = list(map(itemgetter(TEXT), batch))
         keep.extend(batch)
         width = max(self._width - time_width, self._widest(batch, texts, show_source))
         if self._rows is not None and self._filter is not None:
@@ -183,7 +178,7 @@ class ConsoleView(ScrollView, can_focus=True):
 
     def write(self, source: str, text: str) -> None:
         """Append one line now (vmtui's own notes)."""
-        self.write_lines([ShownLine(source, text, time.time())])
+        self.write_lines([shown(source, text, time.time())])
 
     def clear(self) -> None:
         """Forget every line."""
@@ -196,7 +191,7 @@ class ConsoleView(ScrollView, can_focus=True):
         self._resize()
         self.refresh()
 
-    def _line(self, number: int) -> LineLike:
+    def _line(self, number: int) -> ShownLine:
         return self._lines[number - self._first]
 
     def _row_numbers(self) -> Iterable[int]:
@@ -248,7 +243,7 @@ class ConsoleView(ScrollView, can_focus=True):
             self._rows = None
         else:
             self._rows = [n for n in range(self._first, self._first + len(self._lines))
-                          if self._filter.search(self._line(n).text)]
+                          if self._filter.search(self._line(n)[TEXT])]
         self._cache.clear()
         self._resize()
         self.scroll_to_tail()
@@ -274,7 +269,7 @@ class ConsoleView(ScrollView, can_focus=True):
         """Absolute numbers of the shown lines that match the search."""
         if self._search is None:
             return []
-        return [n for n in self._row_numbers() if self._search.search(self._line(n).text)]
+        return [n for n in self._row_numbers() if self._search.search(self._line(n)[TEXT])]
 
     def next_match(self, backwards: bool = False) -> int | None:
         """Move to the next (or previous) match; its line number, or None."""
@@ -306,23 +301,24 @@ class ConsoleView(ScrollView, can_focus=True):
     # -- display options -------------------------------------------------------
 
     @staticmethod
-    def _widest(lines: Sequence[LineLike], texts: list[str], show_source: bool) -> int:
+    def _widest(lines: Sequence[ShownLine], texts: list[str], show_source: bool) -> int:
         """Cells of the widest of ``lines`` (their ``texts``), timestamps aside."""
         widths = map(len, texts) if all(map(str.isascii, texts)) else map(cell_len, texts)
         width = max(widths, default=0)
-        if show_source:
-            labelled = [cell_len(line.text) + len(line.source) + 2
-                        for line in lines if line.source != "console"]
+        if show_source and set(map(itemgetter(SOURCE), lines)) != {"console"}:
+            labelled = [cell_len(text) + len(source) + 2
+                        for _, source, text, _ in lines if source != "console"]
             width = max(width, max(labelled, default=0))
         return width
 
-    def _prefix(self, line: LineLike) -> str:
+    def _prefix(self, line: ShownLine) -> str:
+        _, source, _, when = line
         out = ""
         if self.show_time:
-            stamp = time.strftime("%H:%M:%S", time.localtime(line.time))
-            out += f"{stamp}.{int(line.time * 1000) % 1000:03d} "
-        if self.show_source and line.source != "console":
-            out += f"{line.source}│ "
+            stamp = time.strftime("%H:%M:%S", time.localtime(when))
+            out += f"{stamp}.{int(when * 1000) % 1000:03d} "
+        if self.show_source and source != "console":
+            out += f"{source}│ "
         return out
 
     def watch_show_time(self) -> None:
@@ -335,7 +331,7 @@ class ConsoleView(ScrollView, can_focus=True):
         self._cache.clear()
         lines = self._lines
         self._width = (13 if self.show_time else 0) + self._widest(
-            lines, [line.text for line in lines], self.show_source)
+            lines, list(map(itemgetter(TEXT), lines)), self.show_source)
         self._resize()
         self.refresh()
 
@@ -386,14 +382,15 @@ class ConsoleView(ScrollView, can_focus=True):
         if strip is not None:
             return strip
         line = self._line(number)
-        style = self._style(line.source if line.source in SOURCES else "console")
+        _, source, text, _ = line
+        style = self._style(source if source in SOURCES else "console")
         meta = self._style("meta")
         segments = []
         prefix = self._prefix(line)
         if prefix:
             segments.append(Segment(prefix, meta))
-        segments += self._highlight(line.text, style, number == self._current)
-        strip = Strip(segments, cell_len(prefix) + cell_len(line.text))
+        segments += self._highlight(text, style, number == self._current)
+        strip = Strip(segments, cell_len(prefix) + cell_len(text))
         self._cache[key] = strip
         return strip
 
