@@ -6,12 +6,18 @@ same run repeats the same flood into Textual's stock ``Log.write_lines`` fed
 by the same bridge batches, as the reference. While flooding, a key is
 pressed every 100 ms and the time until its handler has run is recorded.
 
-Prints, for each: MB/s delivered end to end (bound by the fleet pipeline both
-share on one event loop); the CPU seconds the widget spends taking lines in
-(so its capacity, MB per second of writing) and painting them, with how many
-screen lines it painted (a widget that paints less shows less of the flood);
-key latency (worst, p99); peak RSS; and last ``ratio vs stock Log: X.XX``,
-the widgets' write capacities compared.
+The producers outrun any screen: the fleet keeps every byte on disk and the
+last 10,000 lines in its ring, and the bridge hands the widget the next batch
+as soon as it has taken the previous one, so what reaches the widget is what
+the UI side (widget, painting, Textual) sustains.
+
+Prints, for each: MB/s that reached the widget end to end (of how many sent);
+the CPU seconds the widget spends taking lines in (its write capacity, a
+noisy figure: collector pauses land where they land) and painting them, with
+how many screen lines it painted (the stock Log, once full, repaints only
+when something else does, so it shows less of the flood); key latency
+(worst, p99); peak RSS; the write-capacity ratio; and last
+``ratio vs stock Log: X.XX``, the sustained end-to-end rates compared.
 
     python bench/console_flood.py [--producers 4] [--seconds 8] [--line-bytes 100]
 """
@@ -20,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import resource
 import statistics
 import tempfile
@@ -33,7 +38,7 @@ from textual.app import App, ComposeResult
 from textual.screen import Screen
 from textual.widgets import Log
 
-from vmtui.app import VmtuiApp
+from vmtui.app import VmtuiApp, calm_collector
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.ring import TEXT
 from vmtui.bridge import Bridge
@@ -123,7 +128,7 @@ class BenchApp(App[None]):
         self.flag = False
 
     def on_mount(self) -> None:
-        gc.freeze()  # as vmtui's app does once it has started
+        calm_collector()  # as vmtui's app does once it has started
         self.bridge.start(boot=True)
 
     def action_flip(self) -> None:
@@ -276,9 +281,8 @@ def main() -> None:
     stock = asyncio.run(run_widget(args, lines, stock=True))
     report("stock Log.write_lines alone", stock)
     print(f"peak RSS: {rss_after_ours:.0f} MB after vmtui's runs, {rss_mb():.0f} MB after all")
-    print(f"end-to-end ratio (shared pipeline bound): "
-          f"{ours['mb_per_s'] / stock['mb_per_s']:.2f}")
-    print(f"ratio vs stock Log: {ours['write_mb_per_s'] / stock['write_mb_per_s']:.2f}")
+    print(f"write-capacity ratio: {ours['write_mb_per_s'] / stock['write_mb_per_s']:.2f}")
+    print(f"ratio vs stock Log: {ours['mb_per_s'] / stock['mb_per_s']:.2f}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import re
+import time
 from pathlib import Path
 
 from textual.message import Message
@@ -14,11 +17,12 @@ from tests.test_app import states, until
 from vmtui.app import VmtuiApp
 from vmtui.backends.base import InstanceState
 from vmtui.backends.fleet import Fleet
+from vmtui.backends.ring import TEXT
 from vmtui.bridge import Bridge
 from vmtui.guest.build import Guest
 from vmtui.screens.confirm import ConfirmScreen
 from vmtui.screens.instance import InstanceScreen
-from vmtui.widgets.console_view import ConsoleView
+from vmtui.widgets.console_view import PAINT_INTERVAL, ConsoleView
 from vmtui.widgets.inspector import Inspector
 from vmtui.widgets.pool_table import PoolTable
 
@@ -169,3 +173,60 @@ async def test_crash_incident_on_screen(tmp_path: Path) -> None:
         shown = app.screen.query_one(ConsoleView).plain_lines()
         assert shown[0] == "title: Kernel panic - not syncing: scripted panic"
         await pilot.press("q", "q", "q")
+
+
+async def test_a_flood_is_shown_at_a_steady_rate_and_its_last_line_lands(tmp_path: Path) -> None:
+    fleet = Fleet(scripted_config(tmp_path, count=1))
+    app = VmtuiApp(fleet)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: states(app) == ["running"], 5)
+        await pilot.press("enter")
+        view = app.screen.query_one(ConsoleView)
+        await pilot.pause(0.3)
+        painted: list[float] = []
+        original = view._paint_all
+        view._paint_all = lambda: (painted.append(time.monotonic()), original())[1]  # type: ignore[method-assign]
+        merger = fleet.record("snap-0").merger
+        assert merger is not None
+        start = time.monotonic()
+        for i in range(30):  # 30 batches within about half a second
+            merger.feed("console", b"".join(b"flood %d.%d\n" % (i, j) for j in range(50)))
+            await asyncio.sleep(0.015)
+        await until(pilot, lambda: "29.49" in app.export_screenshot(), 3)
+        # Batches came every ~15 ms; the view repainted for them at most every 100 ms.
+        assert painted, "a flood is painted by the rate-limited repaint"
+        gaps = [b - a for a, b in itertools.pairwise(painted)]
+        assert all(gap >= PAINT_INTERVAL * 0.9 for gap in gaps)
+        assert len(painted) <= (time.monotonic() - start) / PAINT_INTERVAL + 1
+        assert view.shown_lines()[-1] == "flood 29.49"
+
+
+class Inbox:
+    """A subscriber that only collects what the bridge posts."""
+
+    def __init__(self) -> None:
+        self.batches: list[Bridge.ConsoleBatch] = []
+
+    def post_message(self, message: Bridge.ConsoleBatch) -> bool:
+        self.batches.append(message)
+        return True
+
+
+def test_the_next_batch_goes_when_the_screen_takes_the_last(tmp_path: Path) -> None:
+    fleet = Fleet(scripted_config(tmp_path, count=1))
+    bridge = Bridge(None, fleet)  # type: ignore[arg-type]  # no timers: no polls
+    ring = fleet.console("snap-0")
+    ring.append("console", "before", 0.0)
+    inbox = Inbox()
+    bridge.subscribe_console(inbox, "snap-0")  # type: ignore[arg-type]
+    assert [[line[TEXT] for line in b.lines] for b in inbox.batches] == [["before"]]
+    ring.extend("console", ["while", "in flight"], 0.0)
+    bridge.push_consoles()  # a poll while the batch is unacknowledged sends nothing
+    assert len(inbox.batches) == 1
+    inbox.batches[0].ack()  # taken: what came meanwhile goes at once
+    assert [line[TEXT] for line in inbox.batches[1].lines] == ["while", "in flight"]
+    inbox.batches[1].ack()  # nothing new: the next poll will send
+    assert len(inbox.batches) == 2
+    ring.append("console", "later", 0.0)
+    bridge.push_consoles()
+    assert [line[TEXT] for line in inbox.batches[2].lines] == ["later"]

@@ -3,13 +3,14 @@
 It runs backend work in named workers on the app's event loop (QEMU must be
 spawned from the main thread: never a thread worker), polls the fleet, and
 posts what changed to the screens that subscribed: pool snapshots about twice
-a second, console lines in batches every 50 ms, only to visible screens.
+a second, console lines in batches every 50 ms (or as soon as the previous
+batch is taken, while lines pour in), only to visible screens.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,22 +73,27 @@ class Bridge:
         unfinished last line (a prompt) when it changed (else None)."""
 
         def __init__(self, name: str, lines: list[Line], missed: int,
-                     pending: str | None = None, sub: _ConsoleSub | None = None) -> None:
+                 pending: str | None = None, sub: _ConsoleSub | None = None,
+                 after_ack: Callable[[], None] | None = None) -> None:
             super().__init__()
             self.name = name
             self.lines = lines
             self.missed = missed
             self.pending = pending
             self._sub = sub
+            self._after_ack = after_ack
 
         def ack(self) -> None:
-            """Say the batch is shown: the bridge may send the next one.
+            """Say the batch is taken: the bridge may send the next one.
 
             Until then the bridge holds back and the next batch grows, so a
-            flooding guest costs the screen one batch per frame, not a queue.
+            flooding guest costs the screen one batch at a time, not a queue.
+            Lines that came meanwhile go at once; else the next poll sends.
             """
             if self._sub is not None:
                 self._sub.inflight = False
+            if self._after_ack is not None:
+                self._after_ack()
 
     def __init__(self, app: App[Any], fleet: Fleet, *, pool_interval: float = 0.5,
                  console_interval: float = 0.05) -> None:
@@ -182,7 +188,15 @@ class Bridge:
             sub.cursor = ring.next_seq
             sub.pending = partial
             sub.inflight = True
-            target.post_message(self.ConsoleBatch(sub.name, lines, missed, pending, sub))
+            target.post_message(self.ConsoleBatch(
+                sub.name, lines, missed, pending, sub,
+                lambda: self._after_ack(target, sub)))
+
+    def _after_ack(self, target: MessagePump, sub: _ConsoleSub) -> None:
+        # A flood: the lines that came while the batch was on its way go now.
+        if (self._console_subs.get(target) is sub and not sub.inflight
+                and self.fleet.console(sub.name).next_seq > sub.cursor):
+            self._push_console(target, sub)
 
     # -- actions -------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import collections
 import re
 import time
@@ -19,10 +20,12 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.timer import Timer
 
 from vmtui.widgets.inert import inert
 from vmtui.widgets.keys import key_bytes
 
+PAINT_INTERVAL = 0.1  # seconds
 SOURCES = ("console", "stdout", "stderr", "qemu", "vmtui", "event")
 DETACH_KEY = "ctrl+right_square_bracket"
 
@@ -112,6 +115,9 @@ class ConsoleView(ScrollView, can_focus=True):
         # Follow the tail until the user scrolls away from the bottom; kept as
         # a flag because the first lines arrive before the view has a size.
         self.following = True
+        # While lines pour in, the view repaints at most every PAINT_INTERVAL.
+        self._painted_at = 0.0
+        self._paint_timer: Timer | None = None
 
     # -- content ---------------------------------------------------------------
 
@@ -159,8 +165,7 @@ class ConsoleView(ScrollView, can_focus=True):
         if full > 0:
             self._first += full  # the deque dropped that many from its front
         if self._rows is not None:
-            while self._rows and self._rows[0] < self._first:
-                self._rows.pop(0)
+            del self._rows[:bisect.bisect_left(self._rows, self._first)]
         if pending is not None:
             self.pending = inert(pending)
         if not batch and not skipped and pending is None:
@@ -168,13 +173,28 @@ class ConsoleView(ScrollView, can_focus=True):
         self._width = width + time_width
         start = self._row_count() - len(batch) - (1 if self.pending else 0)
         self._resize()
+        if not self.following:
+            self.unseen += len(batch) + skipped
+        now = time.monotonic()
+        if now - self._painted_at < PAINT_INTERVAL:
+            # A flood: show it at a rate a person can follow, not per batch.
+            if self._paint_timer is None:
+                self._paint_timer = self.set_timer(
+                    self._painted_at + PAINT_INTERVAL - now, self._paint_all)
+            return
+        self._painted_at = now
         if self.following:
             self.scroll_to_tail()
-        else:
-            self.unseen += len(batch) + skipped
         # Repaint only the rows that changed (the new ones and the prompt);
         # a scroll repaints what it moves by itself.
         self.refresh_lines(max(0, start - 1), len(batch) + 2)
+
+    def _paint_all(self) -> None:
+        self._paint_timer = None
+        self._painted_at = time.monotonic()
+        if self.following:
+            self.scroll_to_tail()
+        self.refresh()
 
     def write(self, source: str, text: str) -> None:
         """Append one line now (vmtui's own notes)."""
