@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from rich.cells import cell_len
 
+from vmtui.widgets.console_view import ConsoleView, shown
 from vmtui.widgets.inert import inert, inert_text
 
 
@@ -35,3 +37,16 @@ def test_inert_text_is_not_markup() -> None:
     text = inert_text("[@click=app.quit]x[/]")
     assert text.plain == "[@click=app.quit]x[/]"
     assert not text.spans
+
+
+def test_the_console_view_is_never_narrower_than_what_it_shows() -> None:
+    # The view stores text as it came and measures plain ASCII without making it
+    # inert first: the width it computes must cover every line as shown.
+    raws = ["plain", "\x1b[31mred", "tab\there\tand\tthere", "\u200b\u200b\u200bzw", "宽字符",
+            "10%\r100%", "nul\x00", "csi\x9b2J", "x" * 300 + "\t|"]
+    for raw in raws:
+        lines = [shown("console", raw, 0.0), shown("stderr", raw, 0.0)]
+        width = ConsoleView._widest(lines, [raw, raw], show_source=True)
+        assert width >= cell_len(inert(raw)) + len("stderr") + 2, raw
+    batch = [shown("console", raw, 0.0) for raw in raws]
+    assert ConsoleView._widest(batch, raws, show_source=False) == cell_len(inert(raws[-1]))

@@ -236,10 +236,10 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
     def action_save(self) -> None:
         rec = self.bridge.fleet.record(self.instance_name)
         path = rec.workdir / time.strftime("console-saved-%Y%m%d-%H%M%S.txt")
+        lines = self.view.shown_lines()
         with open(path, "w") as out:
-            for line in self.view.shown_lines():
-                out.write(line + "\n")
-        self.notify(f"saved {len(self.view.shown_lines())} lines to {path}")
+            out.writelines(line + "\n" for line in lines)
+        self.notify(f"saved {len(lines)} lines to {path}")
         self.saved_to = path
 
     def action_back(self) -> None:

@@ -47,8 +47,9 @@ def shown(source: str, text: str, when: float) -> ShownLine:
 class ConsoleView(ScrollView, can_focus=True):
     """Plain console lines, rendering only those in view (the line API).
 
-    Lines are stored once, made inert on the way in; a Strip is built for a
-    line only when it is on screen, and cached. The view follows the tail
+    Lines are stored as they came and made inert wherever they are shown
+    (on screen, saved, searched); a Strip is built for a line only when it
+    is on screen, and cached. The view follows the tail
     while it is scrolled to the bottom; lines that arrive while it does not
     are counted in ``unseen``. In attach mode every key becomes bytes for
     the guest's console, posted as :class:`ConsoleView.Input`, until the
@@ -127,16 +128,16 @@ class ConsoleView(ScrollView, can_focus=True):
 
     def plain_lines(self) -> list[str]:
         """Every held line as shown (after sanitising), filter ignored."""
-        return list(map(itemgetter(TEXT), self._lines))
+        return list(map(inert, map(itemgetter(TEXT), self._lines)))
 
     def shown_lines(self) -> list[str]:
         """The lines the view shows now (the filter applied)."""
-        return [self._line(n)[TEXT] for n in self._row_numbers()]
+        return [inert(self._line(n)[TEXT]) for n in self._row_numbers()]
 
     def write_lines(self, lines: Iterable[ShownLine], pending: str | None = None) -> None:
         """Append lines (the ring's, or made by :func:`shown`); their text is
-        untrusted and made inert here. ``pending`` replaces the
-        unfinished last line (a prompt) when not None."""
+        untrusted, stored as it came and made inert wherever it is shown.
+        ``pending`` replaces the unfinished last line (a prompt) when not None."""
         batch = lines if isinstance(lines, list) else list(lines)
         skipped = max(0, len(batch) - self.max_lines)
         if skipped:
@@ -151,17 +152,12 @@ class ConsoleView(ScrollView, can_focus=True):
         full = len(keep) + len(batch) - self.max_lines
         first_new = self._first + len(keep)
         texts = list(map(itemgetter(TEXT), batch))
-        # The common case runs in C: every line plain, every line ASCII.
-        if not all(map(str.isprintable, texts)):
-            batch = [line if line[TEXT].isprintable()
-                     else (line[0], line[SOURCE], inert(line[TEXT]), line[TIME])
-                     for line in batch]
-            texts = list(map(itemgetter(TEXT), batch))
         keep.extend(batch)
         width = max(self._width - time_width, self._widest(batch, texts, show_source))
         if self._rows is not None and self._filter is not None:
             search = self._filter.search
-            self._rows.extend(first_new + i for i, text in enumerate(texts) if search(text))
+            self._rows.extend(first_new + i for i, text in enumerate(texts)
+                              if search(inert(text)))
         if full > 0:
             self._first += full  # the deque dropped that many from its front
         if self._rows is not None:
@@ -263,7 +259,7 @@ class ConsoleView(ScrollView, can_focus=True):
             self._rows = None
         else:
             self._rows = [n for n in range(self._first, self._first + len(self._lines))
-                          if self._filter.search(self._line(n)[TEXT])]
+                          if self._filter.search(inert(self._line(n)[TEXT]))]
         self._cache.clear()
         self._resize()
         self.scroll_to_tail()
@@ -289,7 +285,7 @@ class ConsoleView(ScrollView, can_focus=True):
         """Absolute numbers of the shown lines that match the search."""
         if self._search is None:
             return []
-        return [n for n in self._row_numbers() if self._search.search(self._line(n)[TEXT])]
+        return [n for n in self._row_numbers() if self._search.search(inert(self._line(n)[TEXT]))]
 
     def next_match(self, backwards: bool = False) -> int | None:
         """Move to the next (or previous) match; its line number, or None."""
@@ -322,11 +318,18 @@ class ConsoleView(ScrollView, can_focus=True):
 
     @staticmethod
     def _widest(lines: Sequence[ShownLine], texts: list[str], show_source: bool) -> int:
-        """Cells of the widest of ``lines`` (their ``texts``), timestamps aside."""
-        widths = map(len, texts) if all(map(str.isascii, texts)) else map(cell_len, texts)
+        """Cells of the widest of ``lines`` (their ``texts``) made inert, timestamps aside.
+
+        ASCII without tabs (a flood's common case) is measured in C as it
+        came: made inert it is no wider (a control becomes one stand-in).
+        """
+        if all(map(str.isascii, texts)) and "\t" not in "".join(texts):
+            widths = map(len, texts)
+        else:
+            widths = map(cell_len, map(inert, texts))
         width = max(widths, default=0)
         if show_source and set(map(itemgetter(SOURCE), lines)) != {"console"}:
-            labelled = [cell_len(text) + len(source) + 2
+            labelled = [cell_len(inert(text)) + len(source) + 2
                         for _, source, text, _ in lines if source != "console"]
             width = max(width, max(labelled, default=0))
         return width
@@ -402,7 +405,8 @@ class ConsoleView(ScrollView, can_focus=True):
         if strip is not None:
             return strip
         line = self._line(number)
-        _, source, text, _ = line
+        _, source, raw, _ = line
+        text = inert(raw)
         style = self._style(source if source in SOURCES else "console")
         meta = self._style("meta")
         segments = []
