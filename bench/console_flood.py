@@ -80,6 +80,11 @@ class WidgetClock:
         return timed
 
 
+def batch_bytes(lines: list[Any]) -> int:
+    """Bytes of ``lines`` as they came in (text and newline)."""
+    return sum(map(len, map(itemgetter(TEXT), lines))) + len(lines)
+
+
 def make_lines(count: int, width: int) -> list[bytes]:
     body = "x" * max(0, width - 40)
     return [f"[{i / 1000:12.6f}] flood line {i:08d} {body}\n".encode() for i in range(count)]
@@ -103,7 +108,7 @@ class FloodScreen(Screen[None]):
         self.bridge.subscribe_console(self, self.instance_name)
 
     def on_bridge_console_batch(self, message: Bridge.ConsoleBatch) -> None:
-        self.received += sum(map(len, map(itemgetter(TEXT), message.lines))) + len(message.lines)
+        self.received += batch_bytes(message.lines)
         widget = self.query_one("#log")
         if isinstance(widget, Log):
             widget.write_lines([line[TEXT] for line in message.lines])
@@ -218,7 +223,7 @@ async def run_app(args: argparse.Namespace, lines: list[bytes]) -> dict[str, flo
             def counting(batch: Any, pending: str | None = None) -> None:
                 nonlocal received
                 batch = list(batch)
-                received += sum(map(len, map(itemgetter(TEXT), batch))) + len(batch)
+                received += batch_bytes(batch)
                 original(batch, pending)
 
             view.write_lines = counting  # type: ignore[method-assign]

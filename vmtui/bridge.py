@@ -73,15 +73,14 @@ class Bridge:
         unfinished last line (a prompt) when it changed (else None)."""
 
         def __init__(self, name: str, lines: list[Line], missed: int,
-                 pending: str | None = None, sub: _ConsoleSub | None = None,
-                 after_ack: Callable[[], None] | None = None) -> None:
+                     pending: str | None = None,
+                     on_ack: Callable[[], None] | None = None) -> None:
             super().__init__()
             self.name = name
             self.lines = lines
             self.missed = missed
             self.pending = pending
-            self._sub = sub
-            self._after_ack = after_ack
+            self._on_ack = on_ack
 
         def ack(self) -> None:
             """Say the batch is taken: the bridge may send the next one.
@@ -90,10 +89,8 @@ class Bridge:
             flooding guest costs the screen one batch at a time, not a queue.
             Lines that came meanwhile go at once; else the next poll sends.
             """
-            if self._sub is not None:
-                self._sub.inflight = False
-            if self._after_ack is not None:
-                self._after_ack()
+            if self._on_ack is not None:
+                self._on_ack()
 
     def __init__(self, app: App[Any], fleet: Fleet, *, pool_interval: float = 0.5,
                  console_interval: float = 0.05) -> None:
@@ -189,12 +186,12 @@ class Bridge:
             sub.pending = partial
             sub.inflight = True
             target.post_message(self.ConsoleBatch(
-                sub.name, lines, missed, pending, sub,
-                lambda: self._after_ack(target, sub)))
+                sub.name, lines, missed, pending, lambda: self._acked(target, sub)))
 
-    def _after_ack(self, target: MessagePump, sub: _ConsoleSub) -> None:
+    def _acked(self, target: MessagePump, sub: _ConsoleSub) -> None:
+        sub.inflight = False
         # A flood: the lines that came while the batch was on its way go now.
-        if (self._console_subs.get(target) is sub and not sub.inflight
+        if (self._console_subs.get(target) is sub
                 and self.fleet.console(sub.name).next_seq > sub.cursor):
             self._push_console(target, sub)
 

@@ -8,7 +8,6 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from operator import itemgetter
-from typing import Final
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -22,6 +21,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.timer import Timer
 
+from vmtui.backends.ring import SOURCE, TEXT, Line
 from vmtui.widgets.inert import inert
 from vmtui.widgets.keys import key_bytes
 
@@ -30,16 +30,7 @@ SOURCES = ("console", "stdout", "stderr", "qemu", "vmtui", "event")
 DETACH_KEY = "ctrl+right_square_bracket"
 
 
-# What the view stores: exact tuples shaped like the ring's lines,
-# (seq, source, text, time), seq unused here. The collector stops tracking an
-# exact tuple of atomic values (never a NamedTuple), and a view holds 10,000.
-ShownLine = tuple[int, str, str, float]
-SOURCE: Final = 1
-TEXT: Final = 2
-TIME: Final = 3
-
-
-def shown(source: str, text: str, when: float) -> ShownLine:
+def shown(source: str, text: str, when: float) -> Line:
     """A line for the view that did not come from a ring."""
     return (-1, source, text, when)
 
@@ -103,7 +94,7 @@ class ConsoleView(ScrollView, can_focus=True):
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.max_lines = max_lines
-        self._lines: collections.deque[ShownLine] = collections.deque(maxlen=max_lines)
+        self._lines: collections.deque[Line] = collections.deque(maxlen=max_lines)
         self._first = 0  # absolute number of the oldest line held
         self._rows: list[int] | None = None  # absolute numbers shown, when filtered
         self._filter: re.Pattern[str] | None = None
@@ -134,7 +125,7 @@ class ConsoleView(ScrollView, can_focus=True):
         """The lines the view shows now (the filter applied)."""
         return [inert(self._line(n)[TEXT]) for n in self._row_numbers()]
 
-    def write_lines(self, lines: Iterable[ShownLine], pending: str | None = None) -> None:
+    def write_lines(self, lines: Iterable[Line], pending: str | None = None) -> None:
         """Append lines (the ring's, or made by :func:`shown`); their text is
         untrusted, stored as it came and made inert wherever it is shown.
         ``pending`` replaces the unfinished last line (a prompt) when not None."""
@@ -207,7 +198,7 @@ class ConsoleView(ScrollView, can_focus=True):
         self._resize()
         self.refresh()
 
-    def _line(self, number: int) -> ShownLine:
+    def _line(self, number: int) -> Line:
         return self._lines[number - self._first]
 
     def _row_numbers(self) -> Iterable[int]:
@@ -317,7 +308,7 @@ class ConsoleView(ScrollView, can_focus=True):
     # -- display options -------------------------------------------------------
 
     @staticmethod
-    def _widest(lines: Sequence[ShownLine], texts: list[str], show_source: bool) -> int:
+    def _widest(lines: Sequence[Line], texts: list[str], show_source: bool) -> int:
         """Cells of the widest of ``lines`` (their ``texts``) made inert, timestamps aside.
 
         ASCII without tabs (a flood's common case) is measured in C as it
@@ -334,7 +325,7 @@ class ConsoleView(ScrollView, can_focus=True):
             width = max(width, max(labelled, default=0))
         return width
 
-    def _prefix(self, line: ShownLine) -> str:
+    def _prefix(self, line: Line) -> str:
         _, source, _, when = line
         out = ""
         if self.show_time:
