@@ -39,10 +39,10 @@ from textual.screen import Screen
 from textual.widgets import Log
 
 from vmtui.app import VmtuiApp, calm_collector
+from vmtui.backends.config import parse_config
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.ring import TEXT
 from vmtui.bridge import Bridge
-from vmtui.config import parse_config
 from vmtui.screens.instance import InstanceScreen
 from vmtui.widgets.console_view import ConsoleView
 

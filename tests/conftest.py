@@ -10,10 +10,26 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from vmtui.backends.config import Config, parse_config
 from vmtui.backends.fleet import Fleet
-from vmtui.config import Config, parse_config
+from vmtui.backends.qemu import launcher
 from vmtui.demo import demo_dict
 from vmtui.guest.build import Guest, build
+
+
+@pytest.fixture(autouse=True)
+def _qemu_only_in_guest_tests(request: pytest.FixtureRequest,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that starts QEMU must be marked ``guest``: ``pytest -m "not guest"``
+    is the quick loop with no QEMU at all, and this keeps it so."""
+    if request.node.get_closest_marker("guest") is not None:
+        return
+
+    async def refuse(argv: list[str], *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"{request.node.nodeid} starts QEMU ({argv[0]}): "
+                             "mark it pytest.mark.guest")
+
+    monkeypatch.setattr(launcher, "spawn", refuse)
 
 
 @pytest.fixture(scope="session")

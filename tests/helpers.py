@@ -7,17 +7,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vmtui.config import Config, parse_config
+from vmtui.backends.config import Config, parse_config
 
 
 def scripted_config(tmp: Path, *, count: int = 2, lines: list[str] | None = None,
-                    fail: list[int] | None = None, name: str = "snap") -> Config:
+                    fail: list[int] | None = None, name: str = "snap",
+                    base_dir: Path | None = None) -> Config:
     """A config of the scripted VM type (deterministic, no real VM)."""
     data: dict[str, Any] = {
         "name": name, "type": "scripted", "count": count, "workdir": str(tmp),
         "vm": {"lines": lines or [], "fail": fail or []},
     }
-    return parse_config(data, file="<test>", base_dir=tmp)
+    return parse_config(data, file="<test>", base_dir=tmp if base_dir is None else base_dir)
 
 
 def pid_alive(pid: int) -> bool:

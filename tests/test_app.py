@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from textual.message import Message
 from textual.pilot import Pilot
 
@@ -20,6 +21,7 @@ from vmtui.guest.build import Guest
 from vmtui.screens.help import HelpScreen
 from vmtui.screens.instance import InstanceScreen
 from vmtui.screens.pool import PoolScreen
+from vmtui.screens.text import TextScreen
 from vmtui.widgets.console_view import ConsoleView
 from vmtui.widgets.pool_table import PoolTable
 
@@ -36,6 +38,7 @@ def states(app: VmtuiApp) -> list[str]:
     return [table.get_cell(name, "state").plain for name in app.fleet.records]
 
 
+@pytest.mark.guest
 async def test_demo_pool_boots_on_screen(guest: Guest, workdir: Path) -> None:
     fleet = Fleet(demo_config(guest, count=2, workdir=workdir))
     app = VmtuiApp(fleet)
@@ -101,11 +104,21 @@ async def test_boot_failure_shows_in_table(tmp_path: Path) -> None:
     async with app.run_test(size=(120, 24)) as pilot:
         await until(pilot, lambda: states(app) == ["running", "failed"], 5)
         table = app.screen.query_one(PoolTable)
-        assert table.get_cell("snap-1", "last").plain == "snap-1: scripted boot failure"
+        assert (table.get_cell("snap-1", "last").plain
+                == "snap-1: scripted boot failure · B: boot output")
         assert table.get_cell("snap-0", "last").plain == "hello snap-0"
+        # B on a failed row opens the console tail its BootError carried.
+        await pilot.press("down", "B")
+        assert isinstance(app.screen, TextScreen)
+        assert app.screen.query_one(ConsoleView).plain_lines() == ["hello snap-1"]
+        await pilot.press("q")
+        assert isinstance(app.screen, PoolScreen)
+        await pilot.press("up", "B")  # a running instance has none: a toast says so
+        assert isinstance(app.screen, PoolScreen)
         await pilot.press("q")
 
 
+@pytest.mark.guest
 async def test_quit_while_booting_leaves_no_qemu(guest: Guest, workdir: Path) -> None:
     fleet = Fleet(demo_config(guest, count=2, workdir=workdir))
     app = VmtuiApp(fleet)

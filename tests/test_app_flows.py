@@ -8,6 +8,7 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 from textual.message import Message
 from textual.widgets import DataTable, Input
 
@@ -56,6 +57,7 @@ async def test_filter_and_sort_the_pool(tmp_path: Path) -> None:
     assert {Input.Changed, Bridge.PoolUpdated, DataTable.RowSelected} <= kinds
 
 
+@pytest.mark.guest
 async def test_operator_flow_on_a_real_guest(guest: Guest, workdir: Path) -> None:
     fleet = Fleet(guest_config(guest, workdir))
     app = VmtuiApp(fleet)

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
+from vmtui.backends.config import load_config
+from vmtui.backends.schema import ConfigError
 from vmtui.cli import main
-from vmtui.config import load_config
-from vmtui.schema import ConfigError
 
 
 @pytest.fixture

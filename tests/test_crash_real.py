@@ -10,12 +10,12 @@ import pytest
 
 from tests.conftest import guest_config
 from vmtui.backends.base import InstanceState
+from vmtui.backends.config import parse_config
 from vmtui.backends.evidence import FILES
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.monitor import NO_OUTPUT
 from vmtui.backends.qemu import QemuInstance
 from vmtui.backends.ring import TEXT
-from vmtui.config import parse_config
 from vmtui.demo import demo_dict
 from vmtui.guest.build import Guest
 

@@ -15,9 +15,9 @@ import pytest
 
 from tests.conftest import make_disk
 from vmtui.backends.base import InstanceState
+from vmtui.backends.config import parse_config
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
-from vmtui.config import parse_config
 from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest

@@ -37,7 +37,14 @@ def test_guest_has_what_later_work_needs(guest: Guest) -> None:
     assert info["kernel"].startswith("vmlinuz-")
     assert "virtio_net" in info["modules"].split()
     assert guest.host_key.read_text().startswith("ssh-ed25519 ")
-    assert (guest.ssh_key.stat().st_mode & 0o777) == 0o600
+
+
+def test_guest_cache_is_private(guest: Guest) -> None:
+    # The initramfs carries the guest's SSH host private key, the one vmtui pins.
+    assert (guest.dir.stat().st_mode & 0o777) == 0o700
+    files = {p.name: p.stat().st_mode & 0o777 for p in guest.dir.iterdir() if p.is_file()}
+    assert {"initramfs.cpio.gz", "id_ed25519", "host_key.dropbear", "vmlinuz"} <= set(files)
+    assert set(files.values()) == {0o600}, files
 
 
 def test_missing_tools_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

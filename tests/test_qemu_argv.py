@@ -11,7 +11,7 @@ import pytest
 from vmtui.backends.base import InfraError
 from vmtui.backends.qemu import instance
 from vmtui.backends.qemu.config import LaunchPlan, QemuConfig, build_argv
-from vmtui.schema import ConfigError, load_section
+from vmtui.backends.schema import ConfigError, load_section
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ import pytest
 
 from tests.helpers import pid_alive, qemu_pids_in, wait_dead
 from vmtui.backends.base import BootError, InstanceState
+from vmtui.backends.config import parse_config
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.merger import OutputMerger
 from vmtui.backends.qemu import QemuInstance
 from vmtui.backends.ring import TEXT
-from vmtui.config import parse_config
 from vmtui.demo import demo_config, demo_dict
 from vmtui.guest.build import Guest
 

@@ -1,10 +1,11 @@
 """SVG snapshots of every screen and inspector tab, deterministic: scripted VMs
-(canned QMP answers), a fixed clock, a fixed workdir."""
+(canned QMP answers), a fixed clock, a workdir relative to the test's own
+folder (the same text in every run, and parallel runs never share it), UTC."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ from vmtui.app import VmtuiApp
 from vmtui.backends.base import InstanceState
 from vmtui.backends.fleet import Fleet
 
-SNAP_DIR = Path("/tmp/vmtui-snapshots")
 SIZES = [(80, 24), (160, 48)]
 BOOT = [
     "[    0.000000] Linux version 6.1.0-test (scripted) #1 SMP",
@@ -27,9 +27,20 @@ BOOT = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def fixed_place_and_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Times render in UTC and the workdir is ./work of the test's own folder."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
 def make_app(lines: list[str] | None = None) -> VmtuiApp:
-    shutil.rmtree(SNAP_DIR, ignore_errors=True)
-    config = scripted_config(SNAP_DIR, count=3, fail=[2], lines=lines or BOOT, name="snap")
+    config = scripted_config(Path("work"), count=3, fail=[2], lines=lines or BOOT,
+                             name="snap", base_dir=Path("."))
     fleet = Fleet(config, clock=lambda: 1000.0, wallclock=lambda: 0.0, run_name="run")
     fleet.watch.after_seconds = 0
     return VmtuiApp(fleet)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import gc
 
 from textual.app import App
+from textual.content import Content
+from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
-from vmtui.backends.fleet import Fleet
-from vmtui.bridge import Bridge
+from vmtui.bridge import Bridge, Fleet, GuestText
 from vmtui.commands import VmtuiCommands
 from vmtui.screens.help import HelpScreen, key_table
 from vmtui.screens.pool import PoolScreen
@@ -68,6 +69,21 @@ class VmtuiApp(App[int]):
         from vmtui.screens.instance import InstanceScreen
 
         self.push_screen(InstanceScreen(self.bridge, name))
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every toast, from any screen: made inert and never read as markup.
+
+        Messages quote errors and titles that may hold guest text; a toast is
+        plain text whatever its caller asked.
+        """
+        safe = "\n".join(GuestText(line) for line in str(message).split("\n"))
+        super().notify(safe, title=GuestText(title), severity=severity, timeout=timeout,
+                       markup=False)
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        """The header's title, made inert (a sub-title may name a crash)."""
+        return super().format_title(GuestText(title), GuestText(sub_title))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # One place turns every failed backend call into a notification.

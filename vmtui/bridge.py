@@ -1,6 +1,10 @@
-"""The one module that knows both Textual and the backends.
+"""The one crossing between the Textual front and the backends.
 
-It runs backend work in named workers on the app's event loop (QEMU must be
+The front (app, commands, screens, widgets, screenshot) imports nothing from
+``vmtui.backends``: it talks to the :class:`Bridge` and takes the plain value
+types re-exported here (``__all__``). A test holds both floors to that.
+
+The bridge runs backend work in named workers on the app's event loop (QEMU must be
 spawned from the main thread: never a thread worker), polls the fleet, and
 posts what changed to the screens that subscribed: pool snapshots about twice
 a second, console lines in batches every 50 ms (or as soon as the previous
@@ -12,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from textual.app import App
@@ -19,10 +24,34 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.timer import Timer
 
-from vmtui.backends.fleet import LIVE, Fleet, InstanceSnapshot
-from vmtui.backends.ring import Line
-from vmtui.inspect import inspect
-from vmtui.tables import Table
+from vmtui.backends.base import InstanceState, VMError
+from vmtui.backends.diagnose import DESTRUCTIVE_SYSRQ, SYSRQ
+from vmtui.backends.evidence import Incident
+from vmtui.backends.fleet import Fleet
+from vmtui.backends.inert import GuestText, inert
+from vmtui.backends.inspection import TABS, Table, inspect
+from vmtui.backends.records import LIVE, InstanceSnapshot
+from vmtui.backends.ring import SOURCE, TEXT, Line
+
+# What the front may use of the backends: value types, constants, and the
+# Fleet only as a type (to hand it to the app).
+__all__ = [
+    "ACTIONS", "DESTRUCTIVE_SYSRQ", "SOURCE", "SYSRQ", "TABS", "TEXT", "Bridge", "Fleet",
+    "GuestText", "Incident", "InstanceSnapshot", "InstanceState", "Line", "PoolInfo",
+    "Table", "VMError", "inert",
+]
+
+
+@dataclass(frozen=True)
+class PoolInfo:
+    """What the screens show of the pool's config."""
+
+    name: str
+    count: int
+    type: str
+    target: str
+    os: str
+    console_lines: int
 
 
 @dataclass
@@ -104,6 +133,9 @@ class Bridge:
         self._timers: list[Timer] = []
         self._lag_mark = time.monotonic()
         self._closed = False
+        pool = fleet.config.pool
+        self.pool = PoolInfo(pool.name, pool.count, pool.type, pool.target, pool.os,
+                             pool.console_lines)
 
     def start(self, boot: bool = True) -> None:
         """Start polling and, with ``boot``, boot the pool in a worker."""
@@ -195,6 +227,36 @@ class Bridge:
                 and self.fleet.console(sub.name).next_seq > sub.cursor):
             self._push_console(target, sub)
 
+    # -- queries -------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """Every instance of the pool, in index order."""
+        return list(self.fleet.records)
+
+    def snapshot(self) -> list[InstanceSnapshot]:
+        """Every instance as the pool table shows it, now."""
+        return self.fleet.snapshot()
+
+    def state(self, name: str) -> InstanceState:
+        return self.fleet.record(name).state
+
+    def is_up(self, name: str) -> bool:
+        """Whether a VM process stands behind ``name`` (worth polling)."""
+        return self.fleet.instance(name) is not None
+
+    def incidents(self, instance: str | None = None) -> list[Incident]:
+        """Incidents of the pool (or of one instance), newest first."""
+        return [i for i in reversed(self.fleet.incidents) if instance in (None, i.instance)]
+
+    def boot_output(self, name: str) -> list[str]:
+        """The console tail a failed boot left (raw guest text: show it inert)."""
+        raw = self.fleet.record(name).boot_output
+        return raw.decode("utf-8", "replace").splitlines()
+
+    def save_console(self, name: str, lines: Sequence[str]) -> Path:
+        """Write ``lines`` into a file in the instance's workdir (VMError if not)."""
+        return self.fleet.save_lines(name, lines)
+
     # -- actions -------------------------------------------------------------
 
     def act(self, action: str, name: str) -> None:
@@ -233,7 +295,7 @@ class Bridge:
 
     async def inspect(self, name: str, tab: str) -> Table:
         """The rows of an inspector tab (called from the screen's worker)."""
-        return await inspect(self.fleet, name, tab)
+        return await inspect(self.fleet.record(name), tab)
 
     def _work(self, coro: Coroutine[Any, Any, Any], label: str, done: str | None) -> None:
         async def run() -> None:

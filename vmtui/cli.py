@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 
 from vmtui import __version__
-from vmtui.config import Config, load_config
-from vmtui.schema import ConfigError
+from vmtui.backends.config import Config, load_config
+from vmtui.backends.schema import ConfigError
 
 COMMANDS = ("check", "demo", "guest", "run", "screenshot")
 EXIT_CONFIG = 2

@@ -26,7 +26,7 @@ class VmtuiCommands(Provider):
             ("Start all instances", partial(bridge.act_all, "boot"), "boot every stopped one"),
             ("Show keys", app.action_help, "the help screen"),
         ]
-        for name in bridge.fleet.records:
+        for name in bridge.names():
             out.append((f"Open {name}", partial(app.open_instance, name), "its console"))
             for action, (_, label, confirm) in ACTIONS.items():
                 out.append((f"{label} {name}", partial(run_action, screen, bridge, action, name),

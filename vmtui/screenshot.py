@@ -9,8 +9,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from vmtui.app import VmtuiApp
-from vmtui.backends.base import InstanceState
-from vmtui.backends.fleet import Fleet
+from vmtui.bridge import Fleet, InstanceState
 
 
 class ScreenshotError(Exception):
@@ -28,18 +27,19 @@ def take(fleet: Fleet, screen: str, out: Path, size: tuple[int, int],
     instance = None
     if screen.startswith("instance:"):
         instance = screen.partition(":")[2]
-        if instance not in fleet.records:
-            known = ", ".join(fleet.records)
+    app = VmtuiApp(fleet)
+    if instance is not None:
+        if instance not in app.bridge.names():
+            known = ", ".join(app.bridge.names())
             raise ScreenshotError(f"no instance {instance!r} in the pool (known: {known})")
     elif screen != "pool":
         raise ScreenshotError(f"unknown screen {screen!r}: use pool or instance:NAME")
-    app = VmtuiApp(fleet)
 
     async def pilot(pilot: Pilot[Any]) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and any(
                 s.state in (InstanceState.OFFLINE, InstanceState.BOOTING)
-                for s in fleet.snapshot()):
+                for s in app.bridge.snapshot()):
             await pilot.pause(0.2)
         await pilot.pause(1.0)  # let the console settle and the rates update
         if instance is not None:

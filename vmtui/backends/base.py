@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from vmtui.backends.guestops import GuestSession
     from vmtui.backends.merger import OutputMerger
+    from vmtui.backends.qmp_types import CPU, BlockDevice, BlockStats, PCIDevice, Status, Version
 
 
 class VMError(Exception):
@@ -134,16 +136,22 @@ class Pool(abc.ABC):
         """
 
 
+# -- optional capabilities ------------------------------------------------------
+# A VM type may lack any of these. Generic code asks ``isinstance(inst, Cap)``
+# (or :func:`vmtui.backends.records.require`), never ``getattr``; the UI
+# hides or explains what is absent.
+
+
 @runtime_checkable
 class ConsoleWriter(Protocol):
-    """Optional capability: bytes typed into the VM's console."""
+    """Bytes typed into the VM's console (attach mode, debugger sequences)."""
 
     async def write_console(self, data: bytes) -> None: ...
 
 
 @runtime_checkable
 class Lifecycle(Protocol):
-    """Optional capability: power-down, reset, pause and resume in place."""
+    """Power-down, reset, pause and resume in place."""
 
     async def powerdown(self, timeout: float = 30.0) -> int: ...
 
@@ -158,7 +166,7 @@ class Lifecycle(Protocol):
 
 @runtime_checkable
 class EventSource(Protocol):
-    """Optional capability: a stream of the VM's events (QMP's, for QEMU).
+    """A stream of the VM's events (QMP's, for QEMU).
 
     The subscription is async-iterable, yields objects with ``name``, ``data``
     and ``time``, and has ``close()``.
@@ -169,13 +177,69 @@ class EventSource(Protocol):
 
 @runtime_checkable
 class Diagnosable(Protocol):
-    """Optional capability: look inside a stuck guest without its help."""
+    """Look inside a stuck guest without its help."""
 
     async def send_sysrq(self, letter: str) -> None: ...
 
     async def registers(self) -> dict[int, str]: ...
 
     async def inject_nmi(self) -> None: ...
+
+
+class QmpView(Protocol):
+    """The queries the inspector tabs show (go-qemu's Domain, read side)."""
+
+    async def status(self) -> Status: ...
+
+    async def version(self) -> Version: ...
+
+    async def block_devices(self) -> list[BlockDevice]: ...
+
+    async def block_stats(self) -> list[BlockStats]: ...
+
+    async def pci_devices(self) -> list[PCIDevice]: ...
+
+    async def cpus(self) -> list[CPU]: ...
+
+
+@runtime_checkable
+class Inspectable(Protocol):
+    """QMP inspectors (Status, Block, PCI, CPUs) and facts for the Status tab."""
+
+    @property
+    def inspector(self) -> QmpView: ...
+
+    def facts(self) -> list[tuple[str, str]]:
+        """(field, value) rows about the VM process: PID, accelerator, sockets."""
+        ...
+
+
+@runtime_checkable
+class GuestAccess(Protocol):
+    """Commands, copies and forwards inside the guest (SSH)."""
+
+    @property
+    def guest(self) -> GuestSession | None: ...
+
+
+@runtime_checkable
+class DebugStub(Protocol):
+    """A gdb stub on the VM's CPUs, opened and closed on demand."""
+
+    async def open_debug_stub(self) -> str:
+        """Open the stub; return the gdb command line that attaches to it."""
+        ...
+
+    async def close_debug_stub(self) -> None: ...
+
+
+@runtime_checkable
+class Infoer(Protocol):
+    """Facts about the VM for an incident (syzkaller's ``vmimpl.Infoer``)."""
+
+    async def info(self) -> dict[str, str]:
+        """File name to text, written into each incident folder."""
+        ...
 
 
 @dataclass(frozen=True)

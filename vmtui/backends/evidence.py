@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from vmtui.backends.inert import GuestText
 from vmtui.backends.ring import Line
 
 FILES = ("report.txt", "console-before.txt", "console-after.txt", "registers.txt",
@@ -30,11 +31,29 @@ class Incident:
 
     instance: str
     kind: str  # crash, verdict, diagnose
-    title: str
+    title: GuestText
     time: float
     folder: Path
     complete: bool = False
     files: list[str] = field(default_factory=list)
+    error: str = ""  # why the folder could not be written, if it could not
+
+    @property
+    def status(self) -> str:
+        """"complete", "writing" or "failed: why"."""
+        if self.error:
+            return f"failed: {self.error}"
+        return "complete" if self.complete else "writing"
+
+    def read(self, name: str) -> str:
+        """The text of file ``name`` of this incident (guest text: show it inert).
+
+        Raises:
+            OSError: the file cannot be read.
+        """
+        if name not in self.files:
+            raise FileNotFoundError(f"{name} is not a file of this incident")
+        return (self.folder / name).read_text(errors="replace")
 
 
 def slug(title: str) -> str:

@@ -2,121 +2,53 @@
 
 The Fleet adds, once for every VM type, what syzkaller's ``vm.go`` adds over
 ``vmimpl``: a workdir per instance, an explicit state machine, the console
-kept in a bounded ring plus a complete log file on disk, and snapshots for
-the UI. It is plain asyncio and knows nothing of Textual.
+kept in a bounded ring plus a complete log file on disk (``consoles``), and
+snapshots for the UI. It is plain asyncio and knows nothing of Textual.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import itertools
-import json
 import logging
+import shutil
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from operator import itemgetter
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from vmtui.backends import base
+from vmtui.backends import base, consoles, events
 from vmtui.backends.base import (
     BootError,
+    ConsoleWriter,
     Env,
     EventSource,
+    GuestAccess,
     InfraError,
     Instance,
     InstanceState,
     Lifecycle,
     StateError,
+    VMError,
 )
+from vmtui.backends.config import Config
 from vmtui.backends.diagnose import Diagnosis
-from vmtui.backends.evidence import Incident, event_line
+from vmtui.backends.evidence import Incident
 from vmtui.backends.guestops import GuestSession
-from vmtui.backends.merger import Chunk, OutputMerger, Pacer
+from vmtui.backends.inert import GuestText
+from vmtui.backends.merger import Pacer
+from vmtui.backends.records import LIVE, InstanceRecord, InstanceSnapshot, require
 from vmtui.backends.ring import TEXT, ConsoleRing
+from vmtui.backends.tasks import Background
 from vmtui.backends.watch import Watch
-from vmtui.config import Config
+
+__all__ = ["LIVE", "Fleet", "InstanceRecord", "InstanceSnapshot"]
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-LIVE = (InstanceState.BOOTING, InstanceState.RUNNING, InstanceState.PAUSED,
-        InstanceState.CRASHED)
-
-
-@dataclass(frozen=True, slots=True)
-class InstanceSnapshot:
-    """What the pool table shows of one instance, at one moment."""
-
-    name: str
-    index: int
-    state: InstanceState
-    uptime: float | None
-    lines_per_sec: float
-    lines: int
-    last_line: str
-    error: str
-    workdir: Path
-    title: str = ""  # the crash or verdict title, once there is one
-    hung_in: float | None = None  # seconds before a silent VM is declared hung
-    held: bool = False
-    gdb: str = ""  # the gdb command, while held
-
-
-class _Rate:
-    """Lines per second over a window of a couple of seconds."""
-
-    def __init__(self) -> None:
-        self._t0: float | None = None
-        self._n0 = 0
-        self.value = 0.0
-
-    def update(self, now: float, total: int) -> float:
-        if self._t0 is None:
-            self._t0, self._n0 = now, total
-        elif now - self._t0 >= 1.0:
-            self.value = (total - self._n0) / (now - self._t0)
-            self._t0, self._n0 = now, total
-        return self.value
-
-
-class InstanceRecord:
-    """Everything the fleet tracks about one instance slot."""
-
-    def __init__(self, name: str, index: int, workdir: Path, ring_lines: int) -> None:
-        self.name = name
-        self.index = index
-        self.workdir = workdir
-        self.state = InstanceState.OFFLINE
-        self.state_changed = asyncio.Event()
-        self.ring = ConsoleRing(ring_lines)
-        self.instance: Instance | None = None
-        self.merger: OutputMerger | None = None
-        self.log_file: BinaryIO | None = None
-        self.started_at: float | None = None
-        self.error = ""
-        self.rate = _Rate()
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.boot_task: asyncio.Task[None] | None = None
-        self.events: collections.deque[Any] = collections.deque(maxlen=1000)
-        self.resume_to = InstanceState.RUNNING  # where RESUME leads back to
-        self.stopping = False  # an operator asked it to stop: its exit is no loss
-        self.last_output = 0.0  # fleet clock time of the last console line
-        self.title = ""
-        self.held = False
-        self.gdb = ""
-
-    def instance_exited(self) -> bool:
-        """Whether there is no live VM process behind this record."""
-        return self.instance is None or self.instance.exited()
-
-    @property
-    def console_log(self) -> Path:
-        return self.workdir / "console.log"
 
 
 class Fleet:
@@ -156,11 +88,14 @@ class Fleet:
         self.records: dict[str, InstanceRecord] = {}
         for index in range(pool_cfg.count):
             name = f"{pool_cfg.name}-{index}"
-            self.records[name] = InstanceRecord(
-                name, index, self.workdir / name, pool_cfg.console_lines)
+            rec = InstanceRecord(name, index, self.workdir / name, pool_cfg.console_lines,
+                                 Background(name))
+            rec.tasks.on_failure = partial(self._task_failed, rec)
+            self.records[name] = rec
         self._closed = False
         self.watch = Watch(self)
         self.pacer = Pacer()
+        self._tasks = Background(pool_cfg.name, on_failure=self._fleet_task_failed)
         self._clock: asyncio.Task[None] | None = None
 
     # -- state ---------------------------------------------------------------
@@ -194,12 +129,22 @@ class Fleet:
 
         return await asyncio.wait_for(wait(), timeout)
 
+    # -- failures of background work -------------------------------------------
+
+    def _task_failed(self, rec: InstanceRecord, task: str, exc: BaseException) -> None:
+        rec.fault = f"{task} failed: {exc!r}"
+        self.note(rec, f"background task {rec.fault}")
+
+    def _fleet_task_failed(self, task: str, exc: BaseException) -> None:
+        for rec in self.records.values():
+            self._task_failed(rec, f"pool {task}", exc)
+
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self) -> None:
         """Boot every instance concurrently; returns when all are settled."""
         if self._clock is None:
-            self._clock = asyncio.ensure_future(self.watch.run_clock())
+            self._clock = self._tasks.spawn(self.watch.run_clock(), "verdict-clock")
         await asyncio.gather(*(self.boot(name) for name in self.records))
 
     async def boot(self, name: str) -> None:
@@ -211,22 +156,23 @@ class Fleet:
         if self._closed:
             raise base.StateError("the fleet is closed")
         self._unheld(name, "start")
-        rec.boot_task = asyncio.ensure_future(self._boot(rec))
+        rec.boot_task = rec.tasks.spawn(self._boot(rec), "boot")
         with contextlib.suppress(asyncio.CancelledError):
             await rec.boot_task
 
     async def _boot(self, rec: InstanceRecord) -> None:
         name = rec.name
         self.set_state(rec, InstanceState.BOOTING)
-        rec.workdir.mkdir(parents=True, exist_ok=True)
-        rec.log_file = open(rec.console_log, "ab", buffering=0)
-        rec.merger = OutputMerger(tee=rec.log_file, pacer=self.pacer)
+        merger = consoles.open_console(rec, self.pacer)
         rec.started_at = rec.last_output = self.clock()
         rec.stopping = False
-        rec.title = ""
-        self._spawn(rec, self._consume(rec, rec.merger))
+        rec.title = GuestText()
+        rec.fault = ""
+        rec.boot_output = b""
+        rec.tasks.spawn(consoles.consume(rec, merger, self.wallclock,
+                                         self.watch.on_console_lines), "console")
         try:
-            rec.instance = await self.pool.create(name, rec.workdir, rec.index, rec.merger)
+            rec.instance = await self.pool.create(name, rec.workdir, rec.index, merger)
         except asyncio.CancelledError:
             await self._release(rec)
             raise
@@ -235,6 +181,7 @@ class Fleet:
                 log.exception("%s: unexpected error while booting", name)
                 exc = InfraError(f"{name}: unexpected error while booting: {exc!r}")
             log.info("%s: boot failed: %s", name, exc)
+            rec.boot_output = exc.output
             if rec.state is InstanceState.BOOTING:
                 self.set_state(rec, InstanceState.FAILED, str(exc))
             await self._release(rec)
@@ -242,34 +189,9 @@ class Fleet:
         if rec.state is InstanceState.BOOTING:
             self.set_state(rec, InstanceState.RUNNING)
         inst = rec.instance
-        self._spawn(rec, self._watch_exit(rec, inst))
+        rec.tasks.spawn(self._watch_exit(rec, inst), "exit-watch")
         if isinstance(inst, EventSource):
-            self._spawn(rec, self._follow_events(rec, inst))
-
-    def _spawn(self, rec: InstanceRecord, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
-        rec.tasks.add(task)
-        task.add_done_callback(rec.tasks.discard)
-
-    async def _consume(self, rec: InstanceRecord, merger: OutputMerger) -> None:
-        while (batch := await merger.get_batch()) is not None:
-            now = self.wallclock()
-            # Runs of lines from one source (a read error is a run of its own).
-            for (source, error), run in itertools.groupby(batch, key=itemgetter(0, 2)):
-                self._store(rec, source, error, list(run), now)
-            await asyncio.sleep(0)  # a flood must not starve the screen
-
-    def _store(self, rec: InstanceRecord, source: str, error: BaseException | None,
-               chunks: list[Chunk], now: float) -> None:
-        """Lines of one source into the ring (and console lines past the watch)."""
-        if error is not None:
-            rec.ring.append("vmtui", f"[vmtui] reading {source} failed: {error}", now)
-            return
-        # Lines hold no newline: decoding them joined is decoding each, at C speed.
-        texts = b"\n".join(map(itemgetter(1), chunks)).decode("utf-8", "replace").split("\n")
-        rec.ring.extend(source, texts, now)
-        if source == "console":
-            self.watch.on_console_lines(rec, texts)
+            rec.tasks.spawn(events.follow(self, rec, inst), "event-follower")
 
     async def _watch_exit(self, rec: InstanceRecord, inst: Instance) -> None:
         status = await inst.wait_exit()
@@ -285,88 +207,36 @@ class Fleet:
             self.watch.on_lost(rec)
         await self._release(rec)
 
-    async def _follow_events(self, rec: InstanceRecord, inst: Instance) -> None:
-        assert isinstance(inst, EventSource)
-        sub = inst.subscribe_events()
-        path = rec.workdir / "events.jsonl"
-        try:
-            async for event in sub:
-                rec.events.append(event)
-                with open(path, "a") as f:
-                    f.write(event_line(event))
-                detail = f" {json.dumps(event.data, sort_keys=True)}" if event.data else ""
-                rec.ring.append("event", f"{event.name}{detail}", self.wallclock())
-                if rec.instance is inst:
-                    self._on_event(rec, event.name)
-        finally:
-            sub.close()
-
-    def _on_event(self, rec: InstanceRecord, name: str) -> None:
-        state = rec.state
-        if name == "STOP" and state in (InstanceState.RUNNING, InstanceState.BOOTING):
-            rec.resume_to = state
-            self.set_state(rec, InstanceState.PAUSED)
-        elif name == "RESUME" and state is InstanceState.PAUSED:
-            self.set_state(rec, rec.resume_to)
-        elif name == "RESET" and state in (InstanceState.RUNNING, InstanceState.PAUSED):
-            self.set_state(rec, InstanceState.BOOTING)
-            self._spawn(rec, self._wait_rebooted(rec))
-        elif name == "GUEST_PANICKED":
-            self.watch.on_panic_event(rec)
-
-    async def _wait_rebooted(self, rec: InstanceRecord) -> None:
-        inst = rec.instance
-        if not isinstance(inst, Lifecycle):
-            return
-        try:
-            await inst.wait_ready()
-        except Exception as exc:
-            if rec.instance is inst and rec.state is InstanceState.BOOTING:
-                self.set_state(rec, InstanceState.FAILED, f"no SSH after reset: {exc}")
-            return
-        if rec.instance is inst and rec.state is InstanceState.BOOTING:
-            self.set_state(rec, InstanceState.RUNNING)
-
     async def _release(self, rec: InstanceRecord) -> None:
         # Detach first: a restart may install new ones while this awaits.
         inst, rec.instance = rec.instance, None
-        merger, rec.merger = rec.merger, None
-        log_file, rec.log_file = rec.log_file, None
         if inst is not None:
             await inst.close()
-        if merger is not None:
-            await merger.wait_sources(timeout=2)
-            await merger.close()
-        if log_file is not None:
-            log_file.close()
+        await consoles.close_console(rec)
 
-    def _lifecycle(self, name: str) -> Lifecycle:
-        rec = self.records[name]
-        inst = rec.instance
-        if inst is None or rec.state not in LIVE:
-            raise StateError(f"{name}: not running (it is {rec.state.value})")
-        if not isinstance(inst, Lifecycle):
-            raise StateError(f"{name}: its VM type cannot power down, reset or pause")
-        return inst
+    # -- operator actions ------------------------------------------------------
+
+    def _live(self, name: str, doing: str, capability: type[Any]) -> Any:
+        return require(self.records[name], LIVE, doing, capability)
 
     async def powerdown(self, name: str, timeout: float = 30.0) -> None:
         """Press the power button; kill it if the guest is still up after ``timeout``."""
-        inst = self._lifecycle(name)
+        inst: Lifecycle = self._live(name, "power down", Lifecycle)
         self.records[name].stopping = True
         await inst.powerdown(timeout)
         await self.wait_state(name, InstanceState.STOPPED, timeout=5)
 
     async def reset(self, name: str) -> None:
         """Hard reset: the guest reboots (state follows the RESET event)."""
-        await self._lifecycle(name).reset()
+        await self._live(name, "reset", Lifecycle).reset()
 
     async def pause(self, name: str) -> None:
         """Stop the vCPUs (state follows the STOP event)."""
-        await self._lifecycle(name).pause()
+        await self._live(name, "pause", Lifecycle).pause()
 
     async def resume(self, name: str) -> None:
         """Let the vCPUs run again."""
-        await self._lifecycle(name).resume()
+        await self._live(name, "resume", Lifecycle).resume()
 
     def _unheld(self, name: str, action: str) -> None:
         if self.records[name].held:
@@ -389,7 +259,7 @@ class Fleet:
         return await self.watch.diagnose(name, action, via=via, pace=pace)
 
     async def hold(self, name: str) -> str:
-        """Pin ``name`` and open QEMU's gdb stub; the gdb command that attaches."""
+        """Pin ``name`` and open its gdb stub; the gdb command that attaches."""
         return await self.watch.hold(name)
 
     async def release(self, name: str) -> None:
@@ -403,18 +273,14 @@ class Fleet:
 
     def note(self, rec: InstanceRecord, text: str) -> None:
         """A line from vmtui itself in the timeline and the log on disk."""
-        rec.ring.append("vmtui", text, self.wallclock())
-        if rec.log_file is not None:
-            rec.log_file.write(f"[vmtui] {text}\n".encode())
+        consoles.note(rec, text, self.wallclock())
 
     def guest(self, name: str) -> GuestSession:
         """The SSH session into instance ``name`` (run, copy_in, forward)."""
-        rec = self.records[name]
-        session = getattr(rec.instance, "guest", None)
-        if session is None or rec.state not in LIVE:
-            raise StateError(f"{name}: no SSH session (it is {rec.state.value})")
-        assert isinstance(session, GuestSession)
-        return session
+        inst: GuestAccess = self._live(name, "run commands in the guest", GuestAccess)
+        if inst.guest is None:
+            raise StateError(f"{name}: no SSH session (its config has no network or key)")
+        return inst.guest
 
     async def stop(self, name: str) -> None:
         """Stop one instance (kill it) and keep its logs."""
@@ -431,18 +297,13 @@ class Fleet:
     async def close(self) -> None:
         """Stop every instance and wait until no VM process is left."""
         self._closed = True
-        if self._clock is not None:
-            self._clock.cancel()
+        await self._tasks.cancel()
         await self.watch.close()
         await asyncio.gather(*(self.stop(name) for name in self.records))
         for rec in self.records.values():
-            for task in list(rec.tasks):
-                task.cancel()
-            await asyncio.gather(*rec.tasks, return_exceptions=True)
-        with contextlib.suppress(OSError):
-            for leftover in self._runtime.iterdir():
-                leftover.unlink()
-            self._runtime.rmdir()
+            await rec.tasks.cancel()
+        # Sockets QEMU left (a second close finds nothing to remove).
+        shutil.rmtree(self._runtime, ignore_errors=True)
 
     # -- views ---------------------------------------------------------------
 
@@ -452,19 +313,32 @@ class Fleet:
 
     def console_partial(self, name: str) -> str:
         """The console's unfinished last line (a shell prompt), decoded."""
-        merger = self.records[name].merger
-        return merger.partial("console").decode("utf-8", "replace") if merger else ""
+        return consoles.partial(self.records[name])
 
     async def write_console(self, name: str, data: bytes) -> None:
         """Type ``data`` into the console of ``name`` (attach mode)."""
-        inst = self.records[name].instance
-        if inst is None or not isinstance(inst, base.ConsoleWriter):
-            raise StateError(f"{name}: no console to type into")
-        await inst.write_console(data)
+        await self._live(name, "type into the console", ConsoleWriter).write_console(data)
 
     def instance(self, name: str) -> Instance | None:
         """The live instance behind ``name``, if it is up."""
         return self.records[name].instance
+
+    def save_lines(self, name: str, lines: Iterable[str]) -> Path:
+        """Write ``lines`` to a new file in ``name``'s workdir; its path.
+
+        Raises:
+            VMError: the file could not be written (disk full, read-only).
+        """
+        rec = self.records[name]
+        path = rec.workdir / time.strftime("console-saved-%Y%m%d-%H%M%S.txt")
+        try:
+            rec.workdir.mkdir(parents=True, exist_ok=True)
+            with open(path, "w") as out:
+                out.writelines(line + "\n" for line in lines)
+        except OSError as exc:
+            raise VMError(f"{name}: cannot save the console to {path}: "
+                          f"{exc.strerror or exc}") from exc
+        return path
 
     def snapshot(self) -> list[InstanceSnapshot]:
         """A consistent picture of every instance, for the pool table."""
@@ -477,8 +351,9 @@ class Fleet:
             out.append(InstanceSnapshot(
                 name=rec.name, index=rec.index, state=rec.state, uptime=uptime,
                 lines_per_sec=rec.rate.update(now, rec.ring.next_seq),
-                lines=rec.ring.next_seq, last_line=tail[0][TEXT] if tail else "",
-                error=rec.error, workdir=rec.workdir, title=rec.title,
+                lines=rec.ring.next_seq, last_line=GuestText(tail[0][TEXT] if tail else ""),
+                error=GuestText(rec.error), workdir=rec.workdir, title=GuestText(rec.title),
                 hung_in=self.watch.hung_in(rec, now), held=rec.held, gdb=rec.gdb,
+                fault=GuestText(rec.fault), boot_output=bool(rec.boot_output),
             ))
         return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ import asyncssh
 from vmtui.backends.base import VMError
 from vmtui.backends.merger import OutputMerger
 from vmtui.backends.ssh import SSHTarget
+
+log = logging.getLogger(__name__)
 
 
 class GuestError(VMError):
@@ -114,9 +117,12 @@ class GuestSession:
     async def _kill(self, conn: asyncssh.SSHClientConnection, pid: int | None) -> None:
         if pid is None:
             return
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.wait_for(conn.run(f"pkill -9 -P {pid}; kill -9 {pid}",
                                             check=False), 5)
+        except (OSError, asyncssh.Error, TimeoutError) as exc:
+            # The connection died with the command: nothing is left to kill.
+            log.info("%s: killing command %d in the guest failed: %s", self.name, pid, exc)
 
     async def copy_in(self, local: Path, remote: str | None = None) -> str:
         """Copy a host file into the guest (SFTP); return its path there."""
@@ -147,5 +153,7 @@ class GuestSession:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.wait_for(conn.wait_closed(), 2)
+            except (OSError, asyncssh.Error, TimeoutError) as exc:
+                log.debug("%s: SSH close: %s", self.name, exc)

@@ -11,8 +11,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-NO_OUTPUT = "no output from test machine"
-LOST_CONNECTION = "lost connection to test machine"
+from vmtui.backends.inert import GuestText
+
+NO_OUTPUT = GuestText("no output from test machine")
+LOST_CONNECTION = GuestText("lost connection to test machine")
 
 Title = Callable[[re.Match[str]], str]
 
@@ -110,16 +112,19 @@ class CrashDetector:
         # A literal inside another finds everything the longer one finds.
         self._needles = sorted(n for n in needles if not any(o != n and o in n for o in needles))
 
-    def check(self, line: str) -> str | None:
-        """The crash title if ``line`` starts a report, else None."""
+    def check(self, line: str) -> GuestText | None:
+        """The crash title if ``line`` starts a report, else None.
+
+        The title is made of guest text: it is made inert here, where it is born.
+        """
         text = _PREFIX.sub("", line, count=1)
         for rule in self.rules:
             m = rule.pattern.search(text)
             if m is not None:
-                return rule.title(m)[:200]
+                return GuestText(rule.title(m)[:200])
         return None
 
-    def check_lines(self, lines: Sequence[str]) -> list[tuple[int, str]]:
+    def check_lines(self, lines: Sequence[str]) -> list[tuple[int, GuestText]]:
         """``(index, title)`` for each line of ``lines`` that starts a report.
 
         A batch without a report costs a substring search per literal in the

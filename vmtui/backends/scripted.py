@@ -12,8 +12,8 @@ from pathlib import Path
 
 from vmtui.backends.base import BootError, Instance, Pool, register
 from vmtui.backends.merger import OutputMerger
-from vmtui.backends.qemu.qmp_types import CPU, BlockDevice, BlockStats, PCIDevice, Status, Version
-from vmtui.schema import spec
+from vmtui.backends.qmp_types import CPU, BlockDevice, BlockStats, PCIDevice, Status, Version
+from vmtui.backends.schema import spec
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,19 @@ class ScriptedInstance(Instance):
         self._output = output
         self.domain = ScriptedDomain(cpus)
         self._exit: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    @property
+    def inspector(self) -> ScriptedDomain:
+        return self.domain
+
+    def facts(self) -> list[tuple[str, str]]:
+        return [("QMP socket", str(self.domain.socket))]
+
+    async def open_debug_stub(self) -> str:
+        return "gdb -ex 'target remote 127.0.0.1:1234'  # scripted: no stub listens"
+
+    async def close_debug_stub(self) -> None:
+        return None
 
     def exited(self) -> bool:
         return self._exit.done()

@@ -10,17 +10,26 @@ gdb stub.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import shlex
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from vmtui.backends import base, evidence
-from vmtui.backends.base import Diagnosable, InstanceState, StateError
+from vmtui.backends import evidence
+from vmtui.backends.base import (
+    ConsoleWriter,
+    DebugStub,
+    Diagnosable,
+    Infoer,
+    InstanceState,
+    StateError,
+    VMError,
+)
 from vmtui.backends.diagnose import SEQUENCES, Diagnosis, send_sequence
 from vmtui.backends.evidence import Incident
+from vmtui.backends.inert import GuestText
 from vmtui.backends.monitor import LOST_CONNECTION, NO_OUTPUT, CrashDetector
+from vmtui.backends.records import LIVE, WATCHED, require
+from vmtui.backends.tasks import Background
 
 if TYPE_CHECKING:
     from vmtui.backends.fleet import Fleet, InstanceRecord
@@ -33,8 +42,7 @@ DEFAULT_DIAGNOSE = {
     "freebsd": ("ddb", "registers"),
     "openbsd": ("ddb", "registers"),
 }
-PANIC_TITLE = "kernel panic (pvpanic)"
-WATCHED = (InstanceState.BOOTING, InstanceState.RUNNING, InstanceState.PAUSED)
+PANIC_TITLE = GuestText("kernel panic (pvpanic)")
 
 
 class Watch:
@@ -46,7 +54,8 @@ class Watch:
         self.timeout = fleet.config.pool.no_output_timeout
         self.after_seconds = after_seconds
         self.incidents: list[Incident] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
+        # Incident writers; each records its own failure on its incident.
+        self._tasks = Background(f"{fleet.config.pool.name}:incidents")
 
     # -- detection -------------------------------------------------------------
 
@@ -65,14 +74,19 @@ class Watch:
 
     def on_lost(self, rec: InstanceRecord) -> None:
         rec.title = LOST_CONNECTION
-        self._spawn(self.record(rec, "verdict", LOST_CONNECTION))
+        self._collect(rec, "verdict", LOST_CONNECTION)
 
-    def crash(self, rec: InstanceRecord, title: str, kind: str) -> None:
+    def crash(self, rec: InstanceRecord, title: GuestText, kind: str) -> None:
         """Mark ``rec`` crashed with ``title`` and collect the evidence."""
         rec.title = title
         self.fleet.set_state(rec, InstanceState.CRASHED, title)
         log.warning("%s: %s", rec.name, title)
-        self._spawn(self.record(rec, kind, title))
+        self._collect(rec, kind, title)
+
+    def _collect(self, rec: InstanceRecord, kind: str, title: GuestText,
+                 diagnosis: Diagnosis | None = None) -> None:
+        self._tasks.spawn(self.write_incident(rec, kind, title, diagnosis),
+                          f"incident:{rec.name}")
 
     def hung_in(self, rec: InstanceRecord, now: float) -> float | None:
         """Seconds left before a silent ``rec`` is declared hung (None: no clock)."""
@@ -96,75 +110,78 @@ class Watch:
 
     # -- evidence ----------------------------------------------------------------
 
-    async def record(self, rec: InstanceRecord, kind: str, title: str,
-                     diagnosis: Diagnosis | None = None) -> Incident:
-        """Write an incident folder for ``rec``; returns once it is complete."""
+    async def write_incident(self, rec: InstanceRecord, kind: str, title: GuestText,
+                             diagnosis: Diagnosis | None = None) -> Incident:
+        """Write an incident folder for ``rec``; returns once it is complete.
+
+        A folder that cannot be written (disk full, read-only) leaves an
+        incident whose ``error`` says why, and a note on the instance.
+        """
         when = self.fleet.wallclock()
-        folder = evidence.new_folder(rec.workdir, title, when)
-        incident = Incident(rec.name, kind, title, when, folder)
+        incident = Incident(rec.name, kind, GuestText(title), when,
+                            rec.workdir / "incidents")
         self.incidents.append(incident)
+        try:
+            await self._write(rec, incident, diagnosis)
+        except (OSError, ValueError) as exc:
+            incident.error = f"{type(exc).__name__}: {exc}"
+            self.fleet.note(rec, f"writing the incident {incident.title!r} failed: "
+                                 f"{incident.error}")
+            log.error("%s: writing an incident failed", rec.name, exc_info=exc)
+        return incident
+
+    async def _write(self, rec: InstanceRecord, incident: Incident,
+                     diagnosis: Diagnosis | None) -> None:
+        kind, title = incident.kind, incident.title
+        folder = incident.folder = evidence.new_folder(rec.workdir, title, incident.time)
         mark = rec.ring.next_seq
         evidence.write(folder, "console-before.txt",
                        evidence.console_text(rec.ring.since(max(0, mark - 2000))[0]))
         inst = rec.instance
         if kind == "verdict" and title == NO_OUTPUT and rec.state is not InstanceState.PAUSED:
             # Silent but running: ask the kernel what it is doing (into console-after).
-            with contextlib.suppress(Exception):
+            try:
                 diagnosis = await self.diagnose(rec.name, "diagnose", record=False)
+            except VMError as exc:
+                diagnosis = Diagnosis("diagnose", {"failed": str(exc)})
         registers = ""
         if isinstance(inst, Diagnosable) and not rec.instance_exited():
             try:
                 regs = await inst.registers()
                 registers = "".join(f"== cpu {cpu} ==\n{text.rstrip()}\n"
                                     for cpu, text in regs.items())
-            except Exception as exc:
+            except VMError as exc:
                 registers = f"registers unavailable: {exc}\n"
+        info: dict[str, str] = {}
+        if isinstance(inst, Infoer):
+            try:
+                info = await inst.info()
+            except VMError as exc:
+                info = {"info.txt": f"unavailable: {exc}\n"}
         await asyncio.sleep(self.after_seconds)
         evidence.write(folder, "console-after.txt",
                        evidence.console_text(rec.ring.since(mark)[0]))
         evidence.write(folder, "registers.txt", registers or "the VM was not running\n")
         evidence.write(folder, "diagnosis.txt", diagnosis.text() if diagnosis else "")
         evidence.write_events(folder, rec.events)
-        evidence.write(folder, "qemu.txt", await self._qemu_facts(rec, inst))
+        for name, text in info.items():
+            evidence.write(folder, name, text)
         evidence.write(folder, "config.yaml", evidence.config_yaml(self.fleet.config))
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(incident.time))
         evidence.write(folder, "report.txt",
                        f"title: {rec.title if kind != 'diagnose' else title}\n"
                        f"kind: {kind}\ninstance: {rec.name}\nstate: {rec.state.value}\n"
-                       f"time: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(when))}\n")
-        incident.title = rec.title if kind == "crash" else title
+                       f"time: {stamp}\n")
+        incident.title = GuestText(rec.title) if kind == "crash" else title
         incident.files = sorted(p.name for p in folder.iterdir())
         incident.complete = True
-        return incident
-
-    async def _qemu_facts(self, rec: InstanceRecord, inst: Any) -> str:
-        out = ""
-        domain = getattr(inst, "domain", None)
-        if domain is not None and not inst.exited():
-            try:
-                version = await domain.version()
-                out += f"version: {version} ({version.package})\n"
-            except Exception as exc:
-                out += f"version: unavailable ({exc})\n"
-        cmdline = rec.workdir / "qemu.cmdline"
-        if cmdline.exists():
-            argv = cmdline.read_text().rstrip("\0").split("\0")
-            out += f"command line: {shlex.join(argv)}\n"
-        return out
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def settle(self) -> None:
         """Wait for incident folders still being written."""
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.settle()
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.cancel()
 
     # -- diagnose ------------------------------------------------------------------
 
@@ -178,10 +195,8 @@ class Watch:
         """
         fleet = self.fleet
         rec = fleet.records[name]
-        inst = rec.instance
-        if inst is None or not isinstance(inst, Diagnosable) or rec.state not in (
-                *WATCHED, InstanceState.CRASHED):
-            raise StateError(f"{name}: cannot diagnose (it is {rec.state.value})")
+        inst: Diagnosable = require(rec, (*WATCHED, InstanceState.CRASHED), "diagnose",
+                                    Diagnosable)
         pace = fleet.config.pool.diagnose_pace if pace is None else pace
         result = Diagnosis(action)
         fleet.note(rec, f"diagnose: {action}")
@@ -206,14 +221,14 @@ class Watch:
                 result.sections["nmi"] = "injected"
             elif step == "ddb":
                 sequence = SEQUENCES.get(os_name)
-                if sequence is None or not isinstance(inst, base.ConsoleWriter):
+                if sequence is None or not isinstance(inst, ConsoleWriter):
                     raise StateError(f"{name}: no debugger sequence for {os_name}")
                 await send_sequence(inst.write_console, sequence, pace)
                 result.sections["ddb"] = "\n".join(sequence)
             else:
                 raise ValueError(f"unknown diagnose action {step!r}")
         if record:
-            self._spawn(self.record(rec, "diagnose", f"diagnose {action}", result))
+            self._collect(rec, "diagnose", GuestText(f"diagnose {action}"), result)
         return result
 
     # -- hold ----------------------------------------------------------------------
@@ -222,29 +237,21 @@ class Watch:
         """Pin ``name`` (no restart, start or kill touches it) and open a gdb stub;
         return the gdb command that attaches."""
         rec = self.fleet.records[name]
-        inst = rec.instance
-        domain = getattr(inst, "domain", None)
-        if inst is None or domain is None:
-            raise StateError(f"{name}: not running (it is {rec.state.value})")
-        from vmtui.backends.qemu.instance import free_port
-
-        port = free_port()
-        answer = await domain.hmp(f"gdbserver tcp:127.0.0.1:{port}")
-        if "Waiting for gdb connection" not in answer:
-            raise StateError(f"{name}: QEMU refused the gdb stub: {answer.strip()}")
+        stub: DebugStub = require(rec, LIVE, "hold", DebugStub)
+        rec.gdb = await stub.open_debug_stub()
         rec.held = True
-        rec.gdb = (f"gdb -ex 'set architecture i386:x86-64' "
-                   f"-ex 'target remote 127.0.0.1:{port}'  # add your vmlinux for symbols")
-        self.fleet.note(rec, f"held; gdb stub on 127.0.0.1:{port}: {rec.gdb}")
+        self.fleet.note(rec, f"held; gdb stub open: {rec.gdb}")
         return rec.gdb
 
     async def release(self, name: str) -> None:
         """Unpin ``name`` and close its gdb stub."""
         rec = self.fleet.records[name]
-        domain = getattr(rec.instance, "domain", None)
-        if domain is not None:
-            with contextlib.suppress(Exception):
-                await domain.hmp("gdbserver none")
+        inst = rec.instance
         rec.held = False
         rec.gdb = ""
+        if isinstance(inst, DebugStub) and not rec.instance_exited():
+            try:
+                await inst.close_debug_stub()
+            except VMError as exc:
+                self.fleet.note(rec, f"closing the gdb stub failed: {exc}")
         self.fleet.note(rec, "released")

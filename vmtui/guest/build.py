@@ -224,9 +224,19 @@ def _sha256(*parts: bytes) -> str:
     return h.hexdigest()
 
 
+def lock_down(folder: Path) -> None:
+    """Make ``folder`` 0700 and every file in it 0600: it holds private keys
+    (the client key, the guest's host key, and the initramfs carrying it)."""
+    folder.chmod(0o700)
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink():
+            path.chmod(0o600)
+
+
 def ensure_keys(guest: Guest, dropbearkey: str, log: Log) -> None:
     """Generate the SSH client key and the guest's host key if they are missing."""
-    guest.dir.mkdir(parents=True, exist_ok=True)
+    guest.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    guest.dir.chmod(0o700)
     if not guest.ssh_key.exists():
         log("generating the SSH key pair")
         key = asyncssh.generate_private_key("ssh-ed25519", comment="vmtui-guest")
@@ -346,17 +356,22 @@ def build(guest: Guest | None = None, *, force: bool = False,
         _asset("power.sh"),
     )
     if not force and guest.ready() and guest.info().get("inputs") == inputs:
+        lock_down(guest.dir)  # a cache from an older vmtui may be readable by all
         log(f"guest is up to date in {guest.dir}")
         return guest
     log(f"building the initramfs ({len(modules)} modules)")
     image = build_initramfs(guest, tools, kroot, modules, index)
     tmp = guest.initrd.with_suffix(".tmp")
-    tmp.write_bytes(image)
+    # The initramfs holds the guest's SSH host private key: never readable by others.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(image)
     tmp.rename(guest.initrd)
     shutil.copyfile(vmlinuz[-1], guest.kernel)
     guest.manifest.write_text(json.dumps({
         "inputs": inputs, "kernel_package": deb, "kernel": vmlinuz[-1].name,
         "modules": " ".join(modules), "format": str(GUEST_FORMAT),
     }, indent=2) + "\n")
+    lock_down(guest.dir)
     log(f"guest ready in {guest.dir} (initramfs {len(image) // 1024} KiB)")
     return guest

@@ -11,8 +11,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, OptionList
 
-from vmtui.backends.evidence import Incident
-from vmtui.bridge import Bridge
+from vmtui.bridge import Bridge, Incident
 from vmtui.widgets.console_view import ConsoleView, shown
 from vmtui.widgets.inert import inert_text
 
@@ -32,7 +31,7 @@ class IncidentsScreen(Screen[None]):
         self.bridge = bridge
         self.instance = instance
         self._shown: list[Incident] = []
-        self._state: list[tuple[object, bool]] = []
+        self._state: list[tuple[object, str]] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -48,9 +47,8 @@ class IncidentsScreen(Screen[None]):
         self.set_interval(1.0, self.refresh_list)
 
     def refresh_list(self) -> None:
-        incidents = [i for i in reversed(self.bridge.fleet.incidents)
-                     if self.instance in (None, i.instance)]
-        state: list[tuple[object, bool]] = [(i.folder, i.complete) for i in incidents]
+        incidents = self.bridge.incidents(self.instance)
+        state: list[tuple[object, str]] = [(i.folder, i.status) for i in incidents]
         if state == self._state:
             return
         self._shown, self._state = incidents, state
@@ -58,8 +56,8 @@ class IncidentsScreen(Screen[None]):
         table.clear()
         for i in incidents:
             stamp = time.strftime("%H:%M:%S", time.localtime(i.time))
-            kind = i.kind if i.complete else f"{i.kind} (writing)"
-            table.add_row(Text(stamp), Text(i.instance), Text(kind), inert_text(i.title),
+            kind = i.kind if i.complete else f"{i.kind} ({i.status})"
+            table.add_row(Text(stamp), Text(i.instance), inert_text(kind), inert_text(i.title),
                           Text(str(i.folder), style="dim"), key=str(i.folder))
 
     def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
@@ -106,7 +104,10 @@ class IncidentScreen(Screen[None]):
     def show(self, name: str) -> None:
         view = self.query_one(ConsoleView)
         view.clear()
-        text = (self.incident.folder / name).read_text(errors="replace")
+        try:
+            text = self.incident.read(name)
+        except OSError as exc:
+            text = f"(cannot read {name}: {exc})"
         now = time.time()
         view.write_lines([shown("console", line, now) for line in text.splitlines()])
         view.scroll_home(animate=False)

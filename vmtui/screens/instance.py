@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 from rich.text import Text
 from textual import work
@@ -14,13 +13,12 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 
-from vmtui.backends.base import VMError
-from vmtui.backends.diagnose import DESTRUCTIVE_SYSRQ, SYSRQ
-from vmtui.bridge import Bridge
+from vmtui.bridge import DESTRUCTIVE_SYSRQ, SYSRQ, Bridge, VMError
 from vmtui.screens.confirm import ConfirmScreen
-from vmtui.screens.lifecycle import LIFECYCLE_BINDINGS, LifecycleMixin
+from vmtui.screens.lifecycle import LIFECYCLE_BINDINGS, LifecycleMixin, show_boot_output
 from vmtui.widgets.console_view import ConsoleView
 from vmtui.widgets.diagnose_bar import DiagnoseBar
+from vmtui.widgets.inert import inert_text
 from vmtui.widgets.inspector import Inspector
 from vmtui.widgets.pool_table import format_uptime
 
@@ -44,6 +42,7 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
         Binding("i", "toggle_inspector", "Inspector"),
         Binding("h", "hold", "Hold + gdb", show=False),
         Binding("I", "incidents", "Incidents", key_display="I", show=False),
+        Binding("B", "boot_output", "Boot output", key_display="B", show=False),
         *LIFECYCLE_BINDINGS,
         Binding("question_mark", "app.help", "Keys", key_display="?"),
     ]
@@ -76,12 +75,11 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
         yield Static(id="instance-status")
         with Horizontal(id="instance-body"):
             with Vertical(id="console-pane"):
-                yield ConsoleView(max_lines=self.bridge.fleet.config.pool.console_lines,
-                                  id="console")
+                yield ConsoleView(max_lines=self.bridge.pool.console_lines, id="console")
                 yield Static(id="console-banner")
                 yield Input(id="console-input")
             yield Inspector(id="inspector")
-        yield DiagnoseBar(self.bridge.fleet.config.pool.os)
+        yield DiagnoseBar(self.bridge.pool.os)
         yield Footer()
 
     @property
@@ -147,10 +145,18 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
         if snap.hung_in is not None:
             status.append(f"hung in {format_uptime(snap.hung_in)}  ")
         status.append(f"log: {snap.workdir / 'console.log'}", style="dim")
+        # Titles, errors and faults may quote the guest: the inert path only.
         if snap.title:
-            status.append(f"\n {snap.title} ", style="bold reverse")
+            status.append("\n ")
+            status.append_text(inert_text(f"{snap.title} ", style="bold reverse"))
         elif snap.error:
-            status.append(f"\n {snap.error}", style="italic")
+            status.append("\n ")
+            status.append_text(inert_text(snap.error, style="italic"))
+            if snap.boot_output:
+                status.append("  B: boot output", style="dim")
+        if snap.fault:
+            status.append("\n ")
+            status.append_text(inert_text(f"⚠ {snap.fault}", style="bold"))
         if snap.gdb:
             status.append(f"\n held · {snap.gdb}", style="bold")
         self.query_one("#instance-status", Static).update(status)
@@ -162,7 +168,7 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
 
     def refresh_inspector(self) -> None:
         inspector = self.query_one(Inspector)
-        if inspector.display and self.bridge.fleet.instance(self.instance_name) is not None:
+        if inspector.display and self.bridge.is_up(self.instance_name):
             self._inspect(inspector.current)
 
     @work(exclusive=True, group="inspect", exit_on_error=False)
@@ -234,11 +240,12 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
             self.notify("no match")
 
     def action_save(self) -> None:
-        rec = self.bridge.fleet.record(self.instance_name)
-        path = rec.workdir / time.strftime("console-saved-%Y%m%d-%H%M%S.txt")
         lines = self.view.shown_lines()
-        with open(path, "w") as out:
-            out.writelines(line + "\n" for line in lines)
+        try:
+            path = self.bridge.save_console(self.instance_name, lines)
+        except VMError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
         self.notify(f"saved {len(lines)} lines to {path}")
         self.saved_to = path
 
@@ -272,3 +279,6 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
         from vmtui.screens.incidents import IncidentsScreen
 
         self.app.push_screen(IncidentsScreen(self.bridge, self.instance_name))
+
+    def action_boot_output(self) -> None:
+        show_boot_output(self, self.bridge, self.instance_name)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.binding import Binding
 from textual.screen import Screen
 
-from vmtui.bridge import ACTIONS, Bridge
+from vmtui.bridge import ACTIONS, Bridge, InstanceState
 from vmtui.screens.confirm import ConfirmScreen
 
 # Shown on the help screen and in the palette; the footer keeps to the basics.
@@ -18,6 +20,19 @@ LIFECYCLE_BINDINGS = [
     Binding("b", "lifecycle('boot')", "Start", show=False),
     Binding("d", "diagnose('diagnose')", "Diagnose now", show=False),
 ]
+
+
+def show_boot_output(screen: Screen[Any], bridge: Bridge, name: str | None) -> None:
+    """Open the console tail of ``name``'s failed boot, if it left one."""
+    if name is None:
+        return
+    lines = bridge.boot_output(name)
+    if not lines:
+        screen.notify(f"{name}: no failed boot with output to show")
+        return
+    from vmtui.screens.text import TextScreen
+
+    screen.app.push_screen(TextScreen(f"{name}: console of the failed boot", lines))
 
 
 def run_action(screen: Screen[object], bridge: Bridge, action: str, name: str) -> None:
@@ -51,8 +66,8 @@ class LifecycleMixin:
         name = self.selected_instance()
         if name is None:
             return
-        state = self.bridge.fleet.record(name).state.value
-        self.bridge.act("resume" if state == "paused" else "pause", name)
+        paused = self.bridge.state(name) is InstanceState.PAUSED
+        self.bridge.act("resume" if paused else "pause", name)
 
     def action_diagnose(self, action: str) -> None:
         name = self.selected_instance()

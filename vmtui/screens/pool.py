@@ -10,10 +10,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from vmtui.backends.base import InstanceState
-from vmtui.bridge import Bridge
+from vmtui.bridge import Bridge, InstanceState
 from vmtui.screens.confirm import ConfirmScreen
-from vmtui.screens.lifecycle import LIFECYCLE_BINDINGS, LifecycleMixin
+from vmtui.screens.lifecycle import LIFECYCLE_BINDINGS, LifecycleMixin, show_boot_output
 from vmtui.widgets.pool_table import SORT_KEYS, PoolTable
 
 
@@ -27,6 +26,7 @@ class PoolScreen(LifecycleMixin, Screen[None]):
         Binding("S", "sort", "Sort", key_display="S"),
         *LIFECYCLE_BINDINGS,
         Binding("I", "incidents", "Incidents", key_display="I"),
+        Binding("B", "boot_output", "Boot output", key_display="B", show=False),
         Binding("A", "start_all", "Start all", key_display="A", show=False),
         Binding("Z", "stop_all", "Stop all", key_display="Z", show=False),
         Binding("q", "app.quit", "Quit"),
@@ -55,7 +55,7 @@ class PoolScreen(LifecycleMixin, Screen[None]):
         return self.query_one(PoolTable)
 
     def on_mount(self) -> None:
-        pool = self.bridge.fleet.config.pool
+        pool = self.bridge.pool
         self.title = "vmtui"
         self.sub_title = f"pool {pool.name} · {pool.count} × {pool.type} · {pool.target}"
         self.table.focus()
@@ -131,6 +131,9 @@ class PoolScreen(LifecycleMixin, Screen[None]):
         from vmtui.screens.incidents import IncidentsScreen
 
         self.app.push_screen(IncidentsScreen(self.bridge))
+
+    def action_boot_output(self) -> None:
+        show_boot_output(self, self.bridge, self.selected_instance())
 
     def action_start_all(self) -> None:
         self.bridge.act_all("boot")

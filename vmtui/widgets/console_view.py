@@ -21,8 +21,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.timer import Timer
 
-from vmtui.backends.ring import SOURCE, TEXT, Line
-from vmtui.widgets.inert import inert
+from vmtui.bridge import SOURCE, TEXT, Line, inert
 from vmtui.widgets.keys import key_bytes
 
 PAINT_INTERVAL = 0.1  # seconds

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, TabbedContent, TabPane
 
-from vmtui.tables import Table
+from vmtui.bridge import Table
 from vmtui.widgets.inert import inert_text
 
 TAB_TITLES = {"status": "Status", "block": "Block", "pci": "PCI", "cpus": "CPUs"}

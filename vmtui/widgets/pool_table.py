@@ -9,8 +9,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
-from vmtui.backends.base import InstanceState
-from vmtui.backends.fleet import InstanceSnapshot
+from vmtui.bridge import InstanceSnapshot, InstanceState
 from vmtui.widgets.inert import inert_text
 
 COLUMNS = (("name", "Name"), ("state", "State"), ("uptime", "Uptime"),
@@ -79,7 +78,10 @@ class PoolTable(DataTable[Text]):
         return Text(state.value, style=style)
 
     def cells(self, snap: InstanceSnapshot) -> dict[str, Text]:
-        last = f"{snap.error}" if snap.error else snap.last_line
+        last: str = snap.error or snap.fault or snap.last_line
+        if snap.boot_output:
+            last = f"{last} · B: boot output"
+
         state = self.state_text(snap.state)
         if snap.held:
             state.append(" held", style="bold")
@@ -94,7 +96,7 @@ class PoolTable(DataTable[Text]):
             "rate": Text(f"{snap.lines_per_sec:.0f}", justify="right"),
             "hung": hung,
             "last": inert_text(last[:300], style="bold" if snap.title else
-                               "italic" if snap.error else ""),
+                               "italic" if snap.error or snap.fault else ""),
         }
 
     def selected(self) -> str | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from vmtui.backends.qemu.devices import ArgvContext, Device, device_ids, opt
-from vmtui.schema import Size, spec
+from vmtui.backends.schema import Size, spec
 
 # One place for the default guest memory; the bounds follow a KVM VMM's
 # rules: at least 1 MiB, at most 1 TiB.

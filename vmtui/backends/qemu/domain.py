@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -22,7 +21,7 @@ from qemu.qmp import ExecuteError, QMPClient, QMPError
 from qemu.qmp.protocol import Runstate
 
 from vmtui.backends.base import VMError
-from vmtui.backends.qemu.qmp_types import (
+from vmtui.backends.qmp_types import (
     CPU,
     BlockDevice,
     BlockJob,
@@ -32,6 +31,7 @@ from vmtui.backends.qemu.qmp_types import (
     Status,
     Version,
 )
+from vmtui.backends.tasks import Background
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,6 +54,7 @@ class EventSubscription:
         self._ready = asyncio.Event()
         self.dropped = 0
         self.closed = False
+        self.error: DomainError | None = None
 
     def put(self, event: Event) -> None:
         if len(self._queue) == self._queue.maxlen:
@@ -61,9 +62,20 @@ class EventSubscription:
         self._queue.append(event)
         self._ready.set()
 
+    def fail(self, error: DomainError) -> None:
+        """The event stream broke: :meth:`get` raises ``error`` once the queue is empty."""
+        self.error = error
+        self.close()
+
     async def get(self) -> Event | None:
-        """The next event; None once the subscription is closed."""
+        """The next event; None once the subscription is closed.
+
+        Raises:
+            DomainError: the domain's event stream broke (see :meth:`fail`).
+        """
         while not self._queue:
+            if self.error is not None:
+                raise self.error
             if self.closed:
                 return None
             self._ready.clear()
@@ -123,6 +135,7 @@ class Domain:
         self._lock = asyncio.Lock()
         self._commands: frozenset[str] | None = None
         self._closed = False
+        self._tasks = Background(name, on_failure=self._pump_failed)
 
     # -- connection ------------------------------------------------------------
 
@@ -147,11 +160,26 @@ class Domain:
         try:
             await asyncio.wait_for(client.connect(str(self.socket)), self.timeout)
         except BaseException:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.disconnect(), 1)
+            await self._disconnect(client)
             raise
         self._client = client
-        self._pump = asyncio.ensure_future(self._drain(client))
+        self._pump = self._tasks.spawn(self._drain(client), "qmp-events")
+
+    def _pump_failed(self, _: str, exc: BaseException) -> None:
+        # Events would stop for good: every subscriber learns it, and the next
+        # call reconnects (which starts a new pump).
+        self._pump = None
+        error = DomainError(f"{self.name}: QMP event stream broke: {exc!r}")
+        for sub in list(self._subs):
+            sub.fail(error)
+
+    async def _disconnect(self, client: QMPClient) -> None:
+        # disconnect() re-raises whatever broke the connection (any exception,
+        # per qemu.qmp's docs): the connection is gone either way.
+        try:
+            await asyncio.wait_for(client.disconnect(), 1)
+        except Exception as exc:
+            log.debug("%s: QMP disconnect: %r", self.name, exc)
 
     async def _drain(self, client: QMPClient) -> None:
         # Empties qemu.qmp's unbounded default listener as fast as events come.
@@ -167,20 +195,18 @@ class Domain:
 
     async def _drop(self) -> None:
         client, self._client = self._client, None
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._pump
-            self._pump = None
+        pump, self._pump = self._pump, None
+        if pump is not None:
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
         if client is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.disconnect(), 1)
+            await self._disconnect(client)
 
     async def _ready(self) -> QMPClient:
         if self._closed:
             raise DomainError(f"{self.name}: QMP is closed")
         client = self._client
-        if client is None or client.runstate != Runstate.RUNNING:
+        if client is None or client.runstate != Runstate.RUNNING or self._pump is None:
             # A protocol fault leaves the client stuck until disconnect().
             await self._drop()
             try:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shlex
 import socket
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import TypeVar
 
-from vmtui.backends.base import BootError, InfraError, Instance, Pool
+from vmtui.backends.base import BootError, InfraError, Instance, Pool, StateError
 from vmtui.backends.diagnose import sysrq_keys
 from vmtui.backends.guestops import GuestSession
 from vmtui.backends.merger import OutputMerger
@@ -51,6 +52,11 @@ def resolve_accel(requested: str) -> tuple[str, str]:
     return "tcg", f"KVM is not available ({why}): using TCG"
 
 
+# gdb's name for each architecture (syzkaller's target names on the left).
+GDB_ARCH = {"amd64": "i386:x86-64", "386": "i386", "arm64": "aarch64", "arm": "arm",
+            "riscv64": "riscv:rv64", "ppc64le": "powerpc:common64", "s390x": "s390:64-bit",
+            "mips64le": "mips:isa64"}
+
 _taken_ports: set[int] = set()
 
 
@@ -71,7 +77,7 @@ class QemuInstance(Instance):
 
     def __init__(self, name: str, proc: asyncio.subprocess.Process, argv: list[str],
                  domain: Domain, ssh: SSHTarget | None, output: OutputMerger,
-                 accel: str, boot_timeout: float) -> None:
+                 accel: str, boot_timeout: float, arch: str = "amd64") -> None:
         self.name = name
         self.proc = proc
         self.argv = argv
@@ -80,6 +86,8 @@ class QemuInstance(Instance):
         self.guest = GuestSession(name, ssh, output) if ssh is not None else None
         self.accel = accel
         self.boot_timeout = boot_timeout
+        self.arch = arch
+        self._gdb_port: int | None = None
         self._closed = False
 
     @property
@@ -89,6 +97,54 @@ class QemuInstance(Instance):
     @property
     def qmp_socket(self) -> Path:
         return self.domain.socket
+
+    # -- inspectors and facts --------------------------------------------------
+
+    @property
+    def inspector(self) -> Domain:
+        """The QMP queries the inspector tabs show."""
+        return self.domain
+
+    def facts(self) -> list[tuple[str, str]]:
+        rows = [("PID", str(self.pid)), ("Accelerator", self.accel),
+                ("QMP socket", str(self.qmp_socket))]
+        if self.ssh is not None:
+            rows.append(("SSH", f"{self.ssh.user}@{self.ssh.host}:{self.ssh.port}"))
+        return rows
+
+    async def info(self) -> dict[str, str]:
+        """``qemu.txt`` for an incident: QEMU's version and the exact command line."""
+        out = ""
+        if not self.exited():
+            try:
+                version = await self.domain.version()
+                out += f"version: {version} ({version.package})\n"
+            except DomainError as exc:
+                out += f"version: unavailable ({exc})\n"
+        out += f"command line: {shlex.join(self.argv)}\n"
+        return {"qemu.txt": out}
+
+    # -- gdb stub --------------------------------------------------------------
+
+    async def open_debug_stub(self) -> str:
+        """QEMU's gdb stub on a loopback port; the gdb command that attaches."""
+        port = free_port()
+        answer = await self.domain.hmp(f"gdbserver tcp:127.0.0.1:{port}")
+        if "Waiting for gdb connection" not in answer:
+            _taken_ports.discard(port)
+            raise StateError(f"{self.name}: QEMU refused the gdb stub: {answer.strip()}")
+        self._gdb_port = port
+        arch = GDB_ARCH.get(self.arch)
+        prefix = f"gdb -ex 'set architecture {arch}' " if arch else "gdb "
+        return f"{prefix}-ex 'target remote 127.0.0.1:{port}'  # add your vmlinux for symbols"
+
+    async def close_debug_stub(self) -> None:
+        if self._gdb_port is None:
+            return
+        port, self._gdb_port = self._gdb_port, None
+        _taken_ports.discard(port)
+        if not self.exited():
+            await self.domain.hmp("gdbserver none")
 
     def exited(self) -> bool:
         return self.proc.returncode is not None
@@ -158,8 +214,9 @@ class QemuInstance(Instance):
         await launcher.kill(self.proc)
         if self.proc.stdin is not None:
             self.proc.stdin.close()
-        if self.ssh is not None:
-            _taken_ports.discard(self.ssh.port)
+        for port in (self.ssh.port if self.ssh else None, self._gdb_port):
+            if port is not None:
+                _taken_ports.discard(port)
         self.domain.socket.unlink(missing_ok=True)
 
 
@@ -200,7 +257,7 @@ class QemuPool(Pool):
                             self.env.ssh_host_key, self.env.ssh_host_key_check)
         domain = Domain(name, plan.qmp_socket)
         inst = QemuInstance(name, proc, argv, domain, ssh, output, accel,
-                            self.env.boot_timeout)
+                            self.env.boot_timeout, self.env.arch)
         try:
             await self._connect_qmp(inst, output)
             await self._wait_ready(inst, output)

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from vmtui.backends import base
-from vmtui.schema import ConfigError, load_section, spec
+from vmtui.backends.schema import ConfigError, load_section, spec
 
 OSES = ("linux", "freebsd", "openbsd", "netbsd")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")

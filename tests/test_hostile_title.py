@@ -1,0 +1,139 @@
+"""A hostile guest cannot reach the terminal: its crash title, shown on every screen.
+
+The title a guest prints after ``Kernel panic - not syncing:`` carries OSC 0
+(window title), OSC 52 (clipboard), an OSC 8 link to /etc/passwd, the codes
+that leave the alternate screen and turn the mouse off, a bidi override and
+an 8-bit CSI. Every screen and every place such a string appears is driven
+and what Textual would write to the terminal is checked: only Textual's own
+cursor moves and colours may remain.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from tests.helpers import scripted_config
+from tests.test_app import states, until
+from vmtui.app import VmtuiApp
+from vmtui.backends.base import VMError
+from vmtui.backends.fleet import Fleet
+from vmtui.screens.help import HelpScreen
+from vmtui.screens.incidents import IncidentScreen, IncidentsScreen
+from vmtui.screens.instance import InstanceScreen
+from vmtui.screens.pool import PoolScreen
+from vmtui.screens.text import TextScreen
+
+EVIL = ("\x1b]0;PWNED-TITLE\x07"  # OSC 0: the terminal's title
+        "\x1b]52;c;cHduZWQ=\x07"  # OSC 52: the clipboard
+        "\x1b]8;;file:///etc/passwd\x1b\\open me\x1b]8;;\x1b\\"  # OSC 8: a link
+        "\x1b[?1049l\x1b[?1000l"  # leave the alternate screen, mouse off
+        "\u202eevil\u202c \x9b31m [@click=app.quit]x[/]")
+PANIC = f"[    2.500000] Kernel panic - not syncing: {EVIL}"
+
+# What Textual itself writes: SGR colours and attributes, absolute cursor moves.
+TEXTUAL_OWN = re.compile(r"\x1b\[[0-9;:]*m|\x1b\[\d+;\d+H|\x1b\[\d*[ABCDGJK]")
+FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_output(app: VmtuiApp) -> str:
+    """What the app writes to the terminal for a full repaint of its screen stack."""
+    update = app.screen._compositor.render_update(full=True,
+                                                  screen_stack=app._background_screens)
+    assert update is not None
+    return update.render_segments(app.console)  # type: ignore[union-attr]
+
+
+def assert_inert(app: VmtuiApp, where: str) -> str:
+    out = terminal_output(app)
+    rest = TEXTUAL_OWN.sub("", out)
+    bad = FORBIDDEN.search(rest)
+    assert bad is None, f"{where}: {bad.group()!r} reached the terminal near " \
+                        f"{rest[max(0, bad.start() - 40):bad.end() + 40]!r}"
+    assert "PWNED-TITLE" not in out or "␛]0;PWNED-TITLE" in out, where
+    return out
+
+
+async def shown(pilot: Pilot[object], cond: Callable[[], bool]) -> None:
+    await until(pilot, cond, 5)
+    await pilot.pause()
+
+
+async def test_a_hostile_title_stays_inert_on_every_screen(tmp_path: Path) -> None:
+    config = scripted_config(tmp_path, count=2, fail=[1], name="evil",
+                             lines=["[    0.000000] Linux version 6.1", PANIC])
+    fleet = Fleet(config)
+    fleet.watch.after_seconds = 0
+    app = VmtuiApp(fleet)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: states(app) == ["crashed", "failed"], 5)
+        await fleet.watch.settle()
+        title = fleet.record("evil-0").title
+        assert "Kernel panic - not syncing: ␛]0;PWNED-TITLE␇" in title
+        app.bridge.push_pool()
+        await pilot.pause()
+        out = assert_inert(app, "pool table")
+        assert "evil-0" in out and "not syncing" in out
+
+        await pilot.press("slash", *"evil")  # the pool filter, title still shown
+        await pilot.pause()
+        assert_inert(app, "pool filter")
+        await pilot.press("escape")
+
+        await pilot.press("B", "down", "B")  # a toast (running row), then the boot output
+        await shown(pilot, lambda: isinstance(app.screen, TextScreen))
+        assert_inert(app, "boot output")
+        await pilot.press("q")
+
+        await pilot.press("up", "enter")  # the instance: status line with the title
+        await shown(pilot, lambda: isinstance(app.screen, InstanceScreen))
+        app.bridge.push_pool()
+        app.bridge.push_consoles()
+        await pilot.pause()
+        out = assert_inert(app, "instance screen")
+        assert "not syncing" in out
+
+        # A failure quoting the guest becomes a toast.
+        async def fails() -> None:
+            raise VMError(f"evil-0: diagnose failed: {EVIL}")
+
+        app.bridge._work(fails(), "diagnose:evil-0", None)
+        app.notify(f"direct: {EVIL}", title=EVIL)
+        await until(pilot, lambda: len(app._notifications) >= 2, 5)
+        await pilot.pause(0.3)
+        assert_inert(app, "toasts")
+
+        await pilot.press("question_mark")
+        await shown(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert_inert(app, "help")
+        await pilot.press("escape")
+
+        await pilot.press("ctrl+p")
+        await pilot.press(*"evil")
+        await pilot.pause(0.5)
+        assert_inert(app, "command palette")
+        await pilot.press("escape")
+        await pilot.pause()
+
+        await pilot.press("I")  # the incidents list, then one incident's viewer
+        await shown(pilot, lambda: isinstance(app.screen, IncidentsScreen))
+        out = assert_inert(app, "incident list")
+        assert "not syncing" in out
+        await pilot.press("enter")
+        await shown(pilot, lambda: isinstance(app.screen, IncidentScreen))
+        out = assert_inert(app, "incident viewer")  # the header names the title
+        assert "report.txt" in out
+        await pilot.press("q", "q", "q")
+        await shown(pilot, lambda: isinstance(app.screen, PoolScreen))
+        assert_inert(app, "pool again")
+        await pilot.press("q")
+    assert time.time()  # the app ended normally, the terminal never left its screen
+
+
+def test_the_check_would_catch_a_raw_title() -> None:
+    # The same rendering path with the guard gone lets the sequences through.
+    assert FORBIDDEN.search(TEXTUAL_OWN.sub("", f"\x1b[1;1H\x1b[31m{EVIL}\x1b[0m"))

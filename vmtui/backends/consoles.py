@@ -1,0 +1,75 @@
+"""One instance's console path: sources → merger → ring + log on disk → watch.
+
+The merger tees every raw byte to ``console.log`` as it arrives (nothing is
+lost, whatever the screen keeps); whole lines, tagged with their source, go
+into the record's bounded ring in batches, and the console's own lines past
+the crash detector and the no-output clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from operator import itemgetter
+
+from vmtui.backends.merger import Chunk, OutputMerger, Pacer
+from vmtui.backends.records import InstanceRecord
+
+OnConsole = Callable[[InstanceRecord, list[str]], None]
+
+
+def open_console(rec: InstanceRecord, pacer: Pacer) -> OutputMerger:
+    """Open ``rec``'s log on disk (appending: a restart goes on in the same
+    file) and a fresh merger teeing into it."""
+    rec.workdir.mkdir(parents=True, exist_ok=True)
+    rec.log_file = open(rec.console_log, "ab", buffering=0)
+    rec.merger = OutputMerger(tee=rec.log_file, pacer=pacer)
+    return rec.merger
+
+
+async def consume(rec: InstanceRecord, merger: OutputMerger, wallclock: Callable[[], float],
+                  on_console: OnConsole) -> None:
+    """Move ``merger``'s lines into ``rec``'s ring until the merger closes."""
+    while (batch := await merger.get_batch()) is not None:
+        now = wallclock()
+        # Runs of lines from one source (a read error is a run of its own).
+        for (source, error), run in itertools.groupby(batch, key=itemgetter(0, 2)):
+            _store(rec, source, error, list(run), now, on_console)
+        await asyncio.sleep(0)  # a flood must not starve the screen
+
+
+def _store(rec: InstanceRecord, source: str, error: BaseException | None,
+           chunks: list[Chunk], now: float, on_console: OnConsole) -> None:
+    if error is not None:
+        rec.ring.append("vmtui", f"[vmtui] reading {source} failed: {error}", now)
+        return
+    # Lines hold no newline: decoding them joined is decoding each, at C speed.
+    texts = b"\n".join(map(itemgetter(1), chunks)).decode("utf-8", "replace").split("\n")
+    rec.ring.extend(source, texts, now)
+    if source == "console":
+        on_console(rec, texts)
+
+
+def note(rec: InstanceRecord, text: str, now: float) -> None:
+    """A line from vmtui itself in the timeline and the log on disk."""
+    rec.ring.append("vmtui", text, now)
+    if rec.log_file is not None:
+        rec.log_file.write(f"[vmtui] {text}\n".encode())
+
+
+def partial(rec: InstanceRecord) -> str:
+    """The console's unfinished last line (a shell prompt), decoded."""
+    merger = rec.merger
+    return merger.partial("console").decode("utf-8", "replace") if merger else ""
+
+
+async def close_console(rec: InstanceRecord) -> None:
+    """Detach ``rec``'s merger and log, let the sources finish, close both."""
+    merger, rec.merger = rec.merger, None
+    log_file, rec.log_file = rec.log_file, None
+    if merger is not None:
+        await merger.wait_sources(timeout=2)
+        await merger.close()
+    if log_file is not None:
+        log_file.close()

@@ -1,0 +1,120 @@
+"""What the fleet keeps per instance slot, the snapshot it hands out, and the
+one guard for "this action needs these states and this capability"."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from vmtui.backends.base import Instance, InstanceState, StateError
+from vmtui.backends.inert import EMPTY, GuestText
+from vmtui.backends.merger import OutputMerger
+from vmtui.backends.ring import ConsoleRing
+from vmtui.backends.tasks import Background
+
+# States in which a VM process is (or is about to be) behind the record.
+LIVE = (InstanceState.BOOTING, InstanceState.RUNNING, InstanceState.PAUSED,
+        InstanceState.CRASHED)
+# States whose console the watch reads for crashes and silence.
+WATCHED = (InstanceState.BOOTING, InstanceState.RUNNING, InstanceState.PAUSED)
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSnapshot:
+    """What the pool table shows of one instance, at one moment.
+
+    Every string that may hold guest text is a :class:`GuestText` (inert).
+    """
+
+    name: str
+    index: int
+    state: InstanceState
+    uptime: float | None
+    lines_per_sec: float
+    lines: int
+    last_line: GuestText
+    error: GuestText
+    workdir: Path
+    title: GuestText = EMPTY  # the crash or verdict title, once there is one
+    hung_in: float | None = None  # seconds before a silent VM is declared hung
+    held: bool = False
+    gdb: str = ""  # the gdb command, while held
+    fault: GuestText = EMPTY  # a background task of this instance failed
+    boot_output: bool = False  # a failed boot left its console tail
+
+
+class Rate:
+    """Lines per second over a window of a couple of seconds."""
+
+    def __init__(self) -> None:
+        self._t0: float | None = None
+        self._n0 = 0
+        self.value = 0.0
+
+    def update(self, now: float, total: int) -> float:
+        if self._t0 is None:
+            self._t0, self._n0 = now, total
+        elif now - self._t0 >= 1.0:
+            self.value = (total - self._n0) / (now - self._t0)
+            self._t0, self._n0 = now, total
+        return self.value
+
+
+class InstanceRecord:
+    """Everything the fleet tracks about one instance slot."""
+
+    def __init__(self, name: str, index: int, workdir: Path, ring_lines: int,
+                 tasks: Background) -> None:
+        self.name = name
+        self.index = index
+        self.workdir = workdir
+        self.state = InstanceState.OFFLINE
+        self.state_changed = asyncio.Event()
+        self.ring = ConsoleRing(ring_lines)
+        self.instance: Instance | None = None
+        self.merger: OutputMerger | None = None
+        self.log_file: BinaryIO | None = None
+        self.started_at: float | None = None
+        self.error = ""
+        self.rate = Rate()
+        self.tasks = tasks
+        self.boot_task: asyncio.Task[None] | None = None
+        self.events: collections.deque[Any] = collections.deque(maxlen=1000)
+        self.resume_to = InstanceState.RUNNING  # where RESUME leads back to
+        self.stopping = False  # an operator asked it to stop: its exit is no loss
+        self.last_output = 0.0  # fleet clock time of the last console line
+        self.title = EMPTY
+        self.held = False
+        self.gdb = ""
+        self.fault = ""  # the last background failure, until it is mended
+        self.boot_output = b""  # console tail of the last failed boot
+
+    def instance_exited(self) -> bool:
+        """Whether there is no live VM process behind this record."""
+        return self.instance is None or self.instance.exited()
+
+    @property
+    def console_log(self) -> Path:
+        return self.workdir / "console.log"
+
+
+def require(rec: InstanceRecord, states: tuple[InstanceState, ...], doing: str,
+            capability: type[Any]) -> Any:
+    """The live instance behind ``rec``, as ``capability`` (a Protocol of
+    :mod:`vmtui.backends.base`), for ``doing`` it. Annotate what it returns:
+    mypy takes no Protocol class for a ``type[T]``.
+
+    Raises:
+        StateError: ``rec`` is not in one of ``states``, has no instance, or
+            its VM type lacks ``capability`` (the message says which).
+    """
+    inst = rec.instance
+    if inst is None or rec.state not in states:
+        raise StateError(f"{rec.name}: cannot {doing}: it is {rec.state.value}")
+    if not isinstance(inst, capability):
+        raise StateError(f"{rec.name}: cannot {doing}: its VM type has no "
+                         f"{capability.__name__} capability")
+    return inst
