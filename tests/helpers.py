@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,14 @@ def scripted_config(tmp: Path, *, count: int = 2, lines: list[str] | None = None
         "vm": {"lines": lines or [], "fail": fail or []},
     }
     return parse_config(data, file="<test>", base_dir=tmp if base_dir is None else base_dir)
+
+
+async def eventually(cond: Callable[[], object], timeout: float, what: str = "") -> None:
+    """Poll ``cond`` until it holds; fail after ``timeout`` seconds (no fixed sleeps)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, what or "condition not met in time"
+        await asyncio.sleep(0.02)
 
 
 def pid_alive(pid: int) -> bool:

@@ -184,7 +184,7 @@ async def test_a_flood_is_shown_at_a_steady_rate_and_its_last_line_lands(tmp_pat
         await until(pilot, lambda: states(app) == ["running"], 5)
         await pilot.press("enter")
         view = app.screen.query_one(ConsoleView)
-        await pilot.pause(0.3)
+        await until(pilot, lambda: view.size.height > 0 and view._paint_timer is None, 3)
         painted: list[float] = []
         original = view._paint_all
         view._paint_all = lambda: (painted.append(time.monotonic()), original())[1]  # type: ignore[method-assign]

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import os
 import pty
 import termios
 import time
 import tty
+from pathlib import Path
 
 import pytest
 
+from tests.helpers import eventually, scripted_config
 from vmtui.backends.diagnose import FREEBSD_DDB, OPENBSD_DDB, send_sequence, sysrq_keys
+from vmtui.backends.fleet import Fleet
+from vmtui.backends.ring import SOURCE, TEXT
 
 
 class DdbPeer:
@@ -55,7 +60,7 @@ async def test_sequence_bytes_order_and_pace(sequence: tuple[str, ...], first: b
     try:
         start = time.monotonic()
         await send_sequence(peer.write, sequence, pace=pace)
-        await asyncio.sleep(0.1)
+        await eventually(lambda: len(peer.lines) == len(sequence), 2, "every line arrives")
     finally:
         loop.remove_reader(peer.slave)
         peer.close()
@@ -70,14 +75,39 @@ async def test_sequence_bytes_order_and_pace(sequence: tuple[str, ...], first: b
     assert peer.lines[0][0] - start < pace
 
 
-def test_syzkaller_sequences_verbatim() -> None:
-    assert FREEBSD_DDB == ("", "set $lines = 0", "set $maxwidth = 0", "show registers",
-                           "show proc", "ps", "show all locks", "show malloc", "show uma",
-                           "show all tcpcbs/bl")
-    assert OPENBSD_DDB == ("", "set $lines = 0", "set $maxwidth = 0", "show panic",
-                           "show kasan", "trace", "show registers", "show proc", "ps",
-                           "show all locks", "show malloc", "show all pools",
-                           "machine ddbcpu 0", "trace", "machine ddbcpu 1", "trace")
+# syzkaller's vm/vmimpl sequences (FreeBSD and OpenBSD ddb), as vmtui must type them.
+SYZKALLER_DDB = {
+    "freebsd": ["", "set $lines = 0", "set $maxwidth = 0", "show registers", "show proc", "ps",
+                "show all locks", "show malloc", "show uma", "show all tcpcbs/bl"],
+    "openbsd": ["", "set $lines = 0", "set $maxwidth = 0", "show panic", "show kasan", "trace",
+                "show registers", "show proc", "ps", "show all locks", "show malloc",
+                "show all pools", "machine ddbcpu 0", "trace", "machine ddbcpu 1", "trace"],
+}
+
+
+@pytest.mark.parametrize("os_name", ["freebsd", "openbsd"])
+async def test_the_ddb_button_types_syzkallers_sequence_verbatim(
+        tmp_path: Path, os_name: str) -> None:
+    # The whole path: the fleet's diagnose action types into the console, whose
+    # scripted peer echoes every line back: what arrives is what was typed.
+    config = scripted_config(tmp_path, count=1)
+    config = dataclasses.replace(config, pool=dataclasses.replace(
+        config.pool, target=f"{os_name}/amd64"))
+    fleet = Fleet(config)
+    fleet.watch.after_seconds = 0
+    try:
+        await fleet.start()
+        ring = fleet.console("snap-0")
+        mark = ring.next_seq
+        result = await fleet.diagnose("snap-0", "ddb", pace=0)
+        want = SYZKALLER_DDB[os_name]
+        typed = lambda: [line[TEXT] for line in ring.since(mark)[0]  # noqa: E731
+                         if line[SOURCE] == "console"]
+        await eventually(lambda: len(typed()) >= len(want), 3)
+        assert typed() == want
+        assert result.sections["ddb"] == "\n".join(want)
+    finally:
+        await fleet.close()
 
 
 def test_sysrq_keys() -> None:

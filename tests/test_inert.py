@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from rich.cells import cell_len
 
-from vmtui.widgets.console_view import ConsoleView, shown
-from vmtui.widgets.inert import inert, inert_text
+from vmtui.backends.inert import inert
+from vmtui.widgets.console_lines import shown, widest
+from vmtui.widgets.inert import inert_text
 
 
 @pytest.mark.parametrize(("raw", "shown"), [
@@ -46,7 +47,7 @@ def test_the_console_view_is_never_narrower_than_what_it_shows() -> None:
             "10%\r100%", "nul\x00", "csi\x9b2J", "x" * 300 + "\t|"]
     for raw in raws:
         lines = [shown("console", raw, 0.0), shown("stderr", raw, 0.0)]
-        width = ConsoleView._widest(lines, [raw, raw], show_source=True)
+        width = widest(lines, [raw, raw], show_source=True)
         assert width >= cell_len(inert(raw)) + len("stderr") + 2, raw
     batch = [shown("console", raw, 0.0) for raw in raws]
-    assert ConsoleView._widest(batch, raws, show_source=False) == cell_len(inert(raws[-1]))
+    assert widest(batch, raws, show_source=False) == cell_len(inert(raws[-1]))

@@ -6,11 +6,11 @@ import asyncio
 import hashlib
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import eventually
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.guestops import CommandTimeout
 from vmtui.backends.qemu import QemuInstance
@@ -78,8 +78,7 @@ async def test_event_memory_is_bounded(shared_fleet: Fleet) -> None:
         for _ in range(6):
             await domain.execute("stop")
             await domain.execute("cont")
-        await asyncio.sleep(0.3)
-        assert sub.dropped >= 9  # 12 events, room for 3
+        await eventually(lambda: sub.dropped >= 9, 5, "12 events, room for 3")
         names = [e.name for e in [await sub.get() for _ in range(3)]]
         assert names[-1] == "RESUME"
     assert len(domain.history) <= domain.history.maxlen  # type: ignore[operator]
@@ -93,9 +92,12 @@ async def test_run_output_is_tagged_and_merged_with_console(shared_fleet: Fleet)
                              "echo console-line > /dev/ttyS0; exit 3")
     assert result.status == 3
     assert result.stdout == b"out-line\n" and result.stderr == b"err-line\n"
-    await asyncio.sleep(0.3)
-    lines = ring.since(start)[0]
-    tagged = {(source, text) for _, source, text, _ in lines}
+
+    def tagged_lines() -> set[tuple[str, str]]:
+        return {(source, text) for _, source, text, _ in ring.since(start)[0]}
+
+    await eventually(lambda: any("console-line" in text for _, text in tagged_lines()), 5)
+    tagged = tagged_lines()
     assert ("stdout", "out-line") in tagged
     assert ("stderr", "err-line") in tagged
     assert any(src == "console" and "console-line" in text for src, text in tagged)
@@ -151,10 +153,6 @@ async def test_forward_round_trip(shared_fleet: Fleet) -> None:
         assert out.stdout == b"host saw: ping-from-guest\n"
     finally:
         server.close()
-
-
-def test_qemu_img_is_there() -> None:
-    assert shutil.which("qemu-img"), "qemu-utils provides qemu-img"
 
 
 async def test_a_different_host_key_is_refused(shared_fleet: Fleet, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import guest_config, make_disk
+from tests.helpers import eventually
 from vmtui.backends.base import InstanceState
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
@@ -42,8 +43,7 @@ async def test_pause_jobs_reset_powerdown(guest: Guest, workdir: Path, tmp_path:
         ring = fleet.console(name)
         # A ticker on the serial console, to see pause silence it.
         await guest_ops.run("(while true; do echo tick; sleep 0.1; done) > /dev/ttyS0 2>&1 &")
-        await asyncio.sleep(1.0)
-        assert count(fleet, name, "tick") > 3
+        await eventually(lambda: count(fleet, name, "tick") > 3, 10, "the ticker ticks")
 
         await fleet.pause(name)
         await fleet.wait_state(name, InstanceState.PAUSED, timeout=5)
@@ -53,8 +53,7 @@ async def test_pause_jobs_reset_powerdown(guest: Guest, workdir: Path, tmp_path:
         assert count(fleet, name, "tick", mark) == 0
         await fleet.resume(name)
         await fleet.wait_state(name, InstanceState.RUNNING, timeout=5)
-        await asyncio.sleep(1.5)
-        assert count(fleet, name, "tick", mark) > 3
+        await eventually(lambda: count(fleet, name, "tick", mark) > 3, 10, "ticks again")
         events = [text for _, source, text, _ in ring.since(0)[0] if source == "event"]
         assert "STOP" in events and "RESUME" in events
 

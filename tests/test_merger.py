@@ -8,6 +8,7 @@ import io
 
 import pytest
 
+from tests.helpers import eventually
 from vmtui.backends.merger import Chunk, OutputMerger
 
 
@@ -168,20 +169,22 @@ async def collect_all(merger: OutputMerger) -> list[bytes]:
 async def test_pacer_holds_a_source_back_while_busy() -> None:
     from vmtui.backends.merger import Pacer
 
-    pacer = Pacer(pause=0.05)
+    pacer = Pacer(pause=0.5)
     merger = OutputMerger(pacer=pacer)
     r = asyncio.StreamReader()
     merger.add("console", r)
     pacer.busy = True
     r.feed_data(b"one\n")
-    await asyncio.sleep(0.01)
+    got: list[bytes] = []
+    await eventually(lambda: got.extend(c[1] for c in merger.drain()) or got, 2)
+    assert got == [b"one"]
     r.feed_data(b"two\n")
-    await asyncio.sleep(0.01)
-    # The pump is pausing after its first read; the second waits in the pipe.
-    assert [c[1] for c in merger.drain()] == [b"one"]
-    pacer.busy = False
+    # The pump is pausing (0.5 s) after its first read; the second waits in the pipe.
     await asyncio.sleep(0.1)
-    assert [c[1] for c in merger.drain()] == [b"two"]
+    assert list(merger.drain()) == []
+    pacer.busy = False
+    await eventually(lambda: got.extend(c[1] for c in merger.drain()) or len(got) == 2, 2)
+    assert got == [b"one", b"two"]
     await merger.close()
 
 

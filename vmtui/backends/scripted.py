@@ -1,18 +1,30 @@
 """A scripted VM type: prints given lines and echoes typed input. No real VM.
 
 For deterministic screen snapshots and scripted edge cases (hostile console
-content, boot failures). Real features are proven on QEMU guests.
+content, boot failures, a broken event stream). Its pause, resume and reset
+emit the events QEMU would (STOP, RESUME, RESET). Real features are proven
+on QEMU guests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from vmtui.backends.base import BootError, Instance, Pool, register
 from vmtui.backends.merger import OutputMerger
-from vmtui.backends.qmp_types import CPU, BlockDevice, BlockStats, PCIDevice, Status, Version
+from vmtui.backends.qmp_types import (
+    CPU,
+    BlockDevice,
+    BlockStats,
+    Event,
+    PCIDevice,
+    Status,
+    Version,
+)
 from vmtui.backends.schema import spec
 
 
@@ -34,6 +46,42 @@ class ScriptedInstance(Instance):
         self._output = output
         self.domain = ScriptedDomain(cpus)
         self._exit: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._subs: set[asyncio.Queue[Event | None]] = set()
+
+    # -- events and lifecycle, as QEMU's QMP would give them ---------------------
+
+    def emit(self, name: str) -> None:
+        """Send event ``name`` to every subscriber."""
+        event = Event(name, {}, time.time())
+        for queue in self._subs:
+            queue.put_nowait(event)
+
+    async def _events(self, queue: asyncio.Queue[Event | None]) -> AsyncIterator[Event]:
+        while (event := await queue.get()) is not None:
+            yield event
+
+    def subscribe_events(self) -> ScriptedEvents:
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._subs.add(queue)
+        return ScriptedEvents(self, queue)
+
+    async def pause(self) -> None:
+        self.domain.running = False
+        self.emit("STOP")
+
+    async def resume(self) -> None:
+        self.domain.running = True
+        self.emit("RESUME")
+
+    async def reset(self) -> None:
+        self.emit("RESET")
+
+    async def powerdown(self, timeout: float = 30.0) -> int:
+        self.crash(0)
+        return 0
+
+    async def wait_ready(self, timeout: float | None = None) -> float:
+        return 0.0
 
     @property
     def inspector(self) -> ScriptedDomain:
@@ -74,6 +122,23 @@ class ScriptedInstance(Instance):
 
     async def close(self) -> None:
         self.crash(0)
+        for queue in self._subs:
+            queue.put_nowait(None)
+
+
+class ScriptedEvents:
+    """One subscriber's events; iterate it, close it when done."""
+
+    def __init__(self, inst: ScriptedInstance, queue: asyncio.Queue[Event | None]) -> None:
+        self._inst = inst
+        self._queue = queue
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._inst._events(self._queue)
+
+    def close(self) -> None:
+        self._inst._subs.discard(self._queue)
+        self._queue.put_nowait(None)
 
 
 class ScriptedPool(Pool):
@@ -99,9 +164,10 @@ class ScriptedDomain:
 
     def __init__(self, cpus: int) -> None:
         self._cpus = cpus
+        self.running = True
 
     async def status(self) -> Status:
-        return Status("running", True)
+        return Status("running", True) if self.running else Status("paused", False)
 
     async def version(self) -> Version:
         return Version(7, 2, 0, "scripted")

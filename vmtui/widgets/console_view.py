@@ -6,7 +6,7 @@ import bisect
 import collections
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from operator import itemgetter
 
 from rich.cells import cell_len
@@ -21,17 +21,15 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.timer import Timer
 
-from vmtui.bridge import SOURCE, TEXT, Line, inert
+from vmtui.bridge import TEXT, Line, inert
+from vmtui.widgets.console_lines import highlight, next_target, prefix, shown, widest
 from vmtui.widgets.keys import key_bytes
+
+__all__ = ["PAINT_INTERVAL", "ConsoleView", "shown"]
 
 PAINT_INTERVAL = 0.1  # seconds
 SOURCES = ("console", "stdout", "stderr", "qemu", "vmtui", "event")
 DETACH_KEY = "ctrl+right_square_bracket"
-
-
-def shown(source: str, text: str, when: float) -> Line:
-    """A line for the view that did not come from a ring."""
-    return (-1, source, text, when)
 
 
 class ConsoleView(ScrollView, can_focus=True):
@@ -143,7 +141,7 @@ class ConsoleView(ScrollView, can_focus=True):
         first_new = self._first + len(keep)
         texts = list(map(itemgetter(TEXT), batch))
         keep.extend(batch)
-        width = max(self._width - time_width, self._widest(batch, texts, show_source))
+        width = max(self._width - time_width, widest(batch, texts, show_source))
         if self._rows is not None and self._filter is not None:
             search = self._filter.search
             self._rows.extend(first_new + i for i, text in enumerate(texts)
@@ -282,12 +280,7 @@ class ConsoleView(ScrollView, can_focus=True):
         matches = self.matches()
         if not matches:
             return None
-        if self._current is None:
-            target = matches[-1] if backwards else matches[0]
-        elif backwards:
-            target = next((n for n in reversed(matches) if n < self._current), matches[-1])
-        else:
-            target = next((n for n in matches if n > self._current), matches[0])
+        target = next_target(matches, self._current, backwards)
         self._goto(target)
         return target
 
@@ -306,33 +299,8 @@ class ConsoleView(ScrollView, can_focus=True):
 
     # -- display options -------------------------------------------------------
 
-    @staticmethod
-    def _widest(lines: Sequence[Line], texts: list[str], show_source: bool) -> int:
-        """Cells of the widest of ``lines`` (their ``texts``) made inert, timestamps aside.
-
-        ASCII without tabs (a flood's common case) is measured in C as it
-        came: made inert it is no wider (a control becomes one stand-in).
-        """
-        if all(map(str.isascii, texts)) and "\t" not in "".join(texts):
-            widths = map(len, texts)
-        else:
-            widths = map(cell_len, map(inert, texts))
-        width = max(widths, default=0)
-        if show_source and set(map(itemgetter(SOURCE), lines)) != {"console"}:
-            labelled = [cell_len(inert(text)) + len(source) + 2
-                        for _, source, text, _ in lines if source != "console"]
-            width = max(width, max(labelled, default=0))
-        return width
-
     def _prefix(self, line: Line) -> str:
-        _, source, _, when = line
-        out = ""
-        if self.show_time:
-            stamp = time.strftime("%H:%M:%S", time.localtime(when))
-            out += f"{stamp}.{int(when * 1000) % 1000:03d} "
-        if self.show_source and source != "console":
-            out += f"{source}│ "
-        return out
+        return prefix(line, self.show_time, self.show_source)
 
     def watch_show_time(self) -> None:
         self._options_changed()
@@ -343,7 +311,7 @@ class ConsoleView(ScrollView, can_focus=True):
     def _options_changed(self) -> None:
         self._cache.clear()
         lines = self._lines
-        self._width = (13 if self.show_time else 0) + self._widest(
+        self._width = (13 if self.show_time else 0) + widest(
             lines, list(map(itemgetter(TEXT), lines)), self.show_source)
         self._resize()
         self.refresh()
@@ -403,24 +371,14 @@ class ConsoleView(ScrollView, can_focus=True):
         prefix = self._prefix(line)
         if prefix:
             segments.append(Segment(prefix, meta))
-        segments += self._highlight(text, style, number == self._current)
+        if self._search is None:
+            segments.append(Segment(text, style))
+        else:
+            mark = style + self._style("current" if number == self._current else "match")
+            segments += highlight(text, self._search, style, mark)
         strip = Strip(segments, cell_len(prefix) + cell_len(text))
         self._cache[key] = strip
         return strip
-
-    def _highlight(self, text: str, style: Style, current: bool) -> list[Segment]:
-        if self._search is None:
-            return [Segment(text, style)]
-        mark = style + self._style("current" if current else "match")
-        out, pos = [], 0
-        for m in self._search.finditer(text):
-            if m.start() == m.end():
-                continue
-            out.append(Segment(text[pos:m.start()], style))
-            out.append(Segment(m.group(), mark))
-            pos = m.end()
-        out.append(Segment(text[pos:], style))
-        return [s for s in out if s.text]
 
     # -- attach ----------------------------------------------------------------
 
