@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 
-from vmtui.bridge import DESTRUCTIVE_SYSRQ, SYSRQ, Bridge, VMError
+from vmtui.bridge import DESTRUCTIVE_SYSRQ, SYSRQ, Bridge, InstanceSnapshot, VMError
 from vmtui.screens.confirm import ConfirmScreen
 from vmtui.screens.lifecycle import LIFECYCLE_BINDINGS, LifecycleMixin, show_boot_output
 from vmtui.widgets.console_view import ConsoleView
@@ -66,6 +66,7 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
         self.instance_name = name
         self._prompt = "search"
         self._inspect_timer: Timer | None = None
+        self._snap: InstanceSnapshot | None = None
 
     def selected_instance(self) -> str | None:
         return self.instance_name
@@ -131,7 +132,7 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
         self._refresh_status()
 
     def _refresh_status(self) -> None:
-        snap = getattr(self, "_snap", None)
+        snap = self._snap
         if snap is None:
             return
         status = Text()
