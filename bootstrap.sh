@@ -15,7 +15,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # System packages: QEMU, what the test guest is made of, Python's venv.
 PACKAGES="qemu-system-x86 qemu-utils busybox-static dropbear-bin openssh-sftp-server cpio \
-python3 python3-venv python3-pip ca-certificates"
+trinity python3 python3-venv python3-pip ca-certificates"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -14,12 +14,15 @@ from vmtui.backends.config import Config, parse_config
 
 def scripted_config(tmp: Path, *, count: int = 2, lines: list[str] | None = None,
                     fail: list[int] | None = None, name: str = "snap",
-                    base_dir: Path | None = None) -> Config:
+                    base_dir: Path | None = None,
+                    workload: dict[str, Any] | None = None) -> Config:
     """A config of the scripted VM type (deterministic, no real VM)."""
     data: dict[str, Any] = {
         "name": name, "type": "scripted", "count": count, "workdir": str(tmp),
         "vm": {"lines": lines or [], "fail": fail or []},
     }
+    if workload is not None:
+        data["workload"] = workload
     return parse_config(data, file="<test>", base_dir=tmp if base_dir is None else base_dir)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Static
 
-from tests.helpers import scripted_config
+from tests.helpers import eventually, scripted_config
 from tests.test_app import until
 from vmtui.app import VmtuiApp
 from vmtui.backends.base import InstanceState
@@ -134,9 +134,10 @@ async def test_scripted_lifecycle_moves_state_by_events(tmp_path: Path, action: 
     try:
         await fleet.start()
         await getattr(fleet, action)("snap-0")
-        want = InstanceState.PAUSED if action == "pause" else InstanceState.RUNNING
-        await fleet.wait_state("snap-0", want, timeout=5)
-        events = [e.name for e in fleet.record("snap-0").events]
-        assert events == (["STOP"] if action == "pause" else ["RESET"])
+        rec = fleet.record("snap-0")
+        want = ["STOP"] if action == "pause" else ["RESET"]
+        await eventually(lambda: [e.name for e in rec.events] == want, 5)
+        state = InstanceState.PAUSED if action == "pause" else InstanceState.RUNNING
+        await fleet.wait_state("snap-0", state, timeout=5)
     finally:
         await fleet.close()

@@ -65,6 +65,10 @@ FORMATS = [
      "UBSAN: shift-out-of-bounds in net/core/dev.c:1234:5"),
     ("linux", "[ 9.9] WARNING: CPU: 1 PID: 4321 at net/ipv4/tcp.c:99 tcp_sendmsg+0x12/0x50",
      "WARNING in tcp_sendmsg"),
+    ("linux", "[ 9.9] WARNING: suspicious RCU usage",
+     "WARNING: suspicious RCU usage"),
+    # Seen under trinity: an informational notice, not a crash.
+    ("linux", "[   23.853374] WARNING: The mand mount option has been deprecated and", None),
     ("linux", "general protection fault, probably for non-canonical address 0xdffffc0000000001",
      "general protection fault"),
     ("linux", "[  1.0] kernel BUG at mm/slub.c:4321!", "kernel BUG at mm/slub.c:4321"),

@@ -38,9 +38,10 @@ def fixed_place_and_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     time.tzset()
 
 
-def make_app(lines: list[str] | None = None) -> VmtuiApp:
-    config = scripted_config(Path("work"), count=3, fail=[2], lines=lines or BOOT,
-                             name="snap", base_dir=Path("."))
+def make_app(lines: list[str] | None = None, workload: dict[str, Any] | None = None,
+             fail: tuple[int, ...] = (2,)) -> VmtuiApp:
+    config = scripted_config(Path("work"), count=3, fail=list(fail), lines=lines or BOOT,
+                             name="snap", base_dir=Path("."), workload=workload)
     fleet = Fleet(config, clock=lambda: 1000.0, wallclock=lambda: 0.0, run_name="run")
     fleet.watch.after_seconds = 0
     return VmtuiApp(fleet)
@@ -152,3 +153,36 @@ def test_incidents_screen(snap_compare: Any) -> None:
 def test_incident_viewer(snap_compare: Any) -> None:
     assert snap_compare(make_app(CRASH), terminal_size=(120, 24),
                         run_before=steps("I", "enter"))
+
+
+# Each instance of a farm crashes once and is left so (restart: never): two
+# share a title, the third has its own.
+FARM = {"run": "echo round {round} of {name}; panicif {index} 0 same fault; "
+               "panicif {index} 1 same fault; panicif {index} 2 a fault of its own",
+        "restart": "never", "backoff": 0}
+
+
+async def farm_settled(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    assert isinstance(app, VmtuiApp)
+    while sum(len(c.instances) for c in app.fleet.crashes.all()) < 3 or any(
+            r.phase != "left as it is (restart: never)" for r in app.fleet.records.values()):
+        await pilot.pause(0.05)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_crashes_screen(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run(pilot: Pilot[Any]) -> None:
+        await farm_settled(pilot)
+        await steps("C")(pilot)
+
+    assert snap_compare(make_app(BOOT[:3], FARM, fail=()), terminal_size=size, run_before=run)
+
+
+def test_farm_pool_screen(snap_compare: Any) -> None:
+    async def run(pilot: Pilot[Any]) -> None:
+        await farm_settled(pilot)
+        await steps()(pilot)
+
+    assert snap_compare(make_app(BOOT[:3], FARM, fail=()), terminal_size=(160, 24),
+                        run_before=run)

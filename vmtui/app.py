@@ -65,6 +65,12 @@ class VmtuiApp(App[int]):
         title = getattr(self.screen, "HELP_TITLE", "Keys")
         self.push_screen(HelpScreen(key_table(self.screen), title))
 
+    def action_crashes(self) -> None:
+        from vmtui.screens.crashes import CrashesScreen
+
+        if not isinstance(self.screen, CrashesScreen):
+            self.push_screen(CrashesScreen(self.bridge))
+
     def open_instance(self, name: str) -> None:
         from vmtui.screens.instance import InstanceScreen
 

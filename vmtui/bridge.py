@@ -24,21 +24,24 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.timer import Timer
 
+from vmtui.backends import consoles
 from vmtui.backends.base import InstanceState, VMError
+from vmtui.backends.crashes import Crash
 from vmtui.backends.diagnose import DESTRUCTIVE_SYSRQ, SYSRQ
 from vmtui.backends.evidence import Incident
+from vmtui.backends.farm import pool_totals
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.inert import GuestText, inert
 from vmtui.backends.inspection import TABS, Table, inspect
-from vmtui.backends.records import LIVE, InstanceSnapshot
+from vmtui.backends.records import LIVE, Counters, InstanceSnapshot, PoolTotals
 from vmtui.backends.ring import SOURCE, TEXT, Line
 
 # What the front may use of the backends: value types, constants, and the
 # Fleet only as a type (to hand it to the app).
 __all__ = [
-    "ACTIONS", "DESTRUCTIVE_SYSRQ", "SOURCE", "SYSRQ", "TABS", "TEXT", "Bridge", "Fleet",
-    "GuestText", "Incident", "InstanceSnapshot", "InstanceState", "Line", "PoolInfo",
-    "Table", "VMError", "inert",
+    "ACTIONS", "DESTRUCTIVE_SYSRQ", "SOURCE", "SYSRQ", "TABS", "TEXT", "Bridge", "Counters",
+    "Crash", "Fleet", "GuestText", "Incident", "InstanceSnapshot", "InstanceState", "Line",
+    "PoolInfo", "PoolTotals", "Table", "VMError", "inert",
 ]
 
 
@@ -52,6 +55,7 @@ class PoolInfo:
     target: str
     os: str
     console_lines: int
+    farm: bool  # a workload runs in every instance (the farm loop)
 
 
 @dataclass
@@ -135,7 +139,7 @@ class Bridge:
         self._closed = False
         pool = fleet.config.pool
         self.pool = PoolInfo(pool.name, pool.count, pool.type, pool.target, pool.os,
-                             pool.console_lines)
+                             pool.console_lines, pool.workload is not None)
 
     def start(self, boot: bool = True) -> None:
         """Start polling and, with ``boot``, boot the pool in a worker."""
@@ -237,6 +241,14 @@ class Bridge:
         """Every instance as the pool table shows it, now."""
         return self.fleet.snapshot()
 
+    def totals(self, snapshots: list[InstanceSnapshot]) -> PoolTotals:
+        """The pool header's figures for ``snapshots``."""
+        return pool_totals(self.fleet, snapshots)
+
+    def crashes(self) -> list[Crash]:
+        """Every unique crash title of the pool (earlier runs too), newest first."""
+        return self.fleet.crashes.all()
+
     def state(self, name: str) -> InstanceState:
         return self.fleet.record(name).state
 
@@ -255,7 +267,7 @@ class Bridge:
 
     def save_console(self, name: str, lines: Sequence[str]) -> Path:
         """Write ``lines`` into a file in the instance's workdir (VMError if not)."""
-        return self.fleet.save_lines(name, lines)
+        return consoles.save_lines(self.fleet.record(name), lines)
 
     # -- actions -------------------------------------------------------------
 

@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="build the test guest if needed, open the demo pool")
     demo.add_argument("--count", type=int, default=None, choices=range(1, 5),
                       metavar="N", help="instances (1 to 4, default 3)")
+    demo.add_argument("--fuzz", action="store_true",
+                      help="run trinity (a system-call fuzzer) in every guest, round after "
+                           "round, restarting crashed guests")
     demo.add_argument("--print", action="store_true", dest="print_config",
                       help="print the demo config as YAML and exit")
     shot = sub.add_parser("screenshot", help="boot a pool headless and save a screen as SVG")
@@ -93,13 +96,13 @@ def _demo(args: argparse.Namespace) -> int:
 
     count = args.count or DEMO_COUNT
     if args.print_config:
-        print(yaml.safe_dump(demo_dict(count=count), sort_keys=False), end="")
+        print(yaml.safe_dump(demo_dict(count=count, fuzz=args.fuzz), sort_keys=False), end="")
         return 0
     try:
         guest = build(log=lambda msg: print(f"guest: {msg}", flush=True))
     except GuestBuildError as exc:
         return _fail(str(exc))
-    return _run_app(demo_config(guest, count))
+    return _run_app(demo_config(guest, count, fuzz=args.fuzz))
 
 
 def _screenshot(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ class VmtuiCommands(Provider):
         out: list[tuple[str, Callable[[], object], str]] = [
             ("Start all instances", partial(bridge.act_all, "boot"), "boot every stopped one"),
             ("Show keys", app.action_help, "the help screen"),
+            ("Show crashes", app.action_crashes, "unique crash titles of the pool (C)"),
         ]
         for name in bridge.names():
             out.append((f"Open {name}", partial(app.open_instance, name), "its console"))

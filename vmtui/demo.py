@@ -9,14 +9,19 @@ from vmtui.backends.config import Config, parse_config
 from vmtui.guest.build import Guest, cache_root, default_guest
 
 DEMO_COUNT = 3
+# trinity, a real Linux system-call fuzzer, as the farm's workload: as nobody
+# (-X), no log files (-l off), it stops only when the kernel dies (-T DIE),
+# 10,000 calls a round, then the loop runs it again.
+TRINITY = "cd /tmp && exec trinity -X -q -l off -T DIE -C 2 -N 10000"
 
 
 def demo_dict(guest: Guest | None = None, count: int = DEMO_COUNT,
-              workdir: Path | None = None) -> dict[str, Any]:
-    """The demo config as plain data (what ``vmtui demo --print`` shows)."""
+              workdir: Path | None = None, fuzz: bool = False) -> dict[str, Any]:
+    """The demo config as plain data (what ``vmtui demo --print`` shows); with
+    ``fuzz``, every instance runs trinity under the farm loop."""
     guest = guest or default_guest()
-    return {
-        "name": "demo",
+    data: dict[str, Any] = {
+        "name": "fuzz" if fuzz else "demo",
         "type": "qemu",
         "count": count,
         "target": "linux/amd64",
@@ -35,9 +40,14 @@ def demo_dict(guest: Guest | None = None, count: int = DEMO_COUNT,
             "mem": 256,
         },
     }
+    if fuzz:
+        data["workload"] = {"run": TRINITY, "restart": "always", "max_restarts": 20,
+                            "restart_window": 600, "backoff": 1}
+    return data
 
 
 def demo_config(guest: Guest | None = None, count: int = DEMO_COUNT,
-                workdir: Path | None = None) -> Config:
+                workdir: Path | None = None, fuzz: bool = False) -> Config:
     """The demo config, validated like any other."""
-    return parse_config(demo_dict(guest, count, workdir), file="<demo>", base_dir=Path.cwd())
+    return parse_config(demo_dict(guest, count, workdir, fuzz), file="<demo>",
+                        base_dir=Path.cwd())

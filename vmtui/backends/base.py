@@ -77,7 +77,8 @@ TRANSITIONS: dict[InstanceState, frozenset[InstanceState]] = {
     }),
     InstanceState.LOST: frozenset({InstanceState.BOOTING, InstanceState.STOPPED}),
     InstanceState.FAILED: frozenset({InstanceState.BOOTING, InstanceState.STOPPED}),
-    InstanceState.STOPPED: frozenset({InstanceState.BOOTING}),
+    # FAILED: parked by the farm loop after too many restarts.
+    InstanceState.STOPPED: frozenset({InstanceState.BOOTING, InstanceState.FAILED}),
 }
 
 

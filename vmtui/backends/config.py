@@ -8,9 +8,10 @@ by that type's own config class.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -19,6 +20,67 @@ from vmtui.backends.schema import ConfigError, load_section, spec
 
 OSES = ("linux", "freebsd", "openbsd", "netbsd")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+
+@dataclass(frozen=True)
+class CopyItem:
+    """A file or folder copied into each guest after every boot (SFTP)."""
+
+    src: Path = spec(must_exist=True, help="on the host; relative to the config file")
+    dst: str = spec("", help="in the guest (default: /tmp/ and the source's name)")
+
+    def __post_init__(self) -> None:
+        if self.dst and not self.dst.startswith("/"):
+            raise ValueError(f"dst: {self.dst!r} must be an absolute path in the guest")
+
+    @property
+    def target(self) -> str:
+        return self.dst or f"/tmp/{self.src.name}"
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    """What every instance runs, round after round (syzkaller's fuzzer, or any command).
+
+    ``{name}``, ``{index}`` and ``{round}`` in ``run`` and in ``env`` values
+    become the instance's name, its index and the round's number; any other
+    brace (a shell's ``${VAR}``) is left alone.
+    """
+
+    run: str = spec(help="the command run in each guest over SSH")
+    copy: list[CopyItem] = spec(default_factory=list, help="copied in after each boot")
+    env: dict[str, str] = spec(default_factory=dict, help="variables for the command")
+    restart: Literal["always", "on-crash", "never"] = spec(
+        "always", help="always: run again when the command ends; on-crash: restart "
+        "the VM after a crash; never: leave a crashed VM as it is")
+    recycle: Literal["reboot", "reset"] = spec(
+        "reboot", help="how a crashed VM is restarted: a new VM process, or a reset in place")
+    max_restarts: int = spec(10, min=0, max=1_000_000,
+                             help="restarts allowed within restart_window, then failed")
+    restart_window: float = spec(600.0, min=1, max=86400 * 365,
+                                 help="seconds over which max_restarts is counted")
+    backoff: float = spec(1.0, min=0, max=3600, help="seconds between a crash and its restart")
+
+    def __post_init__(self) -> None:
+        if not self.run.strip():
+            raise ValueError("run: the command is empty")
+        for key in self.env:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+                raise ValueError(f"env.{key}: not a shell variable name")
+
+    def command(self, name: str, index: int, round_: int) -> str:
+        """The shell command for one round: the variables exported, placeholders filled."""
+        values = {"{name}": name, "{index}": str(index), "{round}": str(round_)}
+
+        def fill(text: str) -> str:
+            for key, value in values.items():
+                text = text.replace(key, value)
+            return text
+
+        exports = "".join(f"export {key}={shlex.quote(fill(value))}; "
+                          for key, value in self.env.items())
+        return exports + fill(self.run)
 
 
 @dataclass(frozen=True)
@@ -43,6 +105,8 @@ class PoolConfig:
                                 help="seconds between debugger commands typed by diagnose")
     console_lines: int = spec(10000, min=100, max=1_000_000,
                               help="console lines kept in memory per instance")
+    workload: WorkloadConfig | None = spec(None, help="run a command in every VM, round "
+                                           "after round, restarting crashed VMs")
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from operator import itemgetter
+from pathlib import Path
 
+from vmtui.backends.base import VMError
 from vmtui.backends.merger import Chunk, OutputMerger, Pacer
 from vmtui.backends.records import InstanceRecord
 
@@ -73,3 +76,20 @@ async def close_console(rec: InstanceRecord) -> None:
         await merger.close()
     if log_file is not None:
         log_file.close()
+
+
+def save_lines(rec: InstanceRecord, lines: Iterable[str]) -> Path:
+    """Write ``lines`` (a console as shown) to a new file in ``rec``'s workdir.
+
+    Raises:
+        VMError: the file could not be written (disk full, read-only).
+    """
+    path = rec.workdir / time.strftime("console-saved-%Y%m%d-%H%M%S.txt")
+    try:
+        rec.workdir.mkdir(parents=True, exist_ok=True)
+        with open(path, "w") as out:
+            out.writelines(line + "\n" for line in lines)
+    except OSError as exc:
+        raise VMError(f"{rec.name}: cannot save the console to {path}: "
+                      f"{exc.strerror or exc}") from exc
+    return path

@@ -71,12 +71,13 @@ def new_folder(workdir: Path, title: str, when: float) -> Path:
     return folder
 
 
-def console_text(lines: Iterable[Line]) -> str:
+def console_text(lines: Iterable[Line], stamps: bool = True) -> str:
+    """Console lines as text: other sources tagged, each line stamped with its time."""
     out = []
     for _, source, text, when in lines:
-        stamp = time.strftime("%H:%M:%S", time.localtime(when))
+        stamp = time.strftime("%H:%M:%S ", time.localtime(when)) if stamps else ""
         tag = "" if source == "console" else f"[{source}] "
-        out.append(f"{stamp} {tag}{text}\n")
+        out.append(f"{stamp}{tag}{text}\n")
     return "".join(out)
 
 

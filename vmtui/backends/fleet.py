@@ -9,12 +9,11 @@ snapshots for the UI. It is plain asyncio and knows nothing of Textual.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,15 +30,22 @@ from vmtui.backends.base import (
     InstanceState,
     Lifecycle,
     StateError,
-    VMError,
 )
 from vmtui.backends.config import Config
+from vmtui.backends.crashes import CrashStore
 from vmtui.backends.diagnose import Diagnosis
 from vmtui.backends.evidence import Incident
+from vmtui.backends.farm import Farm
 from vmtui.backends.guestops import GuestSession
 from vmtui.backends.inert import GuestText
 from vmtui.backends.merger import Pacer
-from vmtui.backends.records import LIVE, InstanceRecord, InstanceSnapshot, require
+from vmtui.backends.records import (
+    LIVE,
+    Counters,
+    InstanceRecord,
+    InstanceSnapshot,
+    require,
+)
 from vmtui.backends.ring import TEXT, ConsoleRing
 from vmtui.backends.tasks import Background
 from vmtui.backends.watch import Watch
@@ -97,6 +103,10 @@ class Fleet:
         self.pacer = Pacer()
         self._tasks = Background(pool_cfg.name, on_failure=self._fleet_task_failed)
         self._clock: asyncio.Task[None] | None = None
+        # Unique crashes of the pool, in syzkaller's layout, across runs.
+        self.crashes = CrashStore(pool_cfg.workdir / "crashes")
+        self.farm = Farm(self, pool_cfg.workload) if pool_cfg.workload else None
+        self.started_at: float | None = None
 
     # -- state ---------------------------------------------------------------
 
@@ -108,6 +118,14 @@ class Fleet:
             raise base.StateError(f"{rec.name}: cannot go from {rec.state.value} "
                                   f"to {state.value}")
         log.debug("%s: %s -> %s", rec.name, rec.state.value, state.value)
+        now = self.clock()
+        if state is InstanceState.BOOTING:
+            rec.counters.boots += 1
+            rec.boot_began = now
+            rec.boot_seq = rec.ring.next_seq
+        elif state is InstanceState.RUNNING and rec.state is InstanceState.BOOTING:
+            rec.counters.booting_seconds += now - rec.boot_began
+            rec.running_at = now
         rec.state = state
         rec.error = error
         rec.state_changed.set()
@@ -122,12 +140,12 @@ class Fleet:
         """Wait until instance ``name`` is in one of ``states``."""
         rec = self.records[name]
 
-        async def wait() -> InstanceState:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancellation
+        # that arrives as the state changes, and a cancelled caller runs on.
+        async with asyncio.timeout(timeout):
             while rec.state not in states:
                 await rec.state_changed.wait()
             return rec.state
-
-        return await asyncio.wait_for(wait(), timeout)
 
     # -- failures of background work -------------------------------------------
 
@@ -142,9 +160,17 @@ class Fleet:
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self) -> None:
-        """Boot every instance concurrently; returns when all are settled."""
+        """Boot every instance concurrently; returns when all are settled.
+
+        With a ``workload:``, each instance's farm loop boots it and goes on
+        (copy, run, restart after a crash) until the fleet is closed.
+        """
         if self._clock is None:
             self._clock = self._tasks.spawn(self.watch.run_clock(), "verdict-clock")
+            self.started_at = self.clock()
+        if self.farm is not None:
+            await self.farm.start()
+            return
         await asyncio.gather(*(self.boot(name) for name in self.records))
 
     async def boot(self, name: str) -> None:
@@ -157,8 +183,19 @@ class Fleet:
             raise base.StateError("the fleet is closed")
         self._unheld(name, "start")
         rec.boot_task = rec.tasks.spawn(self._boot(rec), "boot")
-        with contextlib.suppress(asyncio.CancelledError):
+        await self._settle_boot(rec)
+
+    @staticmethod
+    async def _settle_boot(rec: InstanceRecord) -> None:
+        """Wait for ``rec``'s boot task; its cancellation (a stop) is no error,
+        but a cancellation of the caller itself goes on up."""
+        assert rec.boot_task is not None
+        try:
             await rec.boot_task
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if me is not None and me.cancelling():
+                raise
 
     async def _boot(self, rec: InstanceRecord) -> None:
         name = rec.name
@@ -212,6 +249,9 @@ class Fleet:
         inst, rec.instance = rec.instance, None
         if inst is not None:
             await inst.close()
+        if rec.started_at is not None:
+            rec.counters.up_seconds += self.clock() - rec.started_at
+            rec.started_at = None
         await consoles.close_console(rec)
 
     # -- operator actions ------------------------------------------------------
@@ -288,8 +328,7 @@ class Fleet:
         rec.stopping = True
         if rec.boot_task is not None and not rec.boot_task.done():
             rec.boot_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await rec.boot_task
+            await self._settle_boot(rec)
         if rec.state is not InstanceState.STOPPED:
             self.set_state(rec, InstanceState.STOPPED)
         await self._release(rec)
@@ -297,6 +336,8 @@ class Fleet:
     async def close(self) -> None:
         """Stop every instance and wait until no VM process is left."""
         self._closed = True
+        if self.farm is not None:
+            self.farm.closing = True
         await self._tasks.cancel()
         await self.watch.close()
         await asyncio.gather(*(self.stop(name) for name in self.records))
@@ -323,22 +364,11 @@ class Fleet:
         """The live instance behind ``name``, if it is up."""
         return self.records[name].instance
 
-    def save_lines(self, name: str, lines: Iterable[str]) -> Path:
-        """Write ``lines`` to a new file in ``name``'s workdir; its path.
-
-        Raises:
-            VMError: the file could not be written (disk full, read-only).
-        """
-        rec = self.records[name]
-        path = rec.workdir / time.strftime("console-saved-%Y%m%d-%H%M%S.txt")
-        try:
-            rec.workdir.mkdir(parents=True, exist_ok=True)
-            with open(path, "w") as out:
-                out.writelines(line + "\n" for line in lines)
-        except OSError as exc:
-            raise VMError(f"{name}: cannot save the console to {path}: "
-                          f"{exc.strerror or exc}") from exc
-        return path
+    def _counters(self, rec: InstanceRecord, now: float) -> Counters:
+        counters = rec.counters.copy()
+        if rec.started_at is not None:  # the boot going on counts as up
+            counters.up_seconds += now - rec.started_at
+        return counters
 
     def snapshot(self) -> list[InstanceSnapshot]:
         """A consistent picture of every instance, for the pool table."""
@@ -348,6 +378,7 @@ class Fleet:
             live = rec.state in LIVE
             uptime = now - rec.started_at if live and rec.started_at is not None else None
             tail = rec.ring.tail(1)
+            running_at = rec.running_at if live else None
             out.append(InstanceSnapshot(
                 name=rec.name, index=rec.index, state=rec.state, uptime=uptime,
                 lines_per_sec=rec.rate.update(now, rec.ring.next_seq),
@@ -355,5 +386,7 @@ class Fleet:
                 error=GuestText(rec.error), workdir=rec.workdir, title=GuestText(rec.title),
                 hung_in=self.watch.hung_in(rec, now), held=rec.held, gdb=rec.gdb,
                 fault=GuestText(rec.fault), boot_output=bool(rec.boot_output),
+                counters=self._counters(rec, now), phase=rec.phase,
+                since_boot=now - running_at if running_at is not None else None,
             ))
         return out

@@ -66,8 +66,12 @@ class GuestSession:
                 self._conn = conn
             return conn
 
-    async def run(self, command: str, timeout: float = 60.0) -> RunResult:
+    async def run(self, command: str, timeout: float | None = 60.0,
+                  keep: bool = True) -> RunResult:
         """Run ``command`` in the guest; its output also joins the console stream.
+
+        ``timeout`` None lets it run for as long as it runs (a fuzzer); ``keep``
+        False keeps no copy of its output in the result (the console has it).
 
         Raises:
             CommandTimeout: it ran longer than ``timeout`` (it was killed).
@@ -92,24 +96,27 @@ class GuestSession:
             with contextlib.suppress(TimeoutError, ValueError):
                 pid = int(await asyncio.wait_for(proc.stdout.readline(), 15))
             async with asyncio.timeout(timeout):
-                await asyncio.gather(self._pump(proc.stdout, f"{key}:out", "stdout", out),
-                                     self._pump(proc.stderr, f"{key}:err", "stderr", err))
+                await asyncio.gather(
+                    self._pump(proc.stdout, f"{key}:out", "stdout", out if keep else None),
+                    self._pump(proc.stderr, f"{key}:err", "stderr", err if keep else None))
                 completed = await proc.wait()
         except (TimeoutError, asyncio.CancelledError) as exc:
             await self._kill(conn, pid)
             proc.close()
             if isinstance(exc, TimeoutError):
-                self.output.feed("vmtui", f"[killed after {timeout:g}s: {command}]\n".encode())
+                self.output.feed("vmtui",
+                                 f"[killed after {timeout or 0:g}s: {command}]\n".encode())
                 raise CommandTimeout(f"{self.name}: {command!r} did not finish within "
-                                     f"{timeout:g}s; killed") from None
+                                     f"{timeout or 0:g}s; killed") from None
             raise
         status = completed.exit_status if completed.exit_status is not None else -1
         return RunResult(status, bytes(out), bytes(err))
 
-    async def _pump(self, stream: Any, key: str, tag: str, keep: bytearray) -> None:
+    async def _pump(self, stream: Any, key: str, tag: str, keep: bytearray | None) -> None:
         try:
             while data := await stream.read(65536):
-                keep += data
+                if keep is not None:
+                    keep += data
                 self.output.feed(key, data, tag=tag)
         finally:
             self.output.eof(key)
@@ -125,12 +132,13 @@ class GuestSession:
             log.info("%s: killing command %d in the guest failed: %s", self.name, pid, exc)
 
     async def copy_in(self, local: Path, remote: str | None = None) -> str:
-        """Copy a host file into the guest (SFTP); return its path there."""
+        """Copy a host file or folder (with what it holds) into the guest (SFTP);
+        return its path there."""
         dest = remote or f"/tmp/{local.name}"
         conn = await self.connection()
         try:
             async with conn.start_sftp_client() as sftp:
-                await sftp.put(str(local), dest)
+                await sftp.put(str(local), dest, recurse=local.is_dir(), preserve=True)
         except (OSError, asyncssh.Error) as exc:
             raise GuestError(f"{self.name}: copying {local} to {dest} failed: {exc}") from exc
         return dest

@@ -76,7 +76,12 @@ LINUX = (
     _rule(r"BUG: (.+)", lambda m: f"BUG: {_clean(m[1])}"),
     _rule(r"WARNING: CPU: \d+ PID: \d+ at \S+ ([\w.]+)\+0x",
           "WARNING in {0}"),
-    _rule(r"WARNING: (.+)", lambda m: f"WARNING: {_clean(m[1])}"),
+    # Only the kernel's own WARNING headlines: informational "WARNING:" notices
+    # (a deprecated mount option, Spectre notes) are no crash.
+    _rule(r"WARNING: ((?:possible (?:circular|recursive) locking|inconsistent lock state|"
+          r"suspicious RCU usage|bad unlock balance|held lock freed|lock held when returning"
+          r"|still has locks held|nested lock was not taken|refcount bug|ODEBUG|kernel stack"
+          r").*)", lambda m: f"WARNING: {_clean(m[1])}", ("WARNING: ",)),
     _rule(r"general protection fault(?:, probably for non-canonical address)?",
           "general protection fault"),
     _rule(r"Oops: (.+)", lambda m: f"Oops: {_clean(m[1])}"),

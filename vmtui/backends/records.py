@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -20,6 +20,22 @@ LIVE = (InstanceState.BOOTING, InstanceState.RUNNING, InstanceState.PAUSED,
         InstanceState.CRASHED)
 # States whose console the watch reads for crashes and silence.
 WATCHED = (InstanceState.BOOTING, InstanceState.RUNNING, InstanceState.PAUSED)
+
+
+@dataclass(slots=True)
+class Counters:
+    """What an instance has been through since the fleet started."""
+
+    rounds: int = 0  # workload rounds completed
+    boots: int = 0  # boots started (first ones, restarts, resets)
+    crashes: int = 0  # crashes and verdicts (hangs, lost VMs)
+    restarts: int = 0  # restarts after a crash or a failed boot, by the farm
+    booting_seconds: float = 0.0  # from each boot's start until it was running
+    workload_seconds: float = 0.0  # rounds of the workload, summed
+    up_seconds: float = 0.0  # VM processes alive, summed over ended boots
+
+    def copy(self) -> Counters:
+        return replace(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +60,19 @@ class InstanceSnapshot:
     gdb: str = ""  # the gdb command, while held
     fault: GuestText = EMPTY  # a background task of this instance failed
     boot_output: bool = False  # a failed boot left its console tail
+    counters: Counters | None = None  # a copy, taken with the snapshot
+    phase: str = ""  # what the farm loop is doing ("round 3", "restarting in 2s")
+    since_boot: float | None = None  # seconds since the last boot reached running
+
+
+@dataclass(frozen=True, slots=True)
+class PoolTotals:
+    """The pool header's figures."""
+
+    vm_hours: float  # VM processes alive, summed over instances
+    crashes: int  # crashes and verdicts this run
+    crashes_per_hour: float  # per hour since the fleet started
+    unique: int  # distinct crash titles this run
 
 
 class Rate:
@@ -91,6 +120,13 @@ class InstanceRecord:
         self.gdb = ""
         self.fault = ""  # the last background failure, until it is mended
         self.boot_output = b""  # console tail of the last failed boot
+        self.counters = Counters()
+        self.running_at: float | None = None  # clock time the last boot reached running
+        self.boot_began = 0.0  # clock time the last boot began
+        self.boot_seq = 0  # the ring's first line of the last boot
+        self.crash_seq = 0  # the ring's line where the last crash report starts
+        self.phase = ""  # the farm loop's step, shown in the pool table
+        self.incident: asyncio.Task[Any] | None = None  # the incident being written
 
     def instance_exited(self) -> bool:
         """Whether there is no live VM process behind this record."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vmtui.backends.base import BootError, Instance, Pool, register
+from vmtui.backends.guestops import GuestError, RunResult
 from vmtui.backends.merger import OutputMerger
 from vmtui.backends.qmp_types import (
     CPU,
@@ -47,6 +48,7 @@ class ScriptedInstance(Instance):
         self.domain = ScriptedDomain(cpus)
         self._exit: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._subs: set[asyncio.Queue[Event | None]] = set()
+        self.guest = ScriptedGuest(name, output)
 
     # -- events and lifecycle, as QEMU's QMP would give them ---------------------
 
@@ -124,6 +126,48 @@ class ScriptedInstance(Instance):
         self.crash(0)
         for queue in self._subs:
             queue.put_nowait(None)
+
+
+class ScriptedGuest:
+    """Plays a guest's shell for the farm loop, with a few words separated by ';':
+    ``echo TEXT`` (a line on stdout), ``panic TEXT`` (a kernel panic on the
+    console), ``panicif A B TEXT`` (the same when A equals B, for ``{round}``),
+    ``sleep SECONDS``, ``exit STATUS``. Copies are only remembered."""
+
+    def __init__(self, name: str, output: OutputMerger) -> None:
+        self.name = name
+        self.output = output
+        self.copies: list[tuple[Path, str]] = []
+
+    async def run(self, command: str, timeout: float | None = 60.0,
+                  keep: bool = True) -> RunResult:
+        out = bytearray()
+        for step in command.split(";"):
+            word, _, arg = step.strip().partition(" ")
+            if word == "echo":
+                self.output.feed("stdout", f"{arg}\n".encode())
+                out += f"{arg}\n".encode()
+            elif word == "panicif":
+                left, right, text = (arg.split(" ", 2) + ["", ""])[:3]
+                if left == right:
+                    self.output.feed("console", f"Kernel panic - not syncing: {text}\n".encode())
+            elif word == "panic":
+                self.output.feed("console", f"Kernel panic - not syncing: {arg}\n".encode())
+            elif word == "sleep":
+                await asyncio.sleep(float(arg))
+            elif word == "exit":
+                return RunResult(int(arg), bytes(out), b"")
+            elif word:
+                raise GuestError(f"{self.name}: the scripted guest has no {word!r}")
+        return RunResult(0, bytes(out) if keep else b"", b"")
+
+    async def copy_in(self, local: Path, remote: str | None = None) -> str:
+        dest = remote or f"/tmp/{local.name}"
+        self.copies.append((local, dest))
+        return dest
+
+    async def close(self) -> None:
+        return None
 
 
 class ScriptedEvents:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import TYPE_CHECKING
 
@@ -62,8 +63,10 @@ class Watch:
     def on_console_lines(self, rec: InstanceRecord, texts: list[str]) -> None:
         """Every console line of ``rec`` passes here, in batches (from the fleet's consumer)."""
         rec.last_output = self.fleet.clock()
-        for _, title in self.detector.check_lines(texts):
+        for index, title in self.detector.check_lines(texts):
             if rec.state in WATCHED:
+                # The batch is the newest lines of the ring: the report starts here.
+                rec.crash_seq = rec.ring.next_seq - len(texts) + index
                 self.crash(rec, title, "crash")
             elif rec.state is InstanceState.CRASHED and rec.title == PANIC_TITLE:
                 rec.title = rec.error = title  # the console names what pvpanic only signalled
@@ -74,19 +77,26 @@ class Watch:
 
     def on_lost(self, rec: InstanceRecord) -> None:
         rec.title = LOST_CONNECTION
+        rec.counters.crashes += 1
+        rec.crash_seq = rec.ring.next_seq
         self._collect(rec, "verdict", LOST_CONNECTION)
 
     def crash(self, rec: InstanceRecord, title: GuestText, kind: str) -> None:
         """Mark ``rec`` crashed with ``title`` and collect the evidence."""
         rec.title = title
+        rec.counters.crashes += 1
+        if kind != "crash":
+            rec.crash_seq = rec.ring.next_seq
         self.fleet.set_state(rec, InstanceState.CRASHED, title)
         log.warning("%s: %s", rec.name, title)
         self._collect(rec, kind, title)
 
     def _collect(self, rec: InstanceRecord, kind: str, title: GuestText,
                  diagnosis: Diagnosis | None = None) -> None:
-        self._tasks.spawn(self.write_incident(rec, kind, title, diagnosis),
-                          f"incident:{rec.name}")
+        task = self._tasks.spawn(self.write_incident(rec, kind, title, diagnosis),
+                                 f"incident:{rec.name}")
+        if kind != "diagnose":
+            rec.incident = task
 
     def hung_in(self, rec: InstanceRecord, now: float) -> float | None:
         """Seconds left before a silent ``rec`` is declared hung (None: no clock)."""
@@ -173,8 +183,23 @@ class Watch:
                        f"kind: {kind}\ninstance: {rec.name}\nstate: {rec.state.value}\n"
                        f"time: {stamp}\n")
         incident.title = GuestText(rec.title) if kind == "crash" else title
+        if kind != "diagnose":
+            self._save_crash(rec, incident)
         incident.files = sorted(p.name for p in folder.iterdir())
         incident.complete = True
+
+    def _save_crash(self, rec: InstanceRecord, incident: Incident) -> None:
+        """File the crash under its title in the pool's crashes/ (syzkaller's layout);
+        the incident links to it."""
+        boot_lines = rec.ring.since(rec.boot_seq)[0]
+        report_lines = rec.ring.since(rec.crash_seq)[0]
+        seen = self.fleet.crashes.add(
+            rec.name, incident.title,
+            evidence.console_text(boot_lines, stamps=False).encode("utf-8", "replace"),
+            f"{incident.title}\n\n" + evidence.console_text(report_lines, stamps=False),
+            incident.time)
+        link = incident.folder / "crash"
+        link.symlink_to(os.path.relpath(seen.crash.folder, incident.folder))
 
     async def settle(self) -> None:
         """Wait for incident folders still being written."""

@@ -27,7 +27,7 @@ import asyncssh
 from vmtui.guest.cpio import CpioWriter
 
 # Bump when the guest's layout changes, so old caches are rebuilt.
-GUEST_FORMAT = 2
+GUEST_FORMAT = 3
 KERNEL_META_PACKAGES = ("linux-image-cloud-amd64", "linux-image-amd64")
 # Loaded at boot in this order after their dependencies; missing ones are skipped.
 MODULES = ("virtio_pci", "virtio_net", "virtio_blk", "virtio_console", "virtio_scsi",
@@ -116,6 +116,8 @@ def check_tools() -> dict[str, str]:
         "apt-cache": _which("apt-cache", "apt", missing),
         "dpkg-deb": _which("dpkg-deb", "dpkg", missing),
         "ldd": _which("ldd", "libc-bin", missing),
+        # A real Linux system-call fuzzer, for the farm demo (vmtui demo --fuzz).
+        "trinity": _which("trinity", "trinity", missing),
     }
     if not SFTP_SERVER.exists():
         missing.append(f"{SFTP_SERVER} not found: install the openssh-sftp-server package")
@@ -306,7 +308,8 @@ def build_initramfs(guest: Guest, tools: dict[str, str], kroot: Path,
     tree.symlink("init", "/bin/busybox")
     tree.file("usr/sbin/dropbear", Path(tools["dropbear"]).read_bytes(), 0o755)
     tree.file(GUEST_SFTP_PATH, SFTP_SERVER.read_bytes(), 0o755)
-    for binary in (busybox, tools["dropbear"], str(SFTP_SERVER)):
+    tree.file("usr/bin/trinity", Path(tools["trinity"]).read_bytes(), 0o755)
+    for binary in (busybox, tools["dropbear"], str(SFTP_SERVER), tools["trinity"]):
         for lib in shared_libraries(binary):
             tree.host_file(lib)
     for name in modules:
@@ -317,9 +320,11 @@ def build_initramfs(guest: Guest, tools: dict[str, str], kroot: Path,
     tree.file("etc/profile", _asset("profile"))
     tree.file("etc/acpid.conf", _asset("acpid.conf"))
     tree.file("etc/acpi/power.sh", _asset("power.sh"), 0o755)
-    tree.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
-    tree.file("etc/shadow", b"root:*:19000:0:99999:7:::\n", 0o600)
-    tree.file("etc/group", b"root:x:0:\n")
+    tree.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"
+                            b"nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
+    tree.file("etc/shadow", b"root:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n",
+              0o600)
+    tree.file("etc/group", b"root:x:0:\nnogroup:x:65534:\n")
     tree.file("etc/shells", b"/bin/sh\n/bin/ash\n")
     tree.file("etc/dropbear/dropbear_ed25519_host_key",
               (guest.dir / "host_key.dropbear").read_bytes(), 0o600)
@@ -350,6 +355,7 @@ def build(guest: Guest | None = None, *, force: bool = False,
     inputs = _sha256(
         str(GUEST_FORMAT).encode(), deb.encode(), " ".join(modules).encode(),
         Path(tools["busybox"]).read_bytes(), Path(tools["dropbear"]).read_bytes(),
+        Path(tools["trinity"]).read_bytes(),
         SFTP_SERVER.read_bytes(), guest.host_key.read_bytes(),
         Path(str(guest.ssh_key) + ".pub").read_bytes(),
         _asset("rc"), _asset("inittab"), _asset("profile"), _asset("acpid.conf"),

@@ -42,6 +42,7 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
         Binding("i", "toggle_inspector", "Inspector"),
         Binding("h", "hold", "Hold + gdb", show=False),
         Binding("I", "incidents", "Incidents", key_display="I", show=False),
+        Binding("C", "app.crashes", "Crashes", key_display="C", show=False),
         Binding("B", "boot_output", "Boot output", key_display="B", show=False),
         *LIFECYCLE_BINDINGS,
         Binding("question_mark", "app.help", "Keys", key_display="?"),

@@ -26,6 +26,7 @@ class PoolScreen(LifecycleMixin, Screen[None]):
         Binding("S", "sort", "Sort", key_display="S"),
         *LIFECYCLE_BINDINGS,
         Binding("I", "incidents", "Incidents", key_display="I"),
+        Binding("C", "app.crashes", "Crashes", key_display="C"),
         Binding("B", "boot_output", "Boot output", key_display="B", show=False),
         Binding("A", "start_all", "Start all", key_display="A", show=False),
         Binding("Z", "stop_all", "Stop all", key_display="Z", show=False),
@@ -47,7 +48,7 @@ class PoolScreen(LifecycleMixin, Screen[None]):
         yield Header()
         yield Static(id="pool-summary")
         yield Input(placeholder="filter: name, state or console text", id="pool-filter")
-        yield PoolTable(id="pool-table")
+        yield PoolTable(farm=self.bridge.pool.farm, id="pool-table")
         yield Footer()
 
     @property
@@ -77,6 +78,11 @@ class PoolScreen(LifecycleMixin, Screen[None]):
             if counts[state]:
                 summary.append("● ", style=self.table.state_text(state).style)
                 summary.append(f"{counts[state]} {state.value}  ")
+        if self.bridge.pool.farm:
+            totals = self.bridge.totals(list(message.snapshots))
+            summary.append(f" {totals.vm_hours:.2f} VM-hours · {totals.crashes} crashes "
+                           f"({totals.crashes_per_hour:.1f}/h) · {totals.unique} unique  ",
+                           style="bold")
         if self.table.filter_text:
             summary.append(f"  filter: {self.table.filter_text!r} "
                            f"({self.table.row_count} shown)", style="italic")

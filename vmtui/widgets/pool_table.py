@@ -14,6 +14,9 @@ from vmtui.widgets.inert import inert_text
 
 COLUMNS = (("name", "Name"), ("state", "State"), ("uptime", "Uptime"),
            ("rate", "Lines/s"), ("hung", "Hung in"), ("last", "Last console line / title"))
+# With a workload, before the last column: the farm loop's counters.
+FARM_COLUMNS = (("round", "Round"), ("crashes", "Crashes"), ("boots", "Boots"))
+FARM_WIDTH = 25
 STATE_ORDER = {state: i for i, state in enumerate((
     InstanceState.CRASHED, InstanceState.LOST, InstanceState.FAILED, InstanceState.PAUSED,
     InstanceState.BOOTING, InstanceState.RUNNING, InstanceState.STOPPED,
@@ -53,15 +56,17 @@ class PoolTable(DataTable[Text]):
     PoolTable > .pool-table--offline { color: $text-muted; }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, farm: bool = False, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.farm = farm
+        self._columns = COLUMNS[:-1] + FARM_COLUMNS + COLUMNS[-1:] if farm else COLUMNS
         self._shown: dict[str, dict[str, str]] = {}
         self._snaps: dict[str, InstanceSnapshot] = {}
         self.filter_text = ""
         self.sort_key = "name"
 
     def on_mount(self) -> None:
-        for key, label in COLUMNS:
+        for key, label in self._columns:
             self.add_column(label, key=key)
 
     def on_resize(self) -> None:
@@ -70,7 +75,8 @@ class PoolTable(DataTable[Text]):
         column = self.columns.get(ColumnKey("last"))
         if column is not None:
             column.auto_width = False
-            column.width = max(20, self.size.width - FIXED_WIDTH)
+            column.width = max(20, self.size.width - FIXED_WIDTH
+                               - (FARM_WIDTH if self.farm else 0))
             self.refresh()
 
     def state_text(self, state: InstanceState) -> Text:
@@ -89,7 +95,7 @@ class PoolTable(DataTable[Text]):
                     justify="right")
         if snap.hung_in is not None and snap.hung_in < 60:
             hung.stylize(self.get_component_rich_style("pool-table--crashed", partial=True))
-        return {
+        cells = {
             "name": Text(snap.name),
             "state": state,
             "uptime": Text(format_uptime(snap.uptime), justify="right"),
@@ -98,6 +104,18 @@ class PoolTable(DataTable[Text]):
             "last": inert_text(last[:300], style="bold" if snap.title else
                                "italic" if snap.error or snap.fault else ""),
         }
+        if self.farm and snap.counters is not None:
+            counters = snap.counters
+            # The round going on, else the rounds done (and what the loop does).
+            now = snap.phase.removeprefix("round ") if snap.phase.startswith("round ") else None
+            cells["round"] = Text(now or str(counters.rounds), justify="right",
+                                  style="" if now else "dim")
+            cells["crashes"] = Text(str(counters.crashes), justify="right",
+                                    style="bold" if counters.crashes else "")
+            cells["boots"] = Text(str(counters.boots), justify="right")
+            if snap.phase and not snap.phase.startswith("round ") and not snap.title:
+                cells["last"] = inert_text(f"{snap.phase} · {last}"[:300], style="italic")
+        return {key: cells[key] for key, _ in self._columns}  # in the columns' order
 
     def selected(self) -> str | None:
         """The name of the instance under the cursor."""
