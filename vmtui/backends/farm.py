@@ -20,7 +20,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vmtui.backends.base import Inspectable, InstanceState, Lifecycle, VMError
 from vmtui.backends.config import WorkloadConfig
@@ -192,10 +192,17 @@ class Farm:
                 await asyncio.wait({run, over}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 over.cancel()
+                ending: list[asyncio.Future[Any]] = [over]
                 if not run.done():
                     run.cancel()
-                await asyncio.gather(run, over, return_exceptions=True)
-            if rec.state is InstanceState.RUNNING and not run.cancelled():
+                if run.done() or rec.state is InstanceState.RUNNING:
+                    ending.append(run)
+                else:
+                    # The VM crashed: killing the command in it would wait for a
+                    # guest that cannot answer. The command ends when the VM does.
+                    run.add_done_callback(_forget)
+                await asyncio.gather(*ending, return_exceptions=True)
+            if rec.state is InstanceState.RUNNING and run.done() and not run.cancelled():
                 result = run.result()  # raises what the run raised
                 fleet.note(rec, f"round {round_}: the command exited with status "
                                 f"{result.status}")
@@ -214,6 +221,11 @@ class Farm:
         finally:
             rec.counters.rounds += 1
             rec.counters.workload_seconds += fleet.clock() - started
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a command cut by a crash ends how it ends
 
 
 def pool_totals(fleet: Fleet, snapshots: list[InstanceSnapshot]) -> PoolTotals:

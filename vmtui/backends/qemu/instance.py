@@ -196,6 +196,10 @@ class QemuInstance(Instance):
             return await launcher.kill(self.proc)
 
     async def reset(self) -> None:
+        """Hard reset. The guest that comes back is a new machine: its SSH
+        session is dropped now, and the next use opens a new one."""
+        if self.guest is not None:
+            await self.guest.close()
         await self.domain.system_reset()
 
     async def pause(self) -> None:
@@ -208,10 +212,12 @@ class QemuInstance(Instance):
         if self._closed:
             return
         self._closed = True
+        # QEMU first: a guest that crashed answers no SSH goodbye, and its
+        # connection ends at once with the VM (no wait for a timeout).
+        await launcher.kill(self.proc)
         if self.guest is not None:
             await self.guest.close()
         await self.domain.close()
-        await launcher.kill(self.proc)
         if self.proc.stdin is not None:
             self.proc.stdin.close()
         for port in (self.ssh.port if self.ssh else None, self._gdb_port):
