@@ -3,6 +3,7 @@ echo, panic, sleep, exit), and the workload config. Real guests: test_farm_real.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,23 @@ async def test_the_crashes_screen_opens_the_newest_report(tmp_path: Path) -> Non
         assert lines[0] == "Kernel panic - not syncing: ␛[31mtwo\ufffd"  # inert
         assert "Kernel panic - not syncing: ␛[31mtwo\ufffd" in lines[2:]
         await pilot.press("q", "q", "q")
+
+
+async def test_workload_output_keeps_the_no_output_clock_from_firing(tmp_path: Path) -> None:
+    # A guest whose console is quiet but whose fuzzer talks is alive; one silent
+    # on both is hung.
+    ticking = "echo tick; sleep 0.3; " * 12
+    data: dict[str, Any] = {"name": "quiet", "type": "scripted", "count": 2,
+                            "workdir": str(tmp_path), "no_output_timeout": 1,
+                            "workload": {"run": ticking + "sleep 60", "backoff": 0,
+                                         "restart": "never"}}
+    fleet = Fleet(parse_config(data, file="<t>", base_dir=tmp_path))
+    fleet.watch.after_seconds = 0
+    try:
+        await fleet.start()
+        await asyncio.sleep(2.5)  # a window: the verdict must not come while it talks
+        assert all(r.state is InstanceState.RUNNING for r in fleet.records.values())
+        await eventually(lambda: all(r.title == "no output from test machine"
+                                     for r in fleet.records.values()), 5)
+    finally:
+        await fleet.close()

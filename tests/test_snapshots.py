@@ -186,3 +186,12 @@ def test_farm_pool_screen(snap_compare: Any) -> None:
 
     assert snap_compare(make_app(BOOT[:3], FARM, fail=()), terminal_size=(160, 24),
                         run_before=run)
+
+
+def test_farm_instance_screen(snap_compare: Any) -> None:
+    async def run(pilot: Pilot[Any]) -> None:
+        await farm_settled(pilot)
+        await steps("enter")(pilot)
+
+    assert snap_compare(make_app(BOOT[:3], FARM, fail=()), terminal_size=(140, 30),
+                        run_before=run)

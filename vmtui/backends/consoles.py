@@ -2,8 +2,9 @@
 
 The merger tees every raw byte to ``console.log`` as it arrives (nothing is
 lost, whatever the screen keeps); whole lines, tagged with their source, go
-into the record's bounded ring in batches, and the console's own lines past
-the crash detector and the no-output clock.
+into the record's bounded ring in batches, and past the watch (the console's
+lines through the crash detector; every line of the guest resets the
+no-output clock).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from vmtui.backends.base import VMError
 from vmtui.backends.merger import Chunk, OutputMerger, Pacer
 from vmtui.backends.records import InstanceRecord
 
-OnConsole = Callable[[InstanceRecord, list[str]], None]
+OnLines = Callable[[InstanceRecord, str, list[str]], None]
 
 
 def open_console(rec: InstanceRecord, pacer: Pacer) -> OutputMerger:
@@ -32,26 +33,25 @@ def open_console(rec: InstanceRecord, pacer: Pacer) -> OutputMerger:
 
 
 async def consume(rec: InstanceRecord, merger: OutputMerger, wallclock: Callable[[], float],
-                  on_console: OnConsole) -> None:
+                  on_lines: OnLines) -> None:
     """Move ``merger``'s lines into ``rec``'s ring until the merger closes."""
     while (batch := await merger.get_batch()) is not None:
         now = wallclock()
         # Runs of lines from one source (a read error is a run of its own).
         for (source, error), run in itertools.groupby(batch, key=itemgetter(0, 2)):
-            _store(rec, source, error, list(run), now, on_console)
+            _store(rec, source, error, list(run), now, on_lines)
         await asyncio.sleep(0)  # a flood must not starve the screen
 
 
 def _store(rec: InstanceRecord, source: str, error: BaseException | None,
-           chunks: list[Chunk], now: float, on_console: OnConsole) -> None:
+           chunks: list[Chunk], now: float, on_lines: OnLines) -> None:
     if error is not None:
         rec.ring.append("vmtui", f"[vmtui] reading {source} failed: {error}", now)
         return
     # Lines hold no newline: decoding them joined is decoding each, at C speed.
     texts = b"\n".join(map(itemgetter(1), chunks)).decode("utf-8", "replace").split("\n")
     rec.ring.extend(source, texts, now)
-    if source == "console":
-        on_console(rec, texts)
+    on_lines(rec, source, texts)
 
 
 def note(rec: InstanceRecord, text: str, now: float) -> None:

@@ -207,7 +207,7 @@ class Fleet:
         rec.fault = ""
         rec.boot_output = b""
         rec.tasks.spawn(consoles.consume(rec, merger, self.wallclock,
-                                         self.watch.on_console_lines), "console")
+                                         self.watch.on_lines), "console")
         try:
             rec.instance = await self.pool.create(name, rec.workdir, rec.index, merger)
         except asyncio.CancelledError:

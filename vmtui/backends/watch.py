@@ -44,6 +44,7 @@ DEFAULT_DIAGNOSE = {
     "openbsd": ("ddb", "registers"),
 }
 PANIC_TITLE = GuestText("kernel panic (pvpanic)")
+GUEST_SOURCES = frozenset({"console", "stdout", "stderr"})
 
 
 class Watch:
@@ -60,9 +61,14 @@ class Watch:
 
     # -- detection -------------------------------------------------------------
 
-    def on_console_lines(self, rec: InstanceRecord, texts: list[str]) -> None:
-        """Every console line of ``rec`` passes here, in batches (from the fleet's consumer)."""
-        rec.last_output = self.fleet.clock()
+    def on_lines(self, rec: InstanceRecord, source: str, texts: list[str]) -> None:
+        """Every line of ``rec`` passes here, in batches of one source (from the
+        fleet's consumer). Output from the guest (its console, a workload's
+        stdout and stderr) proves it alive; the console's is checked for crashes."""
+        if source in GUEST_SOURCES:
+            rec.last_output = self.fleet.clock()
+        if source != "console":
+            return
         for index, title in self.detector.check_lines(texts):
             if rec.state in WATCHED:
                 # The batch is the newest lines of the ring: the report starts here.

@@ -147,6 +147,13 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
         if snap.hung_in is not None:
             status.append(f"hung in {format_uptime(snap.hung_in)}  ")
         status.append(f"log: {snap.workdir / 'console.log'}", style="dim")
+        c = snap.counters
+        if self.bridge.pool.farm and c is not None:
+            status.append(f"\n {snap.phase or 'farm'} · rounds {c.rounds} · crashes "
+                          f"{c.crashes} · boots {c.boots} · restarts {c.restarts} · since boot "
+                          f"{format_uptime(snap.since_boot)} · booting/workload "
+                          f"{format_uptime(c.booting_seconds)}/"
+                          f"{format_uptime(c.workload_seconds)}", style="italic")
         # Titles, errors and faults may quote the guest: the inert path only.
         if snap.title:
             status.append("\n ")
