@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import eventually
+from tests.helpers import eventually, qemu_pids_in
 from vmtui.backends.base import InstanceState
 from vmtui.backends.config import parse_config
 from vmtui.backends.fleet import Fleet
@@ -69,6 +69,9 @@ async def test_a_crash_is_filed_and_the_vm_restarted(guest: Guest, workdir: Path
         print(f"crash seen -> next round running: {back_after:.1f}s (reboot)")
     finally:
         await fleet.close()
+    # Closing stops every loop and leaves no QEMU behind.
+    assert all(not r.tasks for r in fleet.records.values())
+    assert qemu_pids_in(workdir) == set()
 
 
 async def test_two_instances_one_title_and_a_third_title(guest: Guest, workdir: Path) -> None:

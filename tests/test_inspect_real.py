@@ -169,3 +169,11 @@ async def test_a_different_host_key_is_refused(shared_fleet: Fleet, tmp_path: Pa
         await wait_for_ssh(target, timeout=20)
     unchecked = SSHTarget(real.host, real.port, real.user, real.key, None, False)
     assert await wait_for_ssh(unchecked, timeout=20) < 20
+
+
+async def test_a_command_ended_by_a_signal_says_which(shared_fleet: Fleet) -> None:
+    result = await shared_fleet.guest(NAME).run("kill -SEGV $$")
+    assert (result.status, result.signal) == (-1, "SEGV")
+    assert result.describe() == "killed by signal SEGV"
+    ok = await shared_fleet.guest(NAME).run("exit 4")
+    assert (ok.signal, ok.describe()) == ("", "exited with status 4")

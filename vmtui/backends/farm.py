@@ -204,8 +204,7 @@ class Farm:
                 await asyncio.gather(*ending, return_exceptions=True)
             if rec.state is InstanceState.RUNNING and run.done() and not run.cancelled():
                 result = run.result()  # raises what the run raised
-                fleet.note(rec, f"round {round_}: the command exited with status "
-                                f"{result.status}")
+                fleet.note(rec, f"round {round_}: the command {result.describe()}")
                 return "exited"
             return "over"
         except VMError as exc:

@@ -37,9 +37,16 @@ class CommandTimeout(GuestError):
 class RunResult:
     """What a finished command left: exit status and its two streams."""
 
-    status: int
+    status: int  # -1 when it did not exit by itself
     stdout: bytes
     stderr: bytes
+    signal: str = ""  # the signal that ended it ("SEGV"), if one did
+
+    def describe(self) -> str:
+        """How it ended, for a person: "exited with status 3", "killed by signal SEGV"."""
+        if self.signal:
+            return f"killed by signal {self.signal}"
+        return f"exited with status {self.status}"
 
 
 class GuestSession:
@@ -110,7 +117,9 @@ class GuestSession:
                                      f"{timeout or 0:g}s; killed") from None
             raise
         status = completed.exit_status if completed.exit_status is not None else -1
-        return RunResult(status, bytes(out), bytes(err))
+        # asyncssh gives (signal, core dumped, message, language) for a signalled command.
+        signal = completed.exit_signal[0] if completed.exit_signal else ""
+        return RunResult(status, bytes(out), bytes(err), signal)
 
     async def _pump(self, stream: Any, key: str, tag: str, keep: bytearray | None) -> None:
         try:
