@@ -14,7 +14,7 @@ from vmtui import __version__
 from vmtui.backends.config import Config, load_config
 from vmtui.backends.schema import ConfigError
 
-COMMANDS = ("check", "demo", "guest", "run", "screenshot")
+COMMANDS = ("check", "demo", "guest", "report", "run", "screenshot")
 EXIT_CONFIG = 2
 
 
@@ -46,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     shot.add_argument("--size", default="120x32", help="terminal COLUMNSxROWS (120x32)")
     shot.add_argument("--timeout", type=float, default=180.0,
                       help="seconds to wait for the pool to boot (180)")
+    report = sub.add_parser("report", help="find the kernel reports in a console log "
+                            "(exit status 1 when there is one)")
+    report.add_argument("log", type=Path, help="a console log (console.log, a syzkaller logN)")
+    report.add_argument("--os", default="linux", choices=("linux", "freebsd", "openbsd",
+                                                           "netbsd"), help="guest OS (linux)")
+    report.add_argument("--json", action="store_true", help="one JSON list, for scripts")
     guest = sub.add_parser("guest", help="the small Linux test guest")
     gsub = guest.add_subparsers(dest="guest_command", metavar="ACTION", required=True)
     gbuild = gsub.add_parser("build", help="build it into the cache (reused if unchanged)")
@@ -105,6 +111,29 @@ def _demo(args: argparse.Namespace) -> int:
     return _run_app(demo_config(guest, count, fuzz=args.fuzz))
 
 
+def _report(args: argparse.Namespace) -> int:
+    import json
+
+    from vmtui.backends.inert import inert
+    from vmtui.backends.report import find_reports
+
+    try:
+        log = args.log.read_bytes().decode("utf-8", "replace")
+    except OSError as exc:
+        return _fail(f"{args.log}: {exc.strerror or exc}", EXIT_CONFIG)
+    reports = find_reports(log, args.os)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in reports], indent=2))  # escapes controls
+    else:
+        for r in reports:  # guest text: every line inert on the way to the terminal
+            print(f"{r.title}\n  kind: {r.kind}  corrupted: {'yes' if r.corrupted else 'no'}"
+                  f"  line: {r.line + 1}")
+            print("".join(f"  | {inert(line)}\n" for line in r.text.splitlines()), end="")
+        if not reports:
+            print(f"{args.log}: no kernel report found")
+    return 1 if reports else 0
+
+
 def _screenshot(args: argparse.Namespace) -> int:
     from vmtui.backends.fleet import Fleet
     from vmtui.screenshot import ScreenshotError, take
@@ -153,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(args)
     if args.command == "screenshot":
         return _screenshot(args)
+    if args.command == "report":
+        return _report(args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
