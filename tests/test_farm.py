@@ -30,8 +30,8 @@ def stdout(fleet: Fleet, name: str) -> list[str]:
 
 async def test_rounds_run_again_and_a_crash_restarts_the_vm(tmp_path: Path) -> None:
     # Round 2 panics: the crash is filed, the VM restarted, round 3 runs.
-    fleet = farm(tmp_path, run="echo marker {name} {round}; panicif {round} 2 round two; "
-                               "sleep 0.5")
+    fleet = farm(tmp_path, run="echo marker {name} {round}; if {round} 2 panic round two; "
+                               "if {round} 3 sleep 60")
     rec = fleet.record("snap-0")
     try:
         await fleet.start()
@@ -83,7 +83,7 @@ async def test_restart_never_leaves_a_crashed_vm_crashed(tmp_path: Path) -> None
 
 
 async def test_a_held_crashed_vm_is_not_recycled(tmp_path: Path) -> None:
-    fleet = farm(tmp_path, run="sleep 0.3; panic held {round}")
+    fleet = farm(tmp_path, run="sleep 1; panic held {round}")
     try:
         await fleet.start()
         rec = fleet.record("snap-0")
@@ -165,7 +165,7 @@ async def test_the_crashes_screen_opens_the_newest_report(tmp_path: Path) -> Non
     from vmtui.screens.text import TextScreen
     from vmtui.widgets.console_view import ConsoleView
 
-    fleet = farm(tmp_path, count=2, run="echo {name}; panicif {index} 1 \x1b[31mtwo\x9b",
+    fleet = farm(tmp_path, count=2, run="echo {name}; if {index} 1 panic \x1b[31mtwo\x9b",
                  restart="never")
     app = VmtuiApp(fleet)
     async with app.run_test(size=(160, 30)) as pilot:

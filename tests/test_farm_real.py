@@ -40,12 +40,14 @@ def stdout(fleet: Fleet, name: str) -> list[str]:
 async def test_a_crash_is_filed_and_the_vm_restarted(guest: Guest, workdir: Path) -> None:
     workdir.mkdir(parents=True)
     (workdir / "payload.txt").write_text("payload-from-the-host\n")
-    # Round 1 prints and ends; round 2 crashes the kernel; round 3 runs on a new boot.
+    # Round 1 prints and ends; round 2 crashes the kernel; round 3 runs on a new boot
+    # (and lasts, so the counters are read while it runs).
     fleet = farm_fleet(
         guest, workdir, 1, copy=[{"src": str(workdir / "payload.txt"),
                                   "dst": "/tmp/payload.txt"}],
         run="cat /tmp/payload.txt; echo farm-marker-{round}; "
-            "if [ {round} = 2 ]; then sleep 0.5; echo c > /proc/sysrq-trigger; fi")
+            "if [ {round} = 2 ]; then sleep 0.5; echo c > /proc/sysrq-trigger; fi; "
+            "if [ {round} -ge 3 ]; then sleep 120; fi")
     rec = fleet.record("farm-0")
     try:
         await fleet.start()

@@ -21,7 +21,7 @@ async def test_the_python_example_prints_each_crash(tmp_path: Path) -> None:
     config = tmp_path / "farm.yaml"
     config.write_text(yaml.safe_dump({
         "name": "farm", "type": "scripted", "count": 2, "workdir": str(tmp_path / "work"),
-        "workload": {"run": "echo hi; panicif {index} 1 oops", "restart": "never"}}))
+        "workload": {"run": "echo hi; if {index} 1 panic oops", "restart": "never"}}))
     code = code.replace('"farm.yaml"', repr(str(config)))
     namespace: dict[str, object] = {}
     exec(compile(code, "README.md", "exec"), namespace)

@@ -157,8 +157,8 @@ def test_incident_viewer(snap_compare: Any) -> None:
 
 # Each instance of a farm crashes once and is left so (restart: never): two
 # share a title, the third has its own.
-FARM = {"run": "echo round {round} of {name}; panicif {index} 0 same fault; "
-               "panicif {index} 1 same fault; panicif {index} 2 a fault of its own",
+FARM = {"run": "echo round {round} of {name}; if {index} 0 panic same fault; "
+               "if {index} 1 panic same fault; if {index} 2 panic a fault of its own",
         "restart": "never", "backoff": 0}
 
 

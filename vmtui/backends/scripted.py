@@ -131,8 +131,9 @@ class ScriptedInstance(Instance):
 class ScriptedGuest:
     """Plays a guest's shell for the farm loop, with a few words separated by ';':
     ``echo TEXT`` (a line on stdout), ``panic TEXT`` (a kernel panic on the
-    console), ``panicif A B TEXT`` (the same when A equals B, for ``{round}``),
-    ``sleep SECONDS``, ``exit STATUS``. Copies are only remembered."""
+    console), ``sleep SECONDS``, ``exit STATUS``, and ``if A B STEP``, which runs
+    STEP only when A equals B (for ``{round}`` and ``{index}``). Copies are only
+    remembered."""
 
     def __init__(self, name: str, output: OutputMerger) -> None:
         self.name = name
@@ -144,13 +145,12 @@ class ScriptedGuest:
         out = bytearray()
         for step in command.split(";"):
             word, _, arg = step.strip().partition(" ")
+            while word == "if":
+                left, right, rest = (arg.split(" ", 2) + ["", ""])[:3]
+                word, _, arg = rest.partition(" ") if left == right else ("", "", "")
             if word == "echo":
                 self.output.feed("stdout", f"{arg}\n".encode())
                 out += f"{arg}\n".encode()
-            elif word == "panicif":
-                left, right, text = (arg.split(" ", 2) + ["", ""])[:3]
-                if left == right:
-                    self.output.feed("console", f"Kernel panic - not syncing: {text}\n".encode())
             elif word == "panic":
                 self.output.feed("console", f"Kernel panic - not syncing: {arg}\n".encode())
             elif word == "sleep":

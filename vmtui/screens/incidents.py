@@ -3,70 +3,49 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Hashable, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, OptionList
+from textual.widgets import Footer, Header, OptionList
 
 from vmtui.bridge import Bridge, Incident
+from vmtui.screens.listing import ListingScreen
 from vmtui.widgets.console_view import ConsoleView, shown
 from vmtui.widgets.inert import inert_text
 
 
-class IncidentsScreen(Screen[None]):
+class IncidentsScreen(ListingScreen[Incident]):
     """Every incident of the pool (or of one instance), newest first."""
 
     HELP_TITLE = "Keys: incidents"
-    BINDINGS = [
-        Binding("q,escape", "app.pop_screen", "Back"),
-        Binding("enter", "open", "Open"),
-        Binding("question_mark", "app.help", "Keys", key_display="?"),
-    ]
+    COLUMNS = ("Time", "Instance", "Kind", "Title", "Folder")
 
     def __init__(self, bridge: Bridge, instance: str | None = None) -> None:
         super().__init__()
         self.bridge = bridge
         self.instance = instance
-        self._shown: list[Incident] = []
-        self._state: list[tuple[object, str]] = []
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield DataTable[Text](id="incidents", cursor_type="row", zebra_stripes=True)
-        yield Footer()
 
     def on_mount(self) -> None:
-        self.title = "vmtui"
         self.sub_title = f"incidents{' of ' + self.instance if self.instance else ''}"
-        table = self.query_one(DataTable)
-        table.add_columns("Time", "Instance", "Kind", "Title", "Folder")
-        self.refresh_list()
-        self.set_interval(1.0, self.refresh_list)
 
-    def refresh_list(self) -> None:
-        incidents = self.bridge.incidents(self.instance)
-        state: list[tuple[object, str]] = [(i.folder, i.status) for i in incidents]
-        if state == self._state:
-            return
-        self._shown, self._state = incidents, state
-        table = self.query_one(DataTable)
-        table.clear()
-        for i in incidents:
-            stamp = time.strftime("%H:%M:%S", time.localtime(i.time))
-            kind = i.kind if i.complete else f"{i.kind} ({i.status})"
-            table.add_row(Text(stamp), Text(i.instance), inert_text(kind), inert_text(i.title),
-                          Text(str(i.folder), style="dim"), key=str(i.folder))
+    def items(self) -> list[Incident]:
+        return self.bridge.incidents(self.instance)
 
-    def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
-        self.action_open()
+    def state(self, item: Incident) -> Hashable:
+        return (item.folder, item.status)
 
-    def action_open(self) -> None:
-        table = self.query_one(DataTable)
-        if table.row_count:
-            self.app.push_screen(IncidentScreen(self._shown[table.cursor_row]))
+    def row(self, item: Incident) -> tuple[Sequence[Text], str]:
+        stamp = time.strftime("%H:%M:%S", time.localtime(item.time))
+        kind = item.kind if item.complete else f"{item.kind} ({item.status})"
+        return (Text(stamp), Text(item.instance), inert_text(kind), inert_text(item.title),
+                Text(str(item.folder), style="dim")), str(item.folder)
+
+    def open_item(self, item: Incident) -> None:
+        self.app.push_screen(IncidentScreen(item))
 
 
 class IncidentScreen(Screen[None]):
