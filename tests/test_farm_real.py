@@ -138,3 +138,36 @@ def test_a_missing_copy_source_fails_at_check(tmp_path: Path,
     assert capsys.readouterr().err == (
         f"vmtui: {config}: workload.copy[0].src: file not found: {tmp_path}/fuzzer.bin\n")
 
+
+
+async def test_hold_and_max_restarts_on_real_guests(guest: Guest, workdir: Path) -> None:
+    # Every round crashes the kernel after a second. farm-0 is held: it stays
+    # crashed until released. farm-1 may restart once: its second crash parks it.
+    fleet = farm_fleet(guest, workdir, 2, max_restarts=1, restart_window=600,
+                       run="sleep 2; echo c > /proc/sysrq-trigger; sleep 60")
+    held, parked = fleet.record("farm-0"), fleet.record("farm-1")
+    try:
+        await fleet.start()
+        await fleet.hold("farm-0")
+        await eventually(lambda: parked.state is InstanceState.FAILED, 120)
+        assert parked.error == "parked: 1 restarts within 600s (max_restarts 1)"
+        assert (parked.counters.boots, parked.counters.crashes) == (2, 2)
+        assert held.state is InstanceState.CRASHED and held.phase == "held"
+        assert held.counters.boots == 1
+        await fleet.release("farm-0")
+        await eventually(lambda: held.counters.boots == 2, 60)
+    finally:
+        await fleet.close()
+
+
+async def test_restart_never_leaves_a_real_crash_alone(guest: Guest, workdir: Path) -> None:
+    fleet = farm_fleet(guest, workdir, 1, restart="never",
+                       run="sleep 1; echo c > /proc/sysrq-trigger; sleep 60")
+    rec = fleet.record("farm-0")
+    try:
+        await fleet.start()
+        await eventually(lambda: rec.phase == "left as it is (restart: never)", 60)
+        assert rec.state is InstanceState.CRASHED and rec.title == SYSRQ_CRASH
+        assert (rec.counters.boots, rec.counters.restarts) == (1, 0)
+    finally:
+        await fleet.close()
