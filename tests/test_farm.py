@@ -203,3 +203,23 @@ async def test_workload_output_keeps_the_no_output_clock_from_firing(tmp_path: P
                                      for r in fleet.records.values()), 5)
     finally:
         await fleet.close()
+
+
+async def test_a_pvpanic_crash_files_a_report_from_where_it_happened(tmp_path: Path) -> None:
+    # The panic event (no console line to start from) files what follows it,
+    # not the whole boot.
+    fleet = Fleet(scripted_config(tmp_path, count=1, lines=["early boot line"]))
+    fleet.watch.after_seconds = 0.3
+    try:
+        await fleet.start()
+        inst = fleet.instance("snap-0")
+        inst.emit("GUEST_PANICKED")  # type: ignore[union-attr]
+        await eventually(lambda: fleet.record("snap-0").state is InstanceState.CRASHED, 5)
+        await fleet.instance("snap-0").write_console(b"after the panic\n")  # type: ignore[union-attr]
+        await fleet.watch.settle()
+        [crash] = fleet.crashes.all()
+        report = (crash.folder / "report0").read_text()
+        assert "after the panic" in report and "early boot line" not in report
+        assert "early boot line" in (crash.folder / "log0").read_text()
+    finally:
+        await fleet.close()

@@ -59,9 +59,6 @@ class Background:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    def __iter__(self) -> Any:
-        return iter(list(self._tasks))
-
     async def settle(self) -> None:
         """Wait until every task now running has ended (failures are recorded)."""
         while self._tasks:

@@ -72,8 +72,7 @@ class Watch:
         for index, title in self.detector.check_lines(texts):
             if rec.state in WATCHED:
                 # The batch is the newest lines of the ring: the report starts here.
-                rec.crash_seq = rec.ring.next_seq - len(texts) + index
-                self.crash(rec, title, "crash")
+                self.crash(rec, title, "crash", rec.ring.next_seq - len(texts) + index)
             elif rec.state is InstanceState.CRASHED and rec.title == PANIC_TITLE:
                 rec.title = rec.error = title  # the console names what pvpanic only signalled
 
@@ -82,19 +81,21 @@ class Watch:
             self.crash(rec, PANIC_TITLE, "crash")
 
     def on_lost(self, rec: InstanceRecord) -> None:
-        rec.title = LOST_CONNECTION
-        rec.counters.crashes += 1
-        rec.crash_seq = rec.ring.next_seq
-        self._collect(rec, "verdict", LOST_CONNECTION)
+        self._file(rec, "verdict", LOST_CONNECTION, rec.ring.next_seq)
 
-    def crash(self, rec: InstanceRecord, title: GuestText, kind: str) -> None:
-        """Mark ``rec`` crashed with ``title`` and collect the evidence."""
-        rec.title = title
-        rec.counters.crashes += 1
-        if kind != "crash":
-            rec.crash_seq = rec.ring.next_seq
+    def crash(self, rec: InstanceRecord, title: GuestText, kind: str,
+              seq: int | None = None) -> None:
+        """Mark ``rec`` crashed with ``title`` and collect the evidence; the
+        report starts at ring line ``seq`` (default: what comes next)."""
         self.fleet.set_state(rec, InstanceState.CRASHED, title)
         log.warning("%s: %s", rec.name, title)
+        self._file(rec, kind, title, rec.ring.next_seq if seq is None else seq)
+
+    def _file(self, rec: InstanceRecord, kind: str, title: GuestText, seq: int) -> None:
+        """A crash or verdict of ``rec``: its title, its count, its evidence."""
+        rec.title = title
+        rec.crash_seq = seq
+        rec.counters.crashes += 1
         self._collect(rec, kind, title)
 
     def _collect(self, rec: InstanceRecord, kind: str, title: GuestText,
