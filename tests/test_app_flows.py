@@ -163,7 +163,7 @@ async def test_crash_incident_on_screen(tmp_path: Path) -> None:
         await until(pilot, lambda: states(app) == ["crashed"], 5)
         table = app.screen.query_one(PoolTable)
         assert table.get_cell("snap-0", "last").plain == \
-            "Kernel panic - not syncing: scripted panic"
+            "kernel panic: scripted panic"
         await until(pilot, lambda: bool(fleet.incidents) and fleet.incidents[0].complete, 5)
         await pilot.press("I")
         await pilot.pause(1.2)
@@ -173,7 +173,7 @@ async def test_crash_incident_on_screen(tmp_path: Path) -> None:
         assert isinstance(app.screen, IncidentScreen)
         assert app.screen.shown_file == "report.txt"
         shown = app.screen.query_one(ConsoleView).plain_lines()
-        assert shown[0] == "title: Kernel panic - not syncing: scripted panic"
+        assert shown[0] == "title: kernel panic: scripted panic"
         await pilot.press("q", "q", "q")
 
 

@@ -116,7 +116,7 @@ async def test_a_failing_incident_writer_is_reported(tmp_path: Path) -> None:
         [incident] = fleet.incidents
         assert not incident.complete
         assert incident.status.startswith("failed: NotADirectoryError")
-        assert any(n.startswith("writing the incident 'Kernel panic - not syncing: "
+        assert any(n.startswith("writing the incident 'kernel panic: "
                                 "scripted panic' failed: NotADirectoryError")
                    for n in notes(fleet, "snap-0"))
         await pilot.press("I")

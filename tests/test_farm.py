@@ -42,7 +42,7 @@ async def test_rounds_run_again_and_a_crash_restarts_the_vm(tmp_path: Path) -> N
                                            "marker snap-0 3"]
         await fleet.watch.settle()
         [crash] = fleet.crashes.all()
-        assert crash.title == "Kernel panic - not syncing: round two"
+        assert crash.title == "kernel panic: round two"
         assert (crash.folder / "description").read_text() == crash.title + "\n"
         # syzkaller names the folder by the SHA-1 of the title.
         assert crash.folder.name == hashlib.sha1(crash.title.encode()).hexdigest()
@@ -176,11 +176,12 @@ async def test_the_crashes_screen_opens_the_newest_report(tmp_path: Path) -> Non
         await pilot.pause()
         table = app.screen.query_one(DataTable)
         assert table.row_count == 1
-        assert str(table.get_row_at(0)[4]) == "Kernel panic - not syncing: ␛[31mtwo\ufffd"
+        # syzkaller's title drops the controls; the report's text keeps them, inert.
+        assert str(table.get_row_at(0)[4]) == "kernel panic: [31mtwo"
         await pilot.press("enter")
         assert isinstance(app.screen, TextScreen)
         lines = app.screen.query_one(ConsoleView).plain_lines()
-        assert lines[0] == "Kernel panic - not syncing: ␛[31mtwo\ufffd"  # inert
+        assert lines[0] == "kernel panic: [31mtwo"
         assert "Kernel panic - not syncing: ␛[31mtwo\ufffd" in lines[2:]
         await pilot.press("q", "q", "q")
 

@@ -20,7 +20,7 @@ from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest
 
-SYSRQ_CRASH = "Kernel panic - not syncing: sysrq triggered crash"
+SYSRQ_CRASH = "kernel panic: sysrq triggered crash"  # syzkaller's title
 
 
 def farm_fleet(guest: Guest, workdir: Path, count: int, **workload: Any) -> Fleet:

@@ -1,6 +1,6 @@
 """A hostile guest cannot reach the terminal: its crash title, shown on every screen.
 
-The title a guest prints after ``Kernel panic - not syncing:`` carries OSC 0
+The text a guest prints after ``Kernel panic - not syncing:`` carries OSC 0
 (window title), OSC 52 (clipboard), an OSC 8 link to /etc/passwd, the codes
 that leave the alternate screen and turn the mouse off, a bidi override and
 an 8-bit CSI. Every screen and every place such a string appears is driven
@@ -54,7 +54,6 @@ def assert_inert(app: VmtuiApp, where: str) -> str:
     bad = FORBIDDEN.search(rest)
     assert bad is None, f"{where}: {bad.group()!r} reached the terminal near " \
                         f"{rest[max(0, bad.start() - 40):bad.end() + 40]!r}"
-    assert "PWNED-TITLE" not in out or "␛]0;PWNED-TITLE" in out, where
     return out
 
 
@@ -72,12 +71,15 @@ async def test_a_hostile_title_stays_inert_on_every_screen(tmp_path: Path) -> No
     async with app.run_test(size=(160, 40)) as pilot:
         await until(pilot, lambda: states(app) == ["crashed", "failed"], 5)
         await fleet.watch.settle()
+        # The title is syzkaller's, tidied (controls dropped, cut at 120 bytes); the
+        # raw line, escapes, markup and all, is still shown as the last line.
         title = fleet.record("evil-0").title
-        assert "Kernel panic - not syncing: ␛]0;PWNED-TITLE␇" in title
+        assert title.startswith("kernel panic: ]NUM;PWNED-TITLE")
+        assert not FORBIDDEN.search(title)
         app.bridge.push_pool()
         await pilot.pause()
         out = assert_inert(app, "pool table")
-        assert "evil-0" in out and "not syncing" in out
+        assert "evil-0" in out and "PWNED-TITLE" in out
 
         await pilot.press("slash", *"evil")  # the pool filter, title still shown
         await pilot.pause()
@@ -95,7 +97,7 @@ async def test_a_hostile_title_stays_inert_on_every_screen(tmp_path: Path) -> No
         app.bridge.push_consoles()
         await pilot.pause()
         out = assert_inert(app, "instance screen")
-        assert "not syncing" in out
+        assert "PWNED-TITLE" in out
 
         # A failure quoting the guest becomes a toast.
         async def fails() -> None:
@@ -122,7 +124,7 @@ async def test_a_hostile_title_stays_inert_on_every_screen(tmp_path: Path) -> No
         await pilot.press("I")  # the incidents list, then one incident's viewer
         await shown(pilot, lambda: isinstance(app.screen, IncidentsScreen))
         out = assert_inert(app, "incident list")
-        assert "not syncing" in out
+        assert "PWNED-TITLE" in out
         await pilot.press("enter")
         await shown(pilot, lambda: isinstance(app.screen, IncidentScreen))
         out = assert_inert(app, "incident viewer")  # the header names the title

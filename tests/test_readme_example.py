@@ -29,12 +29,12 @@ async def test_the_python_example_prints_each_crash(tmp_path: Path) -> None:
     with contextlib.redirect_stdout(out):
         task = asyncio.ensure_future(namespace["main"]())  # type: ignore[operator]
         deadline = asyncio.get_running_loop().time() + 10
-        while "farm-1: Kernel panic" not in out.getvalue():
+        while "farm-1: kernel panic" not in out.getvalue():
             assert asyncio.get_running_loop().time() < deadline, out.getvalue()
             await asyncio.sleep(0.05)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
     line = out.getvalue().splitlines()[0]
-    assert line.startswith("farm-1: Kernel panic - not syncing: oops -> ")
+    assert line.startswith("farm-1: kernel panic: oops -> ")
     assert line.endswith("/report0")

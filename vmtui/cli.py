@@ -126,8 +126,10 @@ def _report(args: argparse.Namespace) -> int:
         print(json.dumps([r.as_dict() for r in reports], indent=2))  # escapes controls
     else:
         for r in reports:  # guest text: every line inert on the way to the terminal
-            print(f"{r.title}\n  kind: {r.kind}  corrupted: {'yes' if r.corrupted else 'no'}"
-                  f"  line: {r.line + 1}")
+            broken = f"yes ({r.reason})" if r.corrupted else "no"
+            print(f"{r.title}\n  kind: {r.kind}  corrupted: {broken}  lines: {r.line + 1}"
+                  f"-{r.end + 1}{'  suppressed' if r.suppressed else ''}")
+            print("".join(f"  alt: {alt}\n" for alt in r.alts), end="")
             print("".join(f"  | {inert(line)}\n" for line in r.text.splitlines()), end="")
         if not reports:
             print(f"{args.log}: no kernel report found")

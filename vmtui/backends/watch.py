@@ -30,6 +30,7 @@ from vmtui.backends.evidence import Incident
 from vmtui.backends.inert import GuestText
 from vmtui.backends.monitor import LOST_CONNECTION, NO_OUTPUT, CrashDetector
 from vmtui.backends.records import LIVE, WATCHED, require
+from vmtui.backends.report import Report, find_reports
 from vmtui.backends.tasks import Background
 
 if TYPE_CHECKING:
@@ -74,7 +75,9 @@ class Watch:
                 # The batch is the newest lines of the ring: the report starts here.
                 self.crash(rec, title, "crash", rec.ring.next_seq - len(texts) + index)
             elif rec.state is InstanceState.CRASHED and rec.title == PANIC_TITLE:
-                rec.title = rec.error = title  # the console names what pvpanic only signalled
+                # The console names what pvpanic only signalled; its report starts here.
+                rec.title = rec.error = title
+                rec.crash_seq = rec.ring.next_seq - len(texts) + index
 
     def on_panic_event(self, rec: InstanceRecord) -> None:
         if rec.state in WATCHED:
@@ -176,6 +179,7 @@ class Watch:
             except VMError as exc:
                 info = {"info.txt": f"unavailable: {exc}\n"}
         await asyncio.sleep(self.after_seconds)
+        report = self._read_report(rec, incident.title) if kind == "crash" else None
         evidence.write(folder, "console-after.txt",
                        evidence.console_text(rec.ring.since(mark)[0]))
         evidence.write(folder, "registers.txt", registers or "the VM was not running\n")
@@ -185,26 +189,43 @@ class Watch:
             evidence.write(folder, name, text)
         evidence.write(folder, "config.yaml", evidence.config_yaml(self.fleet.config))
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(incident.time))
+        read = "" if report is None else (
+            f"type: {report.kind}\ncorrupted: {report.reason or 'no'}\n"
+            + "".join(f"alt: {alt}\n" for alt in report.alts))
         evidence.write(folder, "report.txt",
                        f"title: {rec.title if kind != 'diagnose' else title}\n"
                        f"kind: {kind}\ninstance: {rec.name}\nstate: {rec.state.value}\n"
-                       f"time: {stamp}\n")
+                       f"time: {stamp}\n{read}")
         incident.title = GuestText(rec.title) if kind == "crash" else title
         if kind != "diagnose":
-            self._save_crash(rec, incident)
+            self._save_crash(rec, incident, report)
         incident.files = sorted(p.name for p in folder.iterdir())
         incident.complete = True
 
-    def _save_crash(self, rec: InstanceRecord, incident: Incident) -> None:
+    def _read_report(self, rec: InstanceRecord, first: GuestText) -> Report | None:
+        """Read the report printed since the crash began, and title ``rec`` by it
+        (syzkaller's title, from the whole report) unless it was renamed since."""
+        lines = [text for _, source, text, _ in rec.ring.since(rec.crash_seq)[0]
+                 if source == "console"]
+        reports = find_reports("".join(f"{line}\n" for line in lines), self.fleet.config.pool.os)
+        if not reports:
+            return None
+        if rec.title == first:
+            if rec.error == first:
+                rec.error = reports[0].title
+            rec.title = reports[0].title
+        return reports[0]
+
+    def _save_crash(self, rec: InstanceRecord, incident: Incident, report: Report | None) -> None:
         """File the crash under its title in the pool's crashes/ (syzkaller's layout);
         the incident links to it."""
         boot_lines = rec.ring.since(rec.boot_seq)[0]
-        report_lines = rec.ring.since(rec.crash_seq)[0]
+        text = report.text if report is not None else evidence.console_text(
+            rec.ring.since(rec.crash_seq)[0], stamps=False)
         seen = self.fleet.crashes.add(
             rec.name, incident.title,
             evidence.console_text(boot_lines, stamps=False).encode("utf-8", "replace"),
-            f"{incident.title}\n\n" + evidence.console_text(report_lines, stamps=False),
-            incident.time)
+            f"{incident.title}\n\n{text}", incident.time)
         link = incident.folder / "crash"
         link.symlink_to(os.path.relpath(seen.crash.folder, incident.folder))
 
