@@ -23,6 +23,17 @@ done
 # The guest build looks the kernel package up with apt-cache: the lists must be there.
 echo "bootstrap: apt-get update"
 $SUDO apt-get update -qq
+# The crash module is built against the headers of the very kernel the guest boots,
+# with the compiler that kernel was built with (gcc-12 on Debian 12).
+for meta in linux-image-cloud-amd64 linux-image-amd64; do
+    image=$(apt-cache depends "$meta" 2>/dev/null | sed -n 's/.*Depends: \(linux-image-.*\)/\1/p' | head -1)
+    if [ -n "$image" ]; then
+        for p in "linux-headers-${image#linux-image-}" make gcc-12 binutils; do
+            dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+        done
+        break
+    fi
+done
 if [ -n "$missing" ]; then
     echo "bootstrap: installing$missing"
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing

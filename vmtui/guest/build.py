@@ -3,8 +3,9 @@
 The guest is a distro kernel (downloaded as a package, never installed) and an
 initramfs holding busybox, dropbear (SSH as root with a generated key), the
 openssh sftp-server (so files can be copied in), the virtio modules, a serial
-shell on ttyS0 and SysRq enabled. Everything lands in the user's cache folder
-and is reused while its inputs are unchanged.
+shell on ttyS0 and SysRq enabled, and vmtui's crash module (crashmod.py).
+Everything lands in the user's cache folder and is reused while its inputs
+are unchanged.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from pathlib import Path
 
 import asyncssh
 
+from vmtui.guest import crashmod
 from vmtui.guest.cpio import CpioWriter
 
 # Bump when the guest's layout changes, so old caches are rebuilt.
-GUEST_FORMAT = 3
+GUEST_FORMAT = 4
 KERNEL_META_PACKAGES = ("linux-image-cloud-amd64", "linux-image-amd64")
 # Loaded at boot in this order after their dependencies; missing ones are skipped.
 MODULES = ("virtio_pci", "virtio_net", "virtio_blk", "virtio_console", "virtio_scsi",
@@ -289,7 +291,7 @@ def _asset(name: str) -> bytes:
 
 
 def build_initramfs(guest: Guest, tools: dict[str, str], kroot: Path,
-                    modules: list[str], index: dict[str, Path]) -> bytes:
+                    modules: list[str], index: dict[str, Path], crash_module: bytes) -> bytes:
     """The initramfs as a gzip-compressed newc cpio archive."""
     raw = io.BytesIO()
     cpio = CpioWriter(raw)
@@ -315,6 +317,7 @@ def build_initramfs(guest: Guest, tools: dict[str, str], kroot: Path,
     for name in modules:
         tree.file(f"lib/modules/{name}.ko", index[name].read_bytes())
     tree.file("etc/modules", "".join(f"{m}\n" for m in modules).encode())
+    tree.file(crashmod.CRASH_MODULE.lstrip("/"), crash_module)  # loaded by tests, not at boot
     tree.file("etc/rc", _asset("rc"), 0o755)
     tree.file("etc/inittab", _asset("inittab"))
     tree.file("etc/profile", _asset("profile"))
@@ -352,8 +355,12 @@ def build(guest: Guest | None = None, *, force: bool = False,
         raise GuestBuildError(f"{deb} holds no boot/vmlinuz-*")
     index = _module_index(kroot)
     modules = module_order(index, MODULES)
+    try:
+        crash_ko = crashmod.cached(guest.dir, vmlinuz[-1].name.removeprefix("vmlinuz-"), log)
+    except crashmod.ModuleBuildError as exc:
+        raise GuestBuildError(str(exc)) from exc
     inputs = _sha256(
-        str(GUEST_FORMAT).encode(), deb.encode(), " ".join(modules).encode(),
+        str(GUEST_FORMAT).encode(), deb.encode(), " ".join(modules).encode(), crash_ko,
         Path(tools["busybox"]).read_bytes(), Path(tools["dropbear"]).read_bytes(),
         Path(tools["trinity"]).read_bytes(),
         SFTP_SERVER.read_bytes(), guest.host_key.read_bytes(),
@@ -366,7 +373,7 @@ def build(guest: Guest | None = None, *, force: bool = False,
         log(f"guest is up to date in {guest.dir}")
         return guest
     log(f"building the initramfs ({len(modules)} modules)")
-    image = build_initramfs(guest, tools, kroot, modules, index)
+    image = build_initramfs(guest, tools, kroot, modules, index, crash_ko)
     tmp = guest.initrd.with_suffix(".tmp")
     # The initramfs holds the guest's SSH host private key: never readable by others.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
