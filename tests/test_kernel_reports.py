@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +99,10 @@ async def trigger(guest: Guest, workdir: Path, t: Trigger) -> None:
         [crash] = fleet.crashes.all()
         assert crash.folder.name == hashlib.sha1(t.title.encode()).hexdigest()
         assert "vmtui_crash" in (crash.folder / "report0").read_text()
+        # The saved console log, read again offline, gives the same title.
+        offline = subprocess.run([sys.executable, "-m", "vmtui", "report",
+                                  str(rec.console_log)], capture_output=True, text=True)
+        assert offline.returncode == 1 and offline.stdout.splitlines()[0] == t.title
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer
