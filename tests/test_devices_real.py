@@ -104,7 +104,7 @@ async def test_device_kinds_on_pc(guest: Guest, workdir: Path, tmp_path: Path,
             "vdisk-dev": (0x1AF4, 0x1001), "unet-dev": (0x1AF4, 0x1000),
             "vublk": (0x1AF4, 0x1001),
             "share-dev": (0x1AF4, 0x1009), "vser": (0x1AF4, 0x1003),
-            "scsi0": (0x1AF4, 0x1004), "ndisk-dev": (0x1B36, 0x0010),
+            "vmtui-scsi": (0x1AF4, 0x1004), "ndisk-dev": (0x1B36, 0x0010),
             "pbr": (0x1B36, 0x0001),
         }.items():
             assert (pci[qdev].vendor, pci[qdev].device) == ids, qdev
@@ -116,7 +116,7 @@ async def test_device_kinds_on_pc(guest: Guest, workdir: Path, tmp_path: Path,
         assert {"sdisk", "ndisk"} <= set(blocks)
         chardevs = {c["label"]: c["filename"] for c in await domain.execute("query-chardev")}
         assert "unix:" in chardevs["csock"] and chardevs["cpty"].startswith("pty:")
-        assert {"cpipe", "cfile", "console0"} <= set(chardevs)
+        assert {"cpipe", "cfile", "vmtui-console"} <= set(chardevs)
         memdevs = await domain.execute("query-memory-devices")
         assert memdevs[0]["type"] == "nvdimm" and memdevs[0]["data"]["size"] == 16 << 20
         assert (tmp_path / "extra.qmp").exists()

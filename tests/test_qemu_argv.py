@@ -47,12 +47,12 @@ def test_base_argv(d: Path) -> None:
                 qemu_args=["-s"]) == [
         "qemu-system-x86_64", "-name", "p-0,debug-threads=on", "-M", "pc", "-accel", "tcg",
         "-m", "512M", "-smp", "2", "-nodefaults", "-no-user-config", "-display", "none",
-        "-chardev", "stdio,id=console0,signal=off", "-serial", "chardev:console0",
+        "-chardev", "stdio,id=vmtui-console,signal=off", "-serial", "chardev:vmtui-console",
         "-qmp", "unix:/run/x/p-0.qmp,server=on,wait=off",
         "-kernel", f"{d}/vmlinuz", "-append", "console=ttyS0 quiet", "-initrd", f"{d}/initrd",
         "-device", "pvpanic", "-action", "panic=pause",
-        "-netdev", "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22",
-        "-device", "virtio-net-pci,netdev=net0", "-s",
+        "-netdev", "user,id=vmtui-ssh,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22",
+        "-device", "virtio-net-pci,netdev=vmtui-ssh,id=vmtui-ssh-dev", "-s",
     ]
 
 
@@ -82,11 +82,11 @@ KNOBS: list[tuple[dict[str, Any], list[tuple[str, str]]]] = [
                  "readonly=on"), ("-device", "virtio-blk-pci,drive=disk0,id=disk0-dev")]),
     ({"devices": [{"kind": "block", "file": "disk.img", "interface": "scsi", "snapshot": True},
                   {"kind": "block", "file": "disk.img", "interface": "scsi", "id": "b"}]},
-     [("-device", "virtio-scsi-pci,id=scsi0"),
+     [("-device", "virtio-scsi-pci,id=vmtui-scsi"),
       ("-drive", "file={d}/disk.img,if=none,id=disk0,format=raw,cache=writeback,aio=threads,"
                  "snapshot=on"),
-      ("-device", "scsi-hd,drive=disk0,bus=scsi0.0,id=disk0-dev"),
-      ("-device", "scsi-hd,drive=b,bus=scsi0.0,id=b-dev")]),
+      ("-device", "scsi-hd,drive=disk0,bus=vmtui-scsi.0,id=disk0-dev"),
+      ("-device", "scsi-hd,drive=b,bus=vmtui-scsi.0,id=b-dev")]),
     ({"devices": [{"kind": "block", "file": "disk.img", "interface": "ide"}]},
      [("-device", "ide-hd,drive=disk0,id=disk0-dev")]),
     ({"devices": [{"kind": "block", "file": "disk.img", "interface": "nvme"}]},
@@ -100,8 +100,8 @@ KNOBS: list[tuple[dict[str, Any], list[tuple[str, str]]]] = [
     ({"devices": [{"kind": "net", "model": "e1000", "restrict": False}]},
      [("-netdev", "user,id=net0,restrict=off"), ("-device", "e1000,netdev=net0,id=net0-dev")]),
     ({"devices": [{"kind": "vhost-user", "socket": "/run/vu.sock"}]},
-     [("-M", "pc,memory-backend=mem0"),
-      ("-object", "memory-backend-memfd,id=mem0,size=256M,share=on"),
+     [("-M", "pc,memory-backend=vmtui-mem"),
+      ("-object", "memory-backend-memfd,id=vmtui-mem,size=256M,share=on"),
       ("-chardev", "socket,id=vhu0-chr,path=/run/vu.sock"),
       ("-device", "vhost-user-blk-pci,chardev=vhu0-chr,id=vhu0")]),
     ({"devices": [{"kind": "vhost-user", "type": "net", "socket": "/run/n.sock"}]},
@@ -116,7 +116,7 @@ KNOBS: list[tuple[dict[str, Any], list[tuple[str, str]]]] = [
      [("-chardev", "socket,id=chr0,path=/tmp/s.sock,server=on,wait=off"),
       ("-device", "isa-serial,chardev=chr0,id=chr0-dev")]),
     ({"devices": [{"kind": "chardev", "backend": "pty", "frontend": "virtconsole"}]},
-     [("-chardev", "pty,id=chr0"), ("-device", "virtio-serial-pci,id=vserial0"),
+     [("-chardev", "pty,id=chr0"), ("-device", "virtio-serial-pci,id=vmtui-vserial"),
       ("-device", "virtconsole,chardev=chr0,id=chr0-dev")]),
     ({"devices": [{"kind": "chardev", "backend": "file", "path": "/tmp/o.log",
                    "frontend": "virtserialport", "name": "org.test.0"}]},
@@ -132,10 +132,20 @@ KNOBS: list[tuple[dict[str, Any], list[tuple[str, str]]]] = [
       ("-device", "nvdimm,id=nvdimm0,memdev=nvdimm0-mem")]),
     ({"devices": [{"kind": "vfio", "host": "0000:01:00.0"}]},
      [("-device", "vfio-pci,host=0000:01:00.0,id=vfio0")]),
+    # Two root ports: each its own chassis (QEMU refuses two on chassis 1 slot 0).
+    ({"machine": "q35", "devices": [{"kind": "bridge", "type": "pcie"},
+                                    {"kind": "bridge", "type": "pcie", "chassis": 1}]},
+     [("-device", "pcie-root-port,id=br0,chassis=2,slot=0"),
+      ("-device", "pcie-root-port,id=br1,chassis=1,slot=0")]),
+    # With RAM a shared backend (vhost-user), hugepages and prealloc go on the backend.
+    ({"hugepages": True, "mem_prealloc": True,
+      "devices": [{"kind": "vhost-user", "type": "blk", "socket": "share"}]},
+     [("-object", "memory-backend-file,mem-path=/dev/hugepages,id=vmtui-mem,size=256M,"
+                  "share=on,prealloc=on")]),
     ({"devices": [{"kind": "bridge", "chassis": 3}]},
      [("-device", "pci-bridge,id=br0,chassis_nr=3")]),
     ({"machine": "q35", "devices": [{"kind": "bridge", "type": "pcie"}]},
-     [("-device", "pcie-root-port,id=br0,chassis=1")]),
+     [("-device", "pcie-root-port,id=br0,chassis=1,slot=0")]),
 ]
 
 
@@ -183,7 +193,23 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"cpus": 4, "sockets": 1, "cores": 2, "threads": 1},
      "vm.sockets: sockets*cores*threads = 2 must equal cpus (4)"),
     ({"mem_slots": 2}, "vm.mem_max: memory slots need mem_max"),
-    ({"mem": "1G", "mem_max": "512M"}, "vm.mem_max: 512M is less than mem (1G)"),
+    ({"mem": "1G", "mem_max": "512M", "mem_slots": 1},
+     "vm.mem_max: 512M must be more than mem (1G): QEMU refuses slots with no room to hot-plug "
+     "into"),
+    ({"mem": "1G", "mem_max": "1G", "mem_slots": 1},
+     "vm.mem_max: 1G must be more than mem (1G): QEMU refuses slots with no room to hot-plug "
+     "into"),
+    ({"mem_max": "1G"}, "vm.mem_slots: mem_max needs memory slots to grow into (mem_slots >= 1)"),
+    ({"machine": "microvm"}, "vm.machine: microvm is not supported: vmtui's devices (its SSH "
+     "network, disks, pvpanic) are PCI devices and microvm has no PCI bus; use pc or q35"),
+    ({"devices": [{"kind": "net", "mac": "01:00:5e:00:00:01"}]},
+     "vm.devices[0].mac: '01:00:5e:00:00:01' is a multicast address (its first byte is odd); "
+     "a NIC needs a unicast one like 52:54:00:12:34:56"),
+    ({"devices": [{"kind": "bridge", "chassis": 2}, {"kind": "bridge", "chassis": 2}]},
+     "vm.devices[1].chassis: 2 is already used by devices[0]"),
+    ({"devices": [{"kind": "net", "id": "vmtui-ssh"}]},
+     "vm.devices[0].id: 'vmtui-ssh' is reserved: vmtui's own ids start with 'vmtui-', and a "
+     "device's parts end in -dev or -mem"),
     ({"nographic": True, "vga": "std"}, "vm.nographic: cannot be combined with a vga device"),
     ({"devices": [{"file": "disk.img"}]},
      "vm.devices[0].kind: missing required key (one of block, net, vhost-user, 9p, chardev, "
@@ -257,3 +283,10 @@ def test_kvm_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     assert instance.resolve_accel("auto") == (
         "tcg", "KVM is not available (/dev/kvm does not exist): using TCG")
     assert instance.resolve_accel("tcg") == ("tcg", "")
+
+
+def test_hugepages_with_a_shared_backend_drop_mem_path(d: Path) -> None:
+    # QEMU ignores -mem-path once RAM is a backend object: RAM would land on memfd.
+    args = argv(d, hugepages=True, mem_prealloc=True,
+                devices=[{"kind": "vhost-user", "socket": "/run/vu.sock"}])
+    assert "-mem-path" not in args and "-mem-prealloc" not in args

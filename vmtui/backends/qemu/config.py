@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from vmtui.backends.qemu.devices import ArgvContext, Device, device_ids, opt
+from vmtui.backends.qemu.devices import (
+    OWN_PREFIX,
+    ArgvContext,
+    Device,
+    bridge_chassis,
+    device_ids,
+    opt,
+)
 from vmtui.backends.schema import Size, spec
 
 # One place for the default guest memory; the bounds follow a KVM VMM's
@@ -27,7 +34,7 @@ class QemuConfig:
     initrd: Path | None = spec(None, must_exist=True, help="initramfs given with -initrd")
     append: str = spec("console=ttyS0", help="kernel command line")
     qemu: str = spec("qemu-system-x86_64", help="QEMU binary (name on PATH or a path)")
-    machine: str = spec("pc", help="machine type (-M): pc, q35, microvm")
+    machine: str = spec("pc", help="machine type (-M): pc or q35 (and their versions)")
     accel: Literal["tcg", "kvm", "auto"] = spec("tcg", help="accelerator; auto: KVM if usable")
     cpu: str = spec("", help="CPU model (-cpu), e.g. max; host needs KVM")
     cpus: int = spec(1, min=1, max=288, help="virtual CPUs at start")
@@ -79,10 +86,18 @@ class QemuConfig:
             if product != want:
                 raise ValueError(f"sockets: sockets*cores*threads = {product} must equal "
                                  f"{'maxcpus' if self.maxcpus else 'cpus'} ({want})")
+        if self.machine.split(",")[0].startswith("microvm"):
+            raise ValueError("machine: microvm is not supported: vmtui's devices (its SSH "
+                             "network, disks, pvpanic) are PCI devices and microvm has no PCI "
+                             "bus; use pc or q35")
         if self.mem_slots and self.mem_max is None:
             raise ValueError("mem_max: memory slots need mem_max")
-        if self.mem_max is not None and self.mem_max < self.mem:
-            raise ValueError(f"mem_max: {self.mem_max} is less than mem ({self.mem})")
+        if self.mem_max is not None and not self.mem_slots:
+            raise ValueError("mem_slots: mem_max needs memory slots to grow into "
+                             "(mem_slots >= 1)")
+        if self.mem_max is not None and self.mem_max <= self.mem:
+            raise ValueError(f"mem_max: {self.mem_max} must be more than mem ({self.mem}): "
+                             "QEMU refuses slots with no room to hot-plug into")
         if self.nographic and self.vga != "none":
             raise ValueError("nographic: cannot be combined with a vga device")
         self._check_devices()
@@ -103,8 +118,7 @@ class QemuConfig:
             if dev.kind == "bridge" and dev.type == "pcie" and not self.machine.startswith("q35"):
                 raise ValueError(f"devices[{i}].type: a pcie bridge needs machine: q35 "
                                  f"(not {self.machine})")
-            if dev.kind == "nvdimm" and self.machine.startswith("microvm"):
-                raise ValueError(f"devices[{i}]: microvm has no nvdimm support")
+        bridge_chassis(self.devices)  # two bridges on one chassis number are refused
 
     @property
     def shared_memory(self) -> bool:
@@ -129,7 +143,7 @@ def build_argv(cfg: QemuConfig, plan: LaunchPlan) -> list[str]:
     if any(d.kind == "nvdimm" for d in cfg.devices):
         machine += ",nvdimm=on"
     if cfg.shared_memory:
-        machine += ",memory-backend=mem0"
+        machine += f",memory-backend={OWN_PREFIX}mem"
     mem = f"{cfg.mem.mib}M"
     if cfg.mem_slots:
         assert cfg.mem_max is not None
@@ -152,8 +166,8 @@ def build_argv(cfg: QemuConfig, plan: LaunchPlan) -> list[str]:
     argv += [
         # The serial console is QEMU's stdio: stdout is read, stdin is typed
         # into; signal=off keeps a ^C from the guest stream out of QEMU.
-        "-chardev", "stdio,id=console0,signal=off",
-        "-serial", "chardev:console0",
+        "-chardev", f"stdio,id={OWN_PREFIX}console,signal=off",
+        "-serial", f"chardev:{OWN_PREFIX}console",
         "-qmp", f"unix:{opt(plan.qmp_socket)},server=on,wait=off",
     ]
     for extra in cfg.qmp_sockets:
@@ -173,11 +187,19 @@ def build_argv(cfg: QemuConfig, plan: LaunchPlan) -> list[str]:
     if cfg.vga != "none":
         argv += ["-vga", cfg.vga]
     if cfg.shared_memory:
-        argv += ["-object", f"memory-backend-memfd,id=mem0,size={cfg.mem.mib}M,share=on"]
-    if cfg.hugepages:
-        argv += ["-mem-path", "/dev/hugepages"]
-    if cfg.mem_prealloc:
-        argv.append("-mem-prealloc")
+        # Once RAM is a backend object, -mem-path and -mem-prealloc no longer
+        # apply: hugepages and preallocation go on the backend itself.
+        backend = ("memory-backend-file,mem-path=/dev/hugepages" if cfg.hugepages
+                   else "memory-backend-memfd")
+        backend += f",id={OWN_PREFIX}mem,size={cfg.mem.mib}M,share=on"
+        if cfg.mem_prealloc:
+            backend += ",prealloc=on"
+        argv += ["-object", backend]
+    else:
+        if cfg.hugepages:
+            argv += ["-mem-path", "/dev/hugepages"]
+        if cfg.mem_prealloc:
+            argv.append("-mem-prealloc")
     if cfg.mlock:
         argv += ["-overcommit", "mem-lock=on"]
     if cfg.panic != "none" and cfg.machine.startswith(("pc", "q35")):
@@ -187,10 +209,11 @@ def build_argv(cfg: QemuConfig, plan: LaunchPlan) -> list[str]:
     if cfg.network and plan.ssh_port is not None:
         argv += [
             "-netdev",
-            f"user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{plan.ssh_port}-:22",
-            "-device", "virtio-net-pci,netdev=net0",
+            f"user,id={OWN_PREFIX}ssh,restrict=on,hostfwd=tcp:127.0.0.1:{plan.ssh_port}-:22",
+            "-device", f"virtio-net-pci,netdev={OWN_PREFIX}ssh,id={OWN_PREFIX}ssh-dev",
         ]
-    ctx = ArgvContext(machine=cfg.machine, opened=plan.fds)
+    ctx = ArgvContext(machine=cfg.machine, opened=plan.fds,
+                      chassis_of=bridge_chassis(cfg.devices))
     for dev, dev_id in zip(cfg.devices, device_ids(cfg.devices), strict=True):
         argv += dev.argv(dev_id, ctx)
     return argv + list(cfg.qemu_args)

@@ -36,11 +36,23 @@ class Context(Protocol):
     def fds(self, device_id: str) -> list[int]:
         """File descriptors opened for this device before launch."""
 
+    def chassis(self, device_id: str) -> int:
+        """The bridge's chassis number, unique on the command line."""
+
+
+# The ids vmtui gives its own objects start with this; a device's -device and
+# memory backend take its id plus a suffix. Users may take neither.
+OWN_PREFIX = "vmtui-"
+SUFFIXES = ("-dev", "-mem")
+
 
 def _check_id(value: str) -> None:
     if value and not ID_RE.match(value):
         raise ValueError(f"id: {value!r} must start with a letter and hold letters, "
                          "digits, '.', '_' or '-' (at most 31)")
+    if value.startswith(OWN_PREFIX) or value.endswith(SUFFIXES):
+        raise ValueError(f"id: {value!r} is reserved: vmtui's own ids start with "
+                         f"{OWN_PREFIX!r}, and a device's parts end in -dev or -mem")
 
 
 @dataclass(frozen=True)
@@ -78,8 +90,8 @@ class Block:
         if self.interface == "virtio":
             out += ["-device", f"virtio-blk-pci,drive={dev_id},id={dev_id}-dev"]
         elif self.interface == "scsi":
-            out += ctx.once("scsi", ["-device", "virtio-scsi-pci,id=scsi0"])
-            out += ["-device", f"scsi-hd,drive={dev_id},bus=scsi0.0,id={dev_id}-dev"]
+            out += ctx.once("scsi", ["-device", f"virtio-scsi-pci,id={OWN_PREFIX}scsi"])
+            out += ["-device", f"scsi-hd,drive={dev_id},bus={OWN_PREFIX}scsi.0,id={dev_id}-dev"]
         elif self.interface == "ide":
             out += ["-device", f"ide-hd,drive={dev_id},id={dev_id}-dev"]
         else:
@@ -116,6 +128,9 @@ class Net:
         _check_id(self.id)
         if self.mac and not MAC_RE.match(self.mac):
             raise ValueError(f"mac: {self.mac!r} is not a MAC address like 52:54:00:12:34:56")
+        if self.mac and int(self.mac[:2], 16) & 1:
+            raise ValueError(f"mac: {self.mac!r} is a multicast address (its first byte is "
+                             "odd); a NIC needs a unicast one like 52:54:00:12:34:56")
         if self.forwards and self.backend != "user":
             raise ValueError("forwards: host forwards need backend: user")
         if self.backend == "macvtap" and not self.ifname:
@@ -222,7 +237,8 @@ class Chardev:
         if self.frontend == "serial":
             out += ["-device", f"isa-serial,chardev={dev_id},id={dev_id}-dev"]
         elif self.frontend in ("virtconsole", "virtserialport"):
-            out += ctx.once("virtio-serial", ["-device", "virtio-serial-pci,id=vserial0"])
+            out += ctx.once("virtio-serial",
+                            ["-device", f"virtio-serial-pci,id={OWN_PREFIX}vserial"])
             device = f"{self.frontend},chardev={dev_id},id={dev_id}-dev"
             if self.name:
                 device += f",name={opt(self.name)}"
@@ -285,18 +301,19 @@ class Bridge:
 
     kind: Literal["bridge"]
     type: Literal["pci", "pcie"] = "pci"
-    chassis: int = spec(1, min=1, max=255)
+    chassis: int = spec(0, min=0, max=255, help="0: the next free chassis number")
     id: str = ""
 
     def __post_init__(self) -> None:
         _check_id(self.id)
 
     def argv(self, dev_id: str, ctx: Context) -> list[str]:
+        chassis = ctx.chassis(dev_id)
         if self.type == "pcie":
             if not ctx.machine.startswith("q35"):
                 raise ValueError(f"a pcie bridge needs machine: q35 (not {ctx.machine})")
-            return ["-device", f"pcie-root-port,id={dev_id},chassis={self.chassis}"]
-        return ["-device", f"pci-bridge,id={dev_id},chassis_nr={self.chassis}"]
+            return ["-device", f"pcie-root-port,id={dev_id},chassis={chassis},slot=0"]
+        return ["-device", f"pci-bridge,id={dev_id},chassis_nr={chassis}"]
 
 
 Device = Block | Net | VhostUser | Share9p | Chardev | Serial | Nvdimm | Vfio | Bridge
@@ -311,13 +328,38 @@ def device_ids(devices: list[Device]) -> list[str]:
     return [d.id or f"{KIND_PREFIX[d.kind]}{i}" for i, d in enumerate(devices)]
 
 
+def bridge_chassis(devices: list[Device]) -> dict[str, int]:
+    """Each bridge's chassis number: its own, else the next one nobody asked for.
+
+    Raises:
+        ValueError: two bridges ask for the same number.
+    """
+    bridges = [(i, dev_id, d) for i, (d, dev_id) in
+               enumerate(zip(devices, device_ids(devices), strict=True)) if isinstance(d, Bridge)]
+    taken: dict[int, int] = {}
+    for i, _, d in bridges:
+        if d.chassis and d.chassis in taken:
+            raise ValueError(f"devices[{i}].chassis: {d.chassis} is already used by "
+                             f"devices[{taken[d.chassis]}]")
+        if d.chassis:
+            taken[d.chassis] = i
+    out, free = {}, (n for n in range(1, 256) if n not in taken)
+    for _, dev_id, d in bridges:
+        out[dev_id] = d.chassis or next(free)
+    return out
+
+
 @dataclass
 class ArgvContext:
     """The :class:`Context` for one command line."""
 
     machine: str
     opened: dict[str, list[int]] = field(default_factory=dict)
+    chassis_of: dict[str, int] = field(default_factory=dict)
     _done: set[str] = field(default_factory=set)
+
+    def chassis(self, device_id: str) -> int:
+        return self.chassis_of.get(device_id, 1)
 
     def once(self, key: str, argv: list[str]) -> list[str]:
         if key in self._done:
