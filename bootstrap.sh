@@ -13,9 +13,11 @@ case "$mode" in demo|test) ;; *) echo "usage: $0 demo|test [args...]" >&2; exit 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-# System packages: QEMU, what the test guest is made of, Python's venv.
+# System packages: QEMU, what the test guest is made of (and its bootable disk: syslinux,
+# mtools, dosfstools; UEFI firmware: ovmf), Python's venv.
 PACKAGES="qemu-system-x86 qemu-utils busybox-static dropbear-bin openssh-sftp-server cpio \
-trinity python3 python3-venv python3-pip ca-certificates"
+trinity python3 python3-venv python3-pip ca-certificates \
+ovmf syslinux syslinux-common mtools dosfstools"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -71,16 +71,17 @@ BAD = [
     (mutate("vm.mem", "2T"), "vm.mem: 2T is out of range (allowed: 1M to 1T)"),
     (mutate("vm.mem", "lots"), "vm.mem: expected a size such as 512M or 2G, got a string 'lots'"),
     (mutate("vm.kernel", "missing/bzImage"), "vm.kernel: file not found: {dir}/missing/bzImage"),
-    (mutate("vm.kernel", DELETE), "vm.kernel: missing required key"),
+    (mutate("vm.kernel", DELETE), "vm.kernel: without a kernel the firmware boots the first "
+     "disk: give a kernel or a block device"),
     (mutate("vm.accel", "hvf"), "vm.accel: a string 'hvf' is not one of 'tcg', 'kvm', 'auto'"),
     (mutate("vm.cpus", 1.5), "vm.cpus: expected an integer, got a number 1.5"),
     (mutate("vm.qemu_args", "-s"), "vm.qemu_args: expected a list, got a string '-s'"),
     (mutate("vm.qemu_args", ["-s", 3]), "vm.qemu_args[1]: expected a string, got an integer 3"),
     (mutate("vm.bogus", 1), "vm.bogus: unknown key (known keys: accel, append, bios, cores, "
-     "cpu, cpus, daemonize, devices, globals, hugepages, initrd, kernel, machine, maxcpus, mem, "
-     "mem_max, mem_prealloc, mem_slots, mlock, network, no_user_config, nodefaults, nographic, "
-     "panic, qemu, qemu_args, qmp_sockets, rtc_base, rtc_clock, rtc_driftfix, sockets, threads, "
-     "uuid, vga)"),
+     "cpu, cpus, daemonize, devices, firmware, globals, hugepages, initrd, kernel, machine, "
+     "maxcpus, mem, mem_max, mem_prealloc, mem_slots, mlock, network, no_user_config, "
+     "nodefaults, nographic, ovmf_code, ovmf_vars, panic, qemu, qemu_args, qmp_sockets, "
+     "rtc_base, rtc_clock, rtc_driftfix, sockets, threads, uuid, vga)"),
     (mutate("vm", ["kernel"]), "vm: expected a mapping, got a list"),
     (mutate("type", "vmware"), "type: unknown VM type 'vmware' (known: qemu, scripted)"),
     (mutate("target", "windows/amd64"), "target: 'windows/amd64' must be OS/ARCH with OS one "

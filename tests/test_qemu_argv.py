@@ -11,6 +11,7 @@ import pytest
 from vmtui.backends.base import InfraError
 from vmtui.backends.qemu import instance
 from vmtui.backends.qemu.config import LaunchPlan, QemuConfig, build_argv
+from vmtui.backends.qemu.perinstance import default_mac, default_uuid
 from vmtui.backends.schema import ConfigError, load_section
 
 
@@ -50,6 +51,7 @@ def test_base_argv(d: Path) -> None:
         "-chardev", "stdio,id=vmtui-console,signal=off", "-serial", "chardev:vmtui-console",
         "-qmp", "unix:/run/x/p-0.qmp,server=on,wait=off",
         "-kernel", f"{d}/vmlinuz", "-append", "console=ttyS0 quiet", "-initrd", f"{d}/initrd",
+        "-uuid", default_uuid("p-0"),  # each instance its own
         "-device", "pvpanic", "-action", "panic=pause",
         "-netdev", "user,id=vmtui-ssh,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22",
         "-device", "virtio-net-pci,netdev=vmtui-ssh,id=vmtui-ssh-dev", "-s",
@@ -98,7 +100,8 @@ KNOBS: list[tuple[dict[str, Any], list[tuple[str, str]]]] = [
                   "hostfwd=udp:127.0.0.1:5353-:53"),
       ("-device", "virtio-net-pci,netdev=net0,id=net0-dev,mac=52:54:00:12:34:56")]),
     ({"devices": [{"kind": "net", "model": "e1000", "restrict": False}]},
-     [("-netdev", "user,id=net0,restrict=off"), ("-device", "e1000,netdev=net0,id=net0-dev")]),
+     [("-netdev", "user,id=net0,restrict=off"),
+      ("-device", f"e1000,netdev=net0,id=net0-dev,mac={default_mac('p-0', 'net0')}")]),
     ({"devices": [{"kind": "vhost-user", "socket": "/run/vu.sock"}]},
      [("-M", "pc,memory-backend=vmtui-mem"),
       ("-object", "memory-backend-memfd,id=vmtui-mem,size=256M,share=on"),
@@ -209,7 +212,7 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
      "vm.devices[1].chassis: 2 is already used by devices[0]"),
     ({"devices": [{"kind": "net", "id": "vmtui-ssh"}]},
      "vm.devices[0].id: 'vmtui-ssh' is reserved: vmtui's own ids start with 'vmtui-', and a "
-     "device's parts end in -dev or -mem"),
+     "device's parts end in -dev, -mem or -chr"),
     ({"nographic": True, "vga": "std"}, "vm.nographic: cannot be combined with a vga device"),
     ({"devices": [{"file": "disk.img"}]},
      "vm.devices[0].kind: missing required key (one of block, net, vhost-user, 9p, chardev, "
@@ -222,7 +225,7 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"devices": [{"kind": "block", "file": "disk.img", "aio": "native"}]},
      "vm.devices[0].aio: native needs cache: none or directsync (O_DIRECT)"),
     ({"devices": [{"kind": "block", "file": "disk.img", "readonly": True, "snapshot": True}]},
-     "vm.devices[0].snapshot: a read-only disk needs no snapshot overlay"),
+     "vm.devices[0].snapshot: a read-only disk needs no overlay"),
     ({"devices": [{"kind": "block", "file": "disk.img", "interface": "ide", "readonly": True}]},
      "vm.devices[0].readonly: QEMU cannot attach a read-only ide disk (use interface: virtio "
      "or scsi, or snapshot: true)"),

@@ -152,6 +152,12 @@ def parse_config(data: Any, *, file: str, base_dir: Path) -> Config:
         raise ConfigError(file, "type",
                           f"unknown VM type {pool.type!r} (known: {known})") from None
     vm = load_section(vm_type.config, pool.vm, file=file, path="vm", base_dir=base_dir)
+    if hasattr(vm, "check_pool"):  # what the instances cannot share
+        try:
+            vm.check_pool([f"{pool.name}-{i}" for i in range(pool.count)])
+        except ValueError as exc:
+            field, _, problem = str(exc).partition(": ")
+            raise ConfigError(file, f"vm.{field}", problem) from None
     return Config(pool=pool, vm=vm, source=file)
 
 

@@ -57,6 +57,15 @@ class Size(int):
         return -(-int(self) // _UNITS["M"])
 
 
+# A string or path of a section may differ per instance of a pool ({name}, {index}).
+PLACEHOLDERS = ("{name}", "{index}")
+
+
+def varies(value: object) -> bool:
+    """Whether ``value`` holds a per-instance placeholder."""
+    return any(p in str(value) for p in PLACEHOLDERS)
+
+
 class ConfigError(Exception):
     """A config value is wrong; says where (file and field path) and what."""
 
@@ -236,7 +245,7 @@ class _Loader:
             resolved = Path(raw).expanduser()
             if not resolved.is_absolute():
                 resolved = self.base_dir / resolved
-            if meta.get("must_exist") and not resolved.exists():
+            if meta.get("must_exist") and not varies(raw) and not resolved.exists():
                 self.fail(path, f"file not found: {resolved}")
             return resolved
         raise TypeError(f"unsupported config field type {tp!r} at {path}")

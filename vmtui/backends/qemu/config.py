@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,11 +12,13 @@ from vmtui.backends.qemu.devices import (
     OWN_PREFIX,
     ArgvContext,
     Device,
+    Net,
     bridge_chassis,
     device_ids,
     opt,
 )
-from vmtui.backends.schema import Size, spec
+from vmtui.backends.qemu.perinstance import check_pool, default_mac, default_uuid
+from vmtui.backends.schema import Size, spec, varies
 
 # One place for the default guest memory; the bounds follow a KVM VMM's
 # rules: at least 1 MiB, at most 1 TiB.
@@ -30,9 +33,15 @@ GLOBAL_RE = re.compile(r"^[\w.-]+\.[\w-]+=.+$")
 class QemuConfig:
     """How to start each QEMU instance of a pool (kata's launcher vocabulary)."""
 
-    kernel: Path = spec(must_exist=True, help="kernel image booted with -kernel")
+    kernel: Path | None = spec(None, must_exist=True, help="kernel image booted with -kernel; "
+                               "none: the firmware boots the first disk")
     initrd: Path | None = spec(None, must_exist=True, help="initramfs given with -initrd")
     append: str = spec("console=ttyS0", help="kernel command line")
+    firmware: Literal["bios", "uefi"] = spec("bios", help="uefi: OVMF, its variable store "
+                                             "copied per instance")
+    ovmf_code: Path = spec(Path("/usr/share/OVMF/OVMF_CODE_4M.fd"), help="uefi: firmware code")
+    ovmf_vars: Path = spec(Path("/usr/share/OVMF/OVMF_VARS_4M.fd"),
+                           help="uefi: the variable store each instance starts from")
     qemu: str = spec("qemu-system-x86_64", help="QEMU binary (name on PATH or a path)")
     machine: str = spec("pc", help="machine type (-M): pc or q35 (and their versions)")
     accel: Literal["tcg", "kvm", "auto"] = spec("tcg", help="accelerator; auto: KVM if usable")
@@ -67,10 +76,21 @@ class QemuConfig:
     qemu_args: list[str] = spec(default_factory=list, help="extra arguments, appended as-is")
 
     def __post_init__(self) -> None:
+        if self.kernel is None and self.initrd is not None:
+            raise ValueError("initrd: an initramfs needs a kernel")
+        if self.kernel is None and not any(d.kind == "block" for d in self.devices):
+            raise ValueError("kernel: without a kernel the firmware boots the first disk: "
+                             "give a kernel or a block device")
+        if self.firmware == "uefi" and self.bios is not None:
+            raise ValueError("bios: firmware: uefi brings its own firmware (ovmf_code)")
+        for name in ("ovmf_code", "ovmf_vars") if self.firmware == "uefi" else ():
+            if not getattr(self, name).is_file():
+                raise ValueError(f"{name}: {getattr(self, name)} not found (firmware: uefi): "
+                                 "install the ovmf package")
         if self.daemonize:
             raise ValueError("daemonize: refused: vmtui owns each QEMU process (its console, "
                              "its exit, its death with vmtui); a daemonized QEMU escapes it")
-        if self.uuid and not UUID_RE.match(self.uuid):
+        if self.uuid and not varies(self.uuid) and not UUID_RE.match(self.uuid):
             raise ValueError(f"uuid: {self.uuid!r} is not a UUID")
         for i, item in enumerate(self.globals):
             if not GLOBAL_RE.match(item):
@@ -120,6 +140,10 @@ class QemuConfig:
                                  f"(not {self.machine})")
         bridge_chassis(self.devices)  # two bridges on one chassis number are refused
 
+    def check_pool(self, names: list[str]) -> None:
+        """What the pool's instances cannot share (see perinstance)."""
+        check_pool(self, names)
+
     @property
     def shared_memory(self) -> bool:
         """vhost-user backends map guest RAM, so it must be a shared memfd."""
@@ -135,6 +159,7 @@ class LaunchPlan:
     ssh_port: int | None
     accel: str
     fds: dict[str, list[int]] = field(default_factory=dict)
+    uefi_vars: Path | None = None  # this instance's copy of the UEFI variable store
 
 
 def build_argv(cfg: QemuConfig, plan: LaunchPlan) -> list[str]:
@@ -172,13 +197,17 @@ def build_argv(cfg: QemuConfig, plan: LaunchPlan) -> list[str]:
     ]
     for extra in cfg.qmp_sockets:
         argv += ["-qmp", f"unix:{opt(extra)},server=on,wait=off"]
-    argv += ["-kernel", str(cfg.kernel), "-append", cfg.append]
+    if cfg.kernel is not None:
+        argv += ["-kernel", str(cfg.kernel), "-append", cfg.append]
     if cfg.initrd is not None:
         argv += ["-initrd", str(cfg.initrd)]
+    if cfg.firmware == "uefi":
+        assert plan.uefi_vars is not None
+        argv += ["-drive", f"if=pflash,format=raw,unit=0,file={opt(cfg.ovmf_code)},readonly=on",
+                 "-drive", f"if=pflash,format=raw,unit=1,file={opt(plan.uefi_vars)}"]
     if cfg.bios is not None:
         argv += ["-bios", str(cfg.bios)]
-    if cfg.uuid:
-        argv += ["-uuid", cfg.uuid]
+    argv += ["-uuid", cfg.uuid or default_uuid(plan.name)]
     if (cfg.rtc_base, cfg.rtc_clock, cfg.rtc_driftfix) != ("utc", "host", "none"):
         argv += ["-rtc", f"base={cfg.rtc_base},clock={cfg.rtc_clock},"
                          f"driftfix={cfg.rtc_driftfix}"]
@@ -212,8 +241,13 @@ def build_argv(cfg: QemuConfig, plan: LaunchPlan) -> list[str]:
             f"user,id={OWN_PREFIX}ssh,restrict=on,hostfwd=tcp:127.0.0.1:{plan.ssh_port}-:22",
             "-device", f"virtio-net-pci,netdev={OWN_PREFIX}ssh,id={OWN_PREFIX}ssh-dev",
         ]
+    ids = device_ids(cfg.devices)
+    boot = next((i for d, i in zip(cfg.devices, ids, strict=True) if d.kind == "block"), "")
     ctx = ArgvContext(machine=cfg.machine, opened=plan.fds,
-                      chassis_of=bridge_chassis(cfg.devices))
+                      chassis_of=bridge_chassis(cfg.devices),
+                      boot_device=boot if cfg.kernel is None else "")
     for dev, dev_id in zip(cfg.devices, device_ids(cfg.devices), strict=True):
+        if isinstance(dev, Net) and not dev.mac:  # each instance its own MAC
+            dev = dataclasses.replace(dev, mac=default_mac(plan.name, dev_id))
         argv += dev.argv(dev_id, ctx)
     return argv + list(cfg.qemu_args)

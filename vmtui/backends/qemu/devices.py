@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from vmtui.backends.schema import Size, spec
+from vmtui.backends.schema import Size, spec, varies
 
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
 BDF_RE = re.compile(r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
@@ -29,6 +29,7 @@ class Context(Protocol):
     """What a device needs from the command line being built."""
 
     machine: str
+    boot_device: str  # the id of the disk the firmware boots, or ""
 
     def once(self, key: str, argv: list[str]) -> list[str]:
         """``argv`` the first time ``key`` is asked for, [] afterwards."""
@@ -43,7 +44,7 @@ class Context(Protocol):
 # The ids vmtui gives its own objects start with this; a device's -device and
 # memory backend take its id plus a suffix. Users may take neither.
 OWN_PREFIX = "vmtui-"
-SUFFIXES = ("-dev", "-mem")
+SUFFIXES = ("-dev", "-mem", "-chr")
 
 
 def _check_id(value: str) -> None:
@@ -52,7 +53,7 @@ def _check_id(value: str) -> None:
                          "digits, '.', '_' or '-' (at most 31)")
     if value.startswith(OWN_PREFIX) or value.endswith(SUFFIXES):
         raise ValueError(f"id: {value!r} is reserved: vmtui's own ids start with "
-                         f"{OWN_PREFIX!r}, and a device's parts end in -dev or -mem")
+                         f"{OWN_PREFIX!r}, and a device's parts end in -dev, -mem or -chr")
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,20 @@ class Block:
     aio: Literal["threads", "native", "io_uring"] = "threads"
     readonly: bool = False
     snapshot: bool = spec(False, help="writes go to a temporary overlay")
+    overlay: bool = spec(False, help="writes go to a per-instance qcow2 overlay in the "
+                                     "instance's workdir (made fresh at each boot)")
     id: str = ""
 
     def __post_init__(self) -> None:
         _check_id(self.id)
         if self.aio == "native" and self.cache not in ("none", "directsync"):
             raise ValueError("aio: native needs cache: none or directsync (O_DIRECT)")
-        if self.readonly and self.snapshot:
-            raise ValueError("snapshot: a read-only disk needs no snapshot overlay")
+        if self.readonly and (self.snapshot or self.overlay):
+            raise ValueError(f"{'snapshot' if self.snapshot else 'overlay'}: a read-only disk "
+                             "needs no overlay")
+        if self.snapshot and self.overlay:
+            raise ValueError("overlay: choose snapshot (a temporary overlay) or overlay "
+                             "(one in the workdir), not both")
         if self.readonly and self.interface in ("ide", "nvme"):
             raise ValueError(f"readonly: QEMU cannot attach a read-only {self.interface} disk "
                              "(use interface: virtio or scsi, or snapshot: true)")
@@ -87,15 +94,18 @@ class Block:
         if self.snapshot:
             drive += ",snapshot=on"
         out = ["-drive", drive]
+        # Without a kernel, the firmware boots the first disk.
+        boot = ",bootindex=0" if ctx.boot_device == dev_id else ""
         if self.interface == "virtio":
-            out += ["-device", f"virtio-blk-pci,drive={dev_id},id={dev_id}-dev"]
+            out += ["-device", f"virtio-blk-pci,drive={dev_id},id={dev_id}-dev{boot}"]
         elif self.interface == "scsi":
             out += ctx.once("scsi", ["-device", f"virtio-scsi-pci,id={OWN_PREFIX}scsi"])
-            out += ["-device", f"scsi-hd,drive={dev_id},bus={OWN_PREFIX}scsi.0,id={dev_id}-dev"]
+            out += ["-device", f"scsi-hd,drive={dev_id},bus={OWN_PREFIX}scsi.0,"
+                               f"id={dev_id}-dev{boot}"]
         elif self.interface == "ide":
-            out += ["-device", f"ide-hd,drive={dev_id},id={dev_id}-dev"]
+            out += ["-device", f"ide-hd,drive={dev_id},id={dev_id}-dev{boot}"]
         else:
-            out += ["-device", f"nvme,drive={dev_id},serial={dev_id},id={dev_id}-dev"]
+            out += ["-device", f"nvme,drive={dev_id},serial={dev_id},id={dev_id}-dev{boot}"]
         return out
 
 
@@ -126,7 +136,9 @@ class Net:
 
     def __post_init__(self) -> None:
         _check_id(self.id)
-        if self.mac and not MAC_RE.match(self.mac):
+        if self.mac and varies(self.mac):
+            pass  # checked once filled in, per instance
+        elif self.mac and not MAC_RE.match(self.mac):
             raise ValueError(f"mac: {self.mac!r} is not a MAC address like 52:54:00:12:34:56")
         if self.mac and int(self.mac[:2], 16) & 1:
             raise ValueError(f"mac: {self.mac!r} is a multicast address (its first byte is "
@@ -356,6 +368,7 @@ class ArgvContext:
     machine: str
     opened: dict[str, list[int]] = field(default_factory=dict)
     chassis_of: dict[str, int] = field(default_factory=dict)
+    boot_device: str = ""
     _done: set[str] = field(default_factory=set)
 
     def chassis(self, device_id: str) -> int:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import shlex
+import shutil
 import socket
 from collections.abc import Awaitable
 from pathlib import Path
@@ -18,6 +19,7 @@ from vmtui.backends.merger import OutputMerger
 from vmtui.backends.qemu import hostdev, launcher
 from vmtui.backends.qemu.config import LaunchPlan, QemuConfig, build_argv
 from vmtui.backends.qemu.domain import Domain, DomainError, EventSubscription
+from vmtui.backends.qemu.perinstance import for_instance, make_overlays
 from vmtui.backends.ssh import SSHTarget, wait_for_ssh
 
 log = logging.getLogger(__name__)
@@ -236,7 +238,8 @@ class QemuPool(Pool):
 
     async def create(self, name: str, workdir: Path, index: int,
                      output: OutputMerger) -> QemuInstance:
-        cfg = self.config
+        # This instance's values ({name}, {index}), and its own disk overlays.
+        cfg = await make_overlays(for_instance(self.config, name, index), workdir)
         binary = launcher.find_binary(cfg.qemu)
         accel, note = resolve_accel(cfg.accel)
         if note:
@@ -244,8 +247,13 @@ class QemuPool(Pool):
         hostdev.check_host(cfg, accel)
         ssh_port = free_port() if cfg.network else None
         fds = hostdev.open_device_fds(cfg, name)
+        uefi_vars = None
+        if cfg.firmware == "uefi":  # the instance's own variable store, kept across boots
+            uefi_vars = workdir / "uefi-vars.fd"
+            if not uefi_vars.exists():
+                shutil.copyfile(cfg.ovmf_vars, uefi_vars)
         plan = LaunchPlan(name=name, qmp_socket=self.env.runtime_dir / f"{name}.qmp",
-                          ssh_port=ssh_port, accel=accel, fds=fds)
+                          ssh_port=ssh_port, accel=accel, fds=fds, uefi_vars=uefi_vars)
         try:
             argv = build_argv(cfg, plan)
             argv[0] = binary
