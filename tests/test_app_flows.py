@@ -232,3 +232,33 @@ def test_the_next_batch_goes_when_the_screen_takes_the_last(tmp_path: Path) -> N
     ring.append("console", "later", 0.0)
     bridge.push_consoles()
     assert [line[TEXT] for line in inbox.batches[2].lines] == ["later"]
+
+
+async def test_snapshot_keys_take_and_restore_with_confirmation(tmp_path: Path) -> None:
+    fleet = Fleet(scripted_config(tmp_path, count=1, lines=["boot"]))
+    app = VmtuiApp(fleet)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: states(app) == ["running"], 5)
+        await pilot.press("enter")
+        assert isinstance(app.screen, InstanceScreen)
+        snaps = fleet.vm_snapshots("snap-0")
+        await pilot.press("S")
+        await until(pilot, lambda: bool(app.screen.query_one(Inspector)) and
+                    bool(snapshot_tags(fleet)), 5)
+        [tag] = snapshot_tags(fleet)
+        assert tag.startswith("snap-")
+        await pilot.press("L")  # no row picked yet: the Snapshots tab opens
+        inspector = app.screen.query_one(Inspector)
+        await until(pilot, lambda: inspector.current == "snapshots"
+                    and inspector.selected_row("snapshots") is not None, 5)
+        await pilot.press("L")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        view = app.screen.query_one(ConsoleView)
+        await until(pilot, lambda: f"[scripted] back at snapshot {tag}" in view.plain_lines(), 5)
+        assert [s.tag for s in await snaps.snapshots()] == [tag]
+
+
+def snapshot_tags(fleet: Fleet) -> list[str]:
+    inst = fleet.instance("snap-0")
+    return list(getattr(inst, "_snapshots", {}))

@@ -93,6 +93,23 @@ def test_instance_inspector_tab(snap_compare: Any, size: tuple[int, int], tab: s
     assert snap_compare(make_app(), terminal_size=size, run_before=steps("enter", then=show))
 
 
+def test_instance_snapshots_tab(snap_compare: Any) -> None:
+    async def show(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, VmtuiApp)
+        for tag in ("booted", "before-fuzz"):
+            await app.fleet.vm_snapshots("snap-0").take_snapshot(tag)
+        screen = app.screen
+        inspector = screen.query_one("#inspector")
+        inspector.display = True
+        inspector.show_tab("snapshots")  # type: ignore[attr-defined]
+        await pilot.pause()
+        screen.refresh_inspector()  # type: ignore[attr-defined]
+
+    assert snap_compare(make_app(), terminal_size=(120, 30),
+                        run_before=steps("enter", then=show))
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_help_on_pool(snap_compare: Any, size: tuple[int, int]) -> None:
     assert snap_compare(make_app(), terminal_size=size, run_before=steps("question_mark"))

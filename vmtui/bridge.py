@@ -301,6 +301,17 @@ class Bridge:
 
         self._work(hold(), f"hold:{name}", None)
 
+    def take_snapshot(self, name: str) -> str:
+        """Take a VM snapshot of ``name`` in a worker; return its tag."""
+        tag = time.strftime("snap-%Y%m%d-%H%M%S")
+        self._work(self.fleet.vm_snapshots(name).take_snapshot(tag), f"snapshot:{name}",
+                   f"{name}: snapshot {tag} taken")
+        return tag
+
+    def restore_snapshot(self, name: str, tag: str) -> None:
+        self._work(self.fleet.vm_snapshots(name).restore_snapshot(tag), f"restore:{name}",
+                   f"{name}: back at snapshot {tag}")
+
     def type_into(self, name: str, data: bytes) -> None:
         """Send keystrokes to the console of ``name``."""
         self._work(self.fleet.write_console(name, data), f"type:{name}", None)

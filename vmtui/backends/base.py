@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from vmtui.backends.guestops import GuestSession
     from vmtui.backends.merger import OutputMerger
-    from vmtui.backends.qmp_types import CPU, BlockDevice, BlockStats, PCIDevice, Status, Version
+    from vmtui.backends.qmp_types import (
+        CPU,
+        BlockDevice,
+        BlockStats,
+        PCIDevice,
+        Status,
+        Version,
+        VMSnapshot,
+    )
 
 
 class VMError(Exception):
@@ -232,6 +240,21 @@ class DebugStub(Protocol):
         ...
 
     async def close_debug_stub(self) -> None: ...
+
+
+@runtime_checkable
+class Snapshots(Protocol):
+    """Internal VM snapshots: take, list, restore, delete (QEMU's savevm/loadvm)."""
+
+    async def snapshots(self) -> list[VMSnapshot]: ...
+
+    async def take_snapshot(self, tag: str) -> None: ...
+
+    async def restore_snapshot(self, tag: str) -> None:
+        """Back to ``tag``: RAM, devices and disks as they were then."""
+        ...
+
+    async def delete_snapshot(self, tag: str) -> None: ...
 
 
 @runtime_checkable

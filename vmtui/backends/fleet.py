@@ -29,6 +29,7 @@ from vmtui.backends.base import (
     Instance,
     InstanceState,
     Lifecycle,
+    Snapshots,
     StateError,
 )
 from vmtui.backends.config import Config
@@ -269,6 +270,11 @@ class Fleet:
     async def reset(self, name: str) -> None:
         """Hard reset: the guest reboots (state follows the RESET event)."""
         await self._live(name, "reset", Lifecycle).reset()
+
+    def vm_snapshots(self, name: str) -> Snapshots:
+        """The instance's VM snapshots: take, list, restore and delete them."""
+        snaps: Snapshots = self._live(name, "use VM snapshots", Snapshots)
+        return snaps
 
     async def pause(self, name: str) -> None:
         """Stop the vCPUs (state follows the STOP event)."""

@@ -1,4 +1,4 @@
-"""Rows for the inspector tabs (Status, Block, PCI, CPUs), from the backend.
+"""Rows for the inspector tabs (Status, Block, PCI, CPUs, Snapshots), from the backend.
 
 Any VM type with the :class:`~vmtui.backends.base.Inspectable` capability
 fills every tab; for the others the Status tab shows what the fleet knows and
@@ -7,13 +7,14 @@ the QMP tabs say they are not available.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vmtui.backends.base import Inspectable, QmpView
+from vmtui.backends.base import Inspectable, QmpView, Snapshots, VMError
 from vmtui.backends.records import InstanceRecord
 
-TABS = ("status", "block", "pci", "cpus")
+TABS = ("status", "block", "pci", "cpus", "snapshots")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ async def inspect(rec: InstanceRecord, tab: str) -> Table:
             rows += [("QEMU status", status.status),
                      ("QEMU", f"{version} ({version.package})"), *inst.facts()]
         return Table(("Field", "Value"), rows)
+    if tab == "snapshots":
+        return await _snapshots(inst)
     if view is None:
         why = "not running" if inst is None else "its VM type has no QMP inspectors"
         return Table(("",), [(why,)])
@@ -69,6 +72,21 @@ async def _cpus(view: QmpView) -> Table:
     return Table(("CPU", "Thread", "Socket/Core/Thread", "QOM path"), [
         (str(c.index), str(c.thread_id), f"{c.socket}/{c.core}/{c.thread}", c.qom_path)
         for c in await view.cpus()])
+
+
+async def _snapshots(inst: object) -> Table:
+    if not isinstance(inst, Snapshots):
+        why = "not running" if inst is None else "its VM type has no VM snapshots"
+        return Table(("",), [(why,)])
+    try:
+        found = await inst.snapshots()
+    except VMError as exc:  # no disk to hold them, say
+        return Table(("",), [(str(exc),)])
+    if not found:
+        return Table(("",), [("no snapshots yet: S takes one",)])
+    return Table(("Tag", "Taken", "VM state", "Guest clock"), [
+        (s.tag, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.date)),
+         _bytes(s.vm_state_size), f"{s.vm_clock:.1f} s") for s in found])
 
 
 _QMP_TABS = {"block": _block, "pci": _pci, "cpus": _cpus}

@@ -164,3 +164,19 @@ class Event:
         stamp = raw.get("timestamp", {})
         when = float(stamp.get("seconds", 0)) + float(stamp.get("microseconds", 0)) / 1e6
         return cls(name=str(raw["event"]), data=dict(raw.get("data", {})), time=when)
+
+
+@dataclass(frozen=True)
+class VMSnapshot:
+    """An internal VM snapshot (savevm): RAM, devices and disks at one moment."""
+
+    tag: str
+    vm_state_size: int  # bytes of saved RAM and device state
+    date: float  # when it was taken (seconds since the epoch)
+    vm_clock: float  # the guest's clock then (seconds since boot)
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> VMSnapshot:
+        return cls(str(raw.get("name", "")), int(raw.get("vm-state-size", 0)),
+                   raw.get("date-sec", 0) + raw.get("date-nsec", 0) / 1e9,
+                   raw.get("vm-clock-sec", 0) + raw.get("vm-clock-nsec", 0) / 1e9)

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmtui.backends.base import BootError, Instance, Pool, register
+from vmtui.backends.base import BootError, Instance, Pool, StateError, register
 from vmtui.backends.guestops import GuestError, RunResult
 from vmtui.backends.merger import OutputMerger
 from vmtui.backends.qmp_types import (
@@ -25,6 +25,7 @@ from vmtui.backends.qmp_types import (
     PCIDevice,
     Status,
     Version,
+    VMSnapshot,
 )
 from vmtui.backends.schema import spec
 
@@ -49,6 +50,7 @@ class ScriptedInstance(Instance):
         self._exit: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._subs: set[asyncio.Queue[Event | None]] = set()
         self.guest = ScriptedGuest(name, output)
+        self._snapshots: dict[str, VMSnapshot] = {}
 
     # -- events and lifecycle, as QEMU's QMP would give them ---------------------
 
@@ -97,6 +99,23 @@ class ScriptedInstance(Instance):
 
     async def close_debug_stub(self) -> None:
         return None
+
+    # -- VM snapshots: kept in memory, stamped with a fixed clock ---------------
+
+    async def snapshots(self) -> list[VMSnapshot]:
+        return list(self._snapshots.values())
+
+    async def take_snapshot(self, tag: str) -> None:
+        n = len(self._snapshots)
+        self._snapshots[tag] = VMSnapshot(tag, (n + 1) << 20, 86400.0 * (n + 1), 10.0 * (n + 1))
+
+    async def restore_snapshot(self, tag: str) -> None:
+        if tag not in self._snapshots:
+            raise StateError(f"{self.name}: no snapshot {tag!r}")
+        self._output.feed("console", f"[scripted] back at snapshot {tag}\n".encode())
+
+    async def delete_snapshot(self, tag: str) -> None:
+        self._snapshots.pop(tag, None)
 
     def exited(self) -> bool:
         return self._exit.done()

@@ -41,6 +41,8 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
         Binding("s", "save", "Save console"),
         Binding("i", "toggle_inspector", "Inspector"),
         Binding("h", "hold", "Hold + gdb", show=False),
+        Binding("S", "take_snapshot", "Take snapshot", key_display="S", show=False),
+        Binding("L", "restore_snapshot", "Restore snapshot", key_display="L", show=False),
         Binding("I", "incidents", "Incidents", key_display="I", show=False),
         Binding("C", "app.crashes", "Crashes", key_display="C", show=False),
         Binding("B", "boot_output", "Boot output", key_display="B", show=False),
@@ -283,6 +285,35 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
 
     def action_hold(self) -> None:
         self.bridge.hold(self.instance_name)
+
+    def action_take_snapshot(self) -> None:
+        try:
+            self.bridge.take_snapshot(self.instance_name)
+        except VMError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+
+    def action_restore_snapshot(self) -> None:
+        """Restore the snapshot highlighted in the Snapshots tab, once confirmed."""
+        inspector = self.query_one(Inspector)
+        row = inspector.selected_row("snapshots") if inspector.current == "snapshots" else None
+        if row is None:
+            inspector.display = True
+            inspector.show_tab("snapshots")
+            self.refresh_inspector()
+            self.notify("pick a snapshot in the Snapshots tab, then L again")
+            return
+        tag = row[0]
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                try:
+                    self.bridge.restore_snapshot(self.instance_name, tag)
+                except VMError as exc:
+                    self.notify(str(exc), severity="error", timeout=8)
+
+        self.app.push_screen(ConfirmScreen(
+            f"Restore {self.instance_name} to snapshot {tag}? Its RAM, devices and disks "
+            "go back; what happened since is lost."), answered)
 
     def action_incidents(self) -> None:
         from vmtui.screens.incidents import IncidentsScreen

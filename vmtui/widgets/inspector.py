@@ -1,4 +1,4 @@
-"""The QMP inspector: tabs for Status, Block, PCI and CPUs, each a table."""
+"""The QMP inspector: tabs for Status, Block, PCI, CPUs and Snapshots, each a table."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from textual.widgets import DataTable, TabbedContent, TabPane
 from vmtui.bridge import Table
 from vmtui.widgets.inert import inert_text
 
-TAB_TITLES = {"status": "Status", "block": "Block", "pci": "PCI", "cpus": "CPUs"}
+TAB_TITLES = {"status": "Status", "block": "Block", "pci": "PCI", "cpus": "CPUs",
+              "snapshots": "Snapshots"}
 
 
 class Inspector(Vertical):
@@ -34,6 +35,13 @@ class Inspector(Vertical):
     def current(self) -> str:
         """The key of the active tab ("status", "block", ...)."""
         return (self.query_one(TabbedContent).active or "tab-status").removeprefix("tab-")
+
+    def selected_row(self, tab: str) -> tuple[str, ...] | None:
+        """The cells of the highlighted row of ``tab`` (plain text), if it has rows."""
+        view = self.query_one(f"#table-{tab}", DataTable)
+        if not view.row_count or len(view.columns) < 2:
+            return None
+        return tuple(str(cell) for cell in view.get_row_at(view.cursor_row))
 
     def show_tab(self, tab: str) -> None:
         """Switch to ``tab``."""

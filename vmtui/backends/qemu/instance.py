@@ -16,10 +16,11 @@ from vmtui.backends.base import BootError, InfraError, Instance, Pool, StateErro
 from vmtui.backends.diagnose import sysrq_keys
 from vmtui.backends.guestops import GuestSession
 from vmtui.backends.merger import OutputMerger
-from vmtui.backends.qemu import hostdev, launcher
+from vmtui.backends.qemu import hostdev, launcher, vmstate
 from vmtui.backends.qemu.config import LaunchPlan, QemuConfig, build_argv
 from vmtui.backends.qemu.domain import Domain, DomainError, EventSubscription
 from vmtui.backends.qemu.perinstance import for_instance, make_overlays
+from vmtui.backends.qmp_types import VMSnapshot
 from vmtui.backends.ssh import SSHTarget, wait_for_ssh
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,22 @@ class QemuInstance(Instance):
 
     async def pause(self) -> None:
         await self.domain.stop()
+
+    async def snapshots(self) -> list[VMSnapshot]:
+        return await vmstate.snapshots(self.domain)
+
+    async def take_snapshot(self, tag: str) -> None:
+        await vmstate.save(self.domain, tag)
+
+    async def restore_snapshot(self, tag: str) -> None:
+        """The guest goes back in time: its TCP peers (our SSH session) are
+        dropped, and the next use opens a new one."""
+        if self.guest is not None:
+            await self.guest.close()
+        await vmstate.load(self.domain, tag)
+
+    async def delete_snapshot(self, tag: str) -> None:
+        await vmstate.delete(self.domain, tag)
 
     async def resume(self) -> None:
         await self.domain.cont()
