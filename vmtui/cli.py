@@ -14,7 +14,7 @@ from vmtui import __version__
 from vmtui.backends.config import Config, load_config
 from vmtui.backends.schema import ConfigError
 
-COMMANDS = ("check", "demo", "guest", "report", "run", "screenshot")
+COMMANDS = ("argv", "check", "demo", "guest", "report", "run", "screenshot")
 EXIT_CONFIG = 2
 
 
@@ -31,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="pool config (YAML)")
     check = sub.add_parser("check", help="validate CONFIG without starting anything")
     check.add_argument("config", help="pool config (YAML)")
+    argv = sub.add_parser("argv", help="print the QEMU command line of an instance of CONFIG, "
+                          "one argument per line, without starting anything")
+    argv.add_argument("config", help="pool config (YAML)")
+    argv.add_argument("--instance", type=int, default=0, metavar="N",
+                      help="which instance (0, the default)")
     demo = sub.add_parser("demo", help="build the test guest if needed, open the demo pool")
     demo.add_argument("--count", type=int, default=None, choices=range(1, 5),
                       metavar="N", help="instances (1 to 4, default 3)")
@@ -136,6 +141,33 @@ def _report(args: argparse.Namespace) -> int:
     return 1 if reports else 0
 
 
+def _argv(config: Config, index: int) -> int:
+    """The argv instance ``index`` would get. Chosen only at start, and shown as
+    variables: the SSH port, the runtime folder, the fds of tap devices."""
+    import shlex
+
+    from vmtui.backends.qemu import QemuConfig
+    from vmtui.backends.qemu.config import LaunchPlan, build_argv
+    from vmtui.backends.qemu.instance import resolve_accel
+    from vmtui.backends.qemu.perinstance import for_instance
+
+    if not isinstance(config.vm, QemuConfig):
+        return _fail(f"{config.source}: type: {config.pool.type} has no QEMU command line",
+                     EXIT_CONFIG)
+    if not 0 <= index < config.pool.count:
+        return _fail(f"--instance: {index} is not one of 0 to {config.pool.count - 1}",
+                     EXIT_CONFIG)
+    name = f"{config.pool.name}-{index}"
+    cfg = for_instance(config.vm, name, index)
+    fds = {d.id or f"net{i}": [-1, -1] for i, d in enumerate(cfg.devices) if d.kind == "net"}
+    plan = LaunchPlan(name, Path("$RUNTIME") / f"{name}.qmp", 65535 if cfg.network else None,
+                      resolve_accel(cfg.accel)[0], fds,
+                      Path("$WORKDIR") / "uefi-vars.fd" if cfg.firmware == "uefi" else None)
+    for arg in build_argv(cfg, plan):
+        print(shlex.quote(arg.replace(":65535-", ":$SSH_PORT-").replace("fd=-1", "fd=$FD")))
+    return 0
+
+
 def _screenshot(args: argparse.Namespace) -> int:
     from vmtui.backends.fleet import Fleet
     from vmtui.screenshot import ScreenshotError, take
@@ -190,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
     except ConfigError as exc:
         return _fail(str(exc), EXIT_CONFIG)
+    if args.command == "argv":
+        return _argv(config, args.instance)
     if args.command == "check":
         print(f"{args.config}: ok ({config.pool.type}, {config.pool.count} "
               f"instance{'s' if config.pool.count != 1 else ''})")
