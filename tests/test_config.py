@@ -77,11 +77,13 @@ BAD = [
     (mutate("vm.cpus", 1.5), "vm.cpus: expected an integer, got a number 1.5"),
     (mutate("vm.qemu_args", "-s"), "vm.qemu_args: expected a list, got a string '-s'"),
     (mutate("vm.qemu_args", ["-s", 3]), "vm.qemu_args[1]: expected a string, got an integer 3"),
-    (mutate("vm.bogus", 1), "vm.bogus: unknown key (known keys: accel, append, bios, cores, "
-     "cpu, cpus, daemonize, devices, firmware, globals, hugepages, initrd, kernel, machine, "
-     "maxcpus, mem, mem_max, mem_prealloc, mem_slots, mlock, network, no_user_config, "
-     "nodefaults, nographic, ovmf_code, ovmf_vars, panic, qemu, qemu_args, qmp_sockets, "
-     "rtc_base, rtc_clock, rtc_driftfix, sockets, threads, uuid, vga)"),
+    (mutate("vm.bogus", 1),
+     "vm.bogus: unknown key (known keys: accel, append, balloon, bios, cores, cpu, cpus, "
+     "daemonize, devices, firmware, fw_cfg, globals, hugepages, initrd, iommu, kernel, "
+     "machine, maxcpus, mem, mem_max, mem_prealloc, mem_slots, mlock, network, no_reboot, "
+     "no_user_config, nodefaults, nographic, ovmf_code, ovmf_vars, panic, qemu, qemu_args,"
+     " qmp_sockets, rng, rtc_base, rtc_clock, rtc_driftfix, sockets, start_paused, "
+     "threads, uuid, vga, vsock_cid)"),
     (mutate("vm", ["kernel"]), "vm: expected a mapping, got a list"),
     (mutate("type", "vmware"), "type: unknown VM type 'vmware' (known: qemu, scripted)"),
     (mutate("target", "windows/amd64"), "target: 'windows/amd64' must be OS/ARCH with OS one "

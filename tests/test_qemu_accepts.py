@@ -56,3 +56,17 @@ def test_scsi_and_virtio_serial_beside_user_ids(guest: Guest, tmp_path: Path) ->
 
 def test_memory_slots_with_room(guest: Guest, tmp_path: Path) -> None:
     accepted(guest, tmp_path, mem="128M", mem_slots=1, mem_max="256M")
+
+
+def test_the_options_test_launchers_use_most(guest: Guest, tmp_path: Path) -> None:
+    disk = make_disk(tmp_path / "d.qcow2", "qcow2", "8M")
+    other = make_disk(tmp_path / "e.raw", "raw", "4M")
+    blob = tmp_path / "blob"
+    blob.write_bytes(b"from the host")
+    accepted(guest, tmp_path, machine="q35", iommu=True, rng=True, balloon=True,
+             no_reboot=True, fw_cfg=[{"name": "opt/vmtui/who", "string": "acc-0"},
+                                     {"name": "opt/vmtui/blob", "file": str(blob)}],
+             devices=[{"kind": "block", "file": str(disk), "format": "qcow2", "serial": "VD1",
+                       "discard": True, "iothread": True},
+                      {"kind": "block", "file": str(other), "interface": "scsi",
+                       "serial": "SD1", "iothread": True}])

@@ -110,6 +110,8 @@ class Env:
 class Instance(abc.ABC):
     """One running VM. Created (and booted) by :meth:`Pool.create`."""
 
+    starts_paused = False  # its vCPUs wait to be resumed (shown as paused once up)
+
     name: str
 
     @abc.abstractmethod

@@ -227,6 +227,8 @@ class Fleet:
         if rec.state is InstanceState.BOOTING:
             self.set_state(rec, InstanceState.RUNNING)
         inst = rec.instance
+        if inst is not None and inst.starts_paused and rec.state is InstanceState.RUNNING:
+            self.set_state(rec, InstanceState.PAUSED)
         rec.tasks.spawn(self._watch_exit(rec, inst), "exit-watch")
         if isinstance(inst, EventSource):
             rec.tasks.spawn(events.follow(self, rec, inst), "event-follower")

@@ -8,15 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from vmtui.backends.qemu.devices import (
-    OWN_PREFIX,
-    ArgvContext,
-    Device,
-    Net,
-    bridge_chassis,
-    device_ids,
-    opt,
-)
+from vmtui.backends.qemu.devices import OWN_PREFIX, Device, Net, opt
+from vmtui.backends.qemu.layout import ArgvContext, bridge_chassis, device_ids
 from vmtui.backends.qemu.perinstance import check_pool, default_mac, default_uuid
 from vmtui.backends.schema import Size, spec, varies
 
@@ -27,6 +20,22 @@ MIN_MEM = 1 << 20
 MAX_MEM = 1 << 40
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 GLOBAL_RE = re.compile(r"^[\w.-]+\.[\w-]+=.+$")
+
+
+@dataclass(frozen=True)
+class FwCfg:
+    """A firmware configuration entry the guest reads from /sys/firmware/qemu_fw_cfg."""
+
+    name: str = spec(help="opt/vendor/name")
+    file: Path | None = spec(None, must_exist=True, help="its contents from a file")
+    string: str = spec("", help="or from a string")
+
+    def __post_init__(self) -> None:
+        if not self.name.startswith("opt/") or len(self.name) > 55:
+            raise ValueError(f"name: {self.name!r} must start with opt/ (at most 55 "
+                             "characters)")
+        if (self.file is None) == (not self.string):
+            raise ValueError("file: give a file or a string, one of them")
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,15 @@ class QemuConfig:
     network: bool = spec(True, help="user-mode network (restrict=on) with SSH forwarded")
     panic: Literal["pause", "shutdown", "none"] = spec(
         "pause", help="pvpanic: on a guest panic QEMU pauses it (evidence kept) or exits")
+    rng: bool = spec(False, help="a virtio-rng device fed by the host's /dev/urandom")
+    balloon: bool = spec(False, help="a virtio-balloon device")
+    iommu: bool = spec(False, help="an emulated Intel IOMMU (machine: q35)")
+    no_reboot: bool = spec(False, help="a guest reboot (or triple fault) ends the VM")
+    start_paused: bool = spec(False, help="start with the vCPUs stopped (-S), so gdb can "
+                                          "attach before the first instruction; resume to boot")
+    vsock_cid: int = spec(0, min=0, max=0xFFFFFFFF, help="a vhost-vsock device: instance N "
+                                                         "gets CID vsock_cid+N (0: none)")
+    fw_cfg: list[FwCfg] = spec(default_factory=list, help="fw_cfg entries (opt/...)")
     qmp_sockets: list[Path] = spec(default_factory=list, help="extra QMP sockets for tools")
     devices: list[Device] = spec(default_factory=list, help="block, net, 9p, chardev, ...")
     qemu_args: list[str] = spec(default_factory=list, help="extra arguments, appended as-is")
@@ -118,6 +136,14 @@ class QemuConfig:
         if self.mem_max is not None and self.mem_max <= self.mem:
             raise ValueError(f"mem_max: {self.mem_max} must be more than mem ({self.mem}): "
                              "QEMU refuses slots with no room to hot-plug into")
+        if self.iommu and not self.machine.startswith("q35"):
+            raise ValueError(f"iommu: the Intel IOMMU needs machine: q35 (not {self.machine})")
+        if self.vsock_cid and self.vsock_cid < 3:
+            raise ValueError(f"vsock_cid: {self.vsock_cid} is reserved (0 to 2): use 3 or more")
+        names = [f.name for f in self.fw_cfg]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValueError(f"fw_cfg[{i}].name: {name!r} is given twice")
         if self.nographic and self.vga != "none":
             raise ValueError("nographic: cannot be combined with a vga device")
         self._check_devices()
@@ -160,6 +186,7 @@ class LaunchPlan:
     accel: str
     fds: dict[str, list[int]] = field(default_factory=dict)
     uefi_vars: Path | None = None  # this instance's copy of the UEFI variable store
+    index: int = 0  # the instance's number in its pool
 
 
 def build_argv(cfg: QemuConfig, plan: LaunchPlan) -> list[str]:
@@ -231,6 +258,24 @@ def build_argv(cfg: QemuConfig, plan: LaunchPlan) -> list[str]:
             argv.append("-mem-prealloc")
     if cfg.mlock:
         argv += ["-overcommit", "mem-lock=on"]
+    if cfg.no_reboot:
+        argv.append("-no-reboot")
+    if cfg.start_paused:
+        argv.append("-S")
+    if cfg.iommu:
+        argv += ["-device", f"intel-iommu,id={OWN_PREFIX}iommu"]
+    if cfg.rng:
+        argv += ["-object", f"rng-random,id={OWN_PREFIX}rng,filename=/dev/urandom",
+                 "-device", f"virtio-rng-pci,rng={OWN_PREFIX}rng,id={OWN_PREFIX}rng-dev"]
+    if cfg.balloon:
+        argv += ["-device", f"virtio-balloon-pci,id={OWN_PREFIX}balloon"]
+    if cfg.vsock_cid:
+        argv += ["-device", f"vhost-vsock-pci,id={OWN_PREFIX}vsock,"
+                            f"guest-cid={cfg.vsock_cid + plan.index}"]
+    for entry in cfg.fw_cfg:
+        value = f"file={opt(entry.file)}" if entry.file is not None else \
+            f"string={opt(entry.string)}"
+        argv += ["-fw_cfg", f"name={opt(entry.name)},{value}"]
     if cfg.panic != "none" and cfg.machine.startswith(("pc", "q35")):
         # The guest's panic notifier tells QEMU (GUEST_PANICKED); pausing keeps
         # the panicked CPUs' state for registers and a debugger.

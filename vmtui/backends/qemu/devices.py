@@ -9,7 +9,7 @@ a message naming the field; the schema adds the device's path in the list.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -44,7 +44,7 @@ class Context(Protocol):
 # The ids vmtui gives its own objects start with this; a device's -device and
 # memory backend take its id plus a suffix. Users may take neither.
 OWN_PREFIX = "vmtui-"
-SUFFIXES = ("-dev", "-mem", "-chr")
+SUFFIXES = ("-dev", "-mem", "-chr", "-io")
 
 
 def _check_id(value: str) -> None:
@@ -53,7 +53,7 @@ def _check_id(value: str) -> None:
                          "digits, '.', '_' or '-' (at most 31)")
     if value.startswith(OWN_PREFIX) or value.endswith(SUFFIXES):
         raise ValueError(f"id: {value!r} is reserved: vmtui's own ids start with "
-                         f"{OWN_PREFIX!r}, and a device's parts end in -dev, -mem or -chr")
+                         f"{OWN_PREFIX!r}, and a device's parts end in -dev, -mem, -chr or -io")
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,9 @@ class Block:
     snapshot: bool = spec(False, help="writes go to a temporary overlay")
     overlay: bool = spec(False, help="writes go to a per-instance qcow2 overlay in the "
                                      "instance's workdir (made fresh at each boot)")
+    serial: str = spec("", help="the disk's serial number, as the guest sees it")
+    discard: bool = spec(False, help="pass the guest's discards (TRIM) to the image")
+    iothread: bool = spec(False, help="virtio/scsi: the disk's I/O in its own thread")
     id: str = ""
 
     def __post_init__(self) -> None:
@@ -79,6 +82,11 @@ class Block:
         if self.readonly and (self.snapshot or self.overlay):
             raise ValueError(f"{'snapshot' if self.snapshot else 'overlay'}: a read-only disk "
                              "needs no overlay")
+        if self.iothread and self.interface not in ("virtio", "scsi"):
+            raise ValueError(f"iothread: an {self.interface} disk has no iothread "
+                             "(interface: virtio or scsi)")
+        if self.serial and not re.match(r"^[A-Za-z0-9_.-]{1,20}$", self.serial):
+            raise ValueError(f"serial: {self.serial!r}: up to 20 letters, digits, '.', '_', '-'")
         if self.snapshot and self.overlay:
             raise ValueError("overlay: choose snapshot (a temporary overlay) or overlay "
                              "(one in the workdir), not both")
@@ -93,19 +101,29 @@ class Block:
             drive += ",readonly=on"
         if self.snapshot:
             drive += ",snapshot=on"
+        if self.discard:
+            drive += ",discard=unmap"
         out = ["-drive", drive]
         # Without a kernel, the firmware boots the first disk.
         boot = ",bootindex=0" if ctx.boot_device == dev_id else ""
+        if self.serial and self.interface != "nvme":
+            boot += f",serial={self.serial}"
+        if self.iothread:
+            out += ["-object", f"iothread,id={dev_id}-io"]
+            boot += f",iothread={dev_id}-io" if self.interface == "virtio" else ""
         if self.interface == "virtio":
             out += ["-device", f"virtio-blk-pci,drive={dev_id},id={dev_id}-dev{boot}"]
         elif self.interface == "scsi":
-            out += ctx.once("scsi", ["-device", f"virtio-scsi-pci,id={OWN_PREFIX}scsi"])
+            scsi = f"virtio-scsi-pci,id={OWN_PREFIX}scsi"
+            out += ctx.once("scsi", ["-device", scsi + (f",iothread={dev_id}-io"
+                                                        if self.iothread else "")])
             out += ["-device", f"scsi-hd,drive={dev_id},bus={OWN_PREFIX}scsi.0,"
                                f"id={dev_id}-dev{boot}"]
         elif self.interface == "ide":
             out += ["-device", f"ide-hd,drive={dev_id},id={dev_id}-dev{boot}"]
         else:
-            out += ["-device", f"nvme,drive={dev_id},serial={dev_id},id={dev_id}-dev{boot}"]
+            out += ["-device", f"nvme,drive={dev_id},serial={self.serial or dev_id},"
+                               f"id={dev_id}-dev{boot}"]
         return out
 
 
@@ -329,60 +347,3 @@ class Bridge:
 
 
 Device = Block | Net | VhostUser | Share9p | Chardev | Serial | Nvdimm | Vfio | Bridge
-
-KIND_PREFIX = {"block": "disk", "net": "net", "vhost-user": "vhu", "9p": "fs",
-               "chardev": "chr", "serial": "vser", "nvdimm": "nvdimm", "vfio": "vfio",
-               "bridge": "br"}
-
-
-def device_ids(devices: list[Device]) -> list[str]:
-    """Each device's id: its own, or the kind's prefix and its position."""
-    return [d.id or f"{KIND_PREFIX[d.kind]}{i}" for i, d in enumerate(devices)]
-
-
-def bridge_chassis(devices: list[Device]) -> dict[str, int]:
-    """Each bridge's chassis number: its own, else the next one nobody asked for.
-
-    Raises:
-        ValueError: two bridges ask for the same number.
-    """
-    bridges = [(i, dev_id, d) for i, (d, dev_id) in
-               enumerate(zip(devices, device_ids(devices), strict=True)) if isinstance(d, Bridge)]
-    taken: dict[int, int] = {}
-    for i, _, d in bridges:
-        if d.chassis and d.chassis in taken:
-            raise ValueError(f"devices[{i}].chassis: {d.chassis} is already used by "
-                             f"devices[{taken[d.chassis]}]")
-        if d.chassis:
-            taken[d.chassis] = i
-    out, free = {}, (n for n in range(1, 256) if n not in taken)
-    for _, dev_id, d in bridges:
-        out[dev_id] = d.chassis or next(free)
-    return out
-
-
-@dataclass
-class ArgvContext:
-    """The :class:`Context` for one command line."""
-
-    machine: str
-    opened: dict[str, list[int]] = field(default_factory=dict)
-    chassis_of: dict[str, int] = field(default_factory=dict)
-    boot_device: str = ""
-    _done: set[str] = field(default_factory=set)
-
-    def chassis(self, device_id: str) -> int:
-        return self.chassis_of.get(device_id, 1)
-
-    def once(self, key: str, argv: list[str]) -> list[str]:
-        if key in self._done:
-            return []
-        self._done.add(key)
-        return argv
-
-    def fds(self, device_id: str) -> list[int]:
-        try:
-            return self.opened[device_id]
-        except KeyError:
-            raise ValueError(f"device {device_id}: its file descriptors were not "
-                             "opened before building the command line") from None

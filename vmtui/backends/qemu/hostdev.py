@@ -15,7 +15,8 @@ from pathlib import Path
 
 from vmtui.backends.base import InfraError
 from vmtui.backends.qemu.config import QemuConfig
-from vmtui.backends.qemu.devices import Net, Vfio, device_ids
+from vmtui.backends.qemu.devices import Net, Vfio
+from vmtui.backends.qemu.layout import device_ids
 
 _TUNSETIFF = 0x400454CA
 _IFF_TAP = 0x0002
@@ -97,6 +98,9 @@ def check_host(cfg: QemuConfig, accel: str) -> None:
             driver = path / "driver"
             if not driver.exists() or driver.resolve().name != "vfio-pci":
                 raise InfraError(f"VFIO device {dev.host}: not bound to vfio-pci")
+    if cfg.vsock_cid and not Path("/dev/vhost-vsock").exists():
+        raise InfraError("vsock_cid: /dev/vhost-vsock not found: this host has no vhost-vsock "
+                         "(load the vhost_vsock module, or set vsock_cid: 0)")
     if cfg.hugepages and not Path("/dev/hugepages").is_dir():
         raise InfraError("hugepages: /dev/hugepages is not mounted")
     if cfg.cpu == "host" and accel != "kvm":

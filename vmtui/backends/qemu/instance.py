@@ -270,7 +270,8 @@ class QemuPool(Pool):
             if not uefi_vars.exists():
                 shutil.copyfile(cfg.ovmf_vars, uefi_vars)
         plan = LaunchPlan(name=name, qmp_socket=self.env.runtime_dir / f"{name}.qmp",
-                          ssh_port=ssh_port, accel=accel, fds=fds, uefi_vars=uefi_vars)
+                          ssh_port=ssh_port, accel=accel, fds=fds, uefi_vars=uefi_vars,
+                          index=index)
         try:
             argv = build_argv(cfg, plan)
             argv[0] = binary
@@ -320,8 +321,10 @@ class QemuPool(Pool):
 
     async def _wait_ready(self, inst: QemuInstance, output: OutputMerger) -> None:
         timeout = self.env.boot_timeout
-        if inst.ssh is None:
-            # Without SSH, "up" means the process survived a moment.
+        inst.starts_paused = self.config.start_paused
+        if inst.ssh is None or inst.starts_paused:
+            # Without SSH, or with the vCPUs held (-S), "up" means the process
+            # survived a moment; SSH answers once it is resumed and has booted.
             await self._unless_exit(inst, output, asyncio.sleep(0.5))
             return
         try:

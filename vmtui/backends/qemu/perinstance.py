@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from vmtui.backends.base import InfraError
-from vmtui.backends.qemu.devices import Block, Chardev, Net, device_ids
+from vmtui.backends.qemu.devices import Block, Chardev, Net
+from vmtui.backends.qemu.layout import device_ids
 from vmtui.backends.schema import varies
 
 T = TypeVar("T")
