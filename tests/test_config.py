@@ -18,8 +18,13 @@ from vmtui.cli import main
 def files(tmp_path: Path) -> Path:
     (tmp_path / "bzImage").write_bytes(b"kernel")
     (tmp_path / "key").write_text("private")
-    (tmp_path / "host.pub").write_text("ssh-ed25519 AAAA")
+    (tmp_path / "host.pub").write_text(HOST_KEY)
     return tmp_path
+
+
+# A real public key: vmtui check reads it (a garbage host key is refused).
+HOST_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM0/y3kn9Z9cQeGt1t0Mb4mSFp7XIo7KZnVOT0H2"
+            "qNYe vmtui-test\n")
 
 
 def good() -> dict[str, Any]:

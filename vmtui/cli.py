@@ -14,7 +14,7 @@ from vmtui import __version__
 from vmtui.backends.config import Config, load_config
 from vmtui.backends.schema import ConfigError
 
-COMMANDS = ("argv", "check", "demo", "guest", "report", "run", "screenshot")
+COMMANDS = ("argv", "check", "demo", "guest", "report", "run", "schema", "screenshot")
 EXIT_CONFIG = 2
 
 
@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     argv.add_argument("config", help="pool config (YAML)")
     argv.add_argument("--instance", type=int, default=0, metavar="N",
                       help="which instance (0, the default)")
+    sub.add_parser("schema", help="print a JSON Schema of the config, for editors")
     demo = sub.add_parser("demo", help="build the test guest if needed, open the demo pool")
     demo.add_argument("--count", type=int, default=None, choices=range(1, 5),
                       metavar="N", help="instances (1 to 4, default 3)")
@@ -218,6 +219,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _screenshot(args)
     if args.command == "report":
         return _report(args)
+    if args.command == "schema":
+        import json
+
+        from vmtui.backends.config import PoolConfig
+        from vmtui.backends.jsonschema import config_schema
+
+        print(json.dumps(config_schema(PoolConfig), indent=2))
+        return 0
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import asyncssh
 import yaml
 
 from vmtui.backends import base
@@ -27,7 +28,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 class CopyItem:
     """A file or folder copied into each guest after every boot (SFTP)."""
 
-    src: Path = spec(must_exist=True, help="on the host; relative to the config file")
+    src: Path = spec(must_exist="any", help="on the host; relative to the config file")
     dst: str = spec("", help="in the guest (default: /tmp/ and the source's name)")
 
     def __post_init__(self) -> None:
@@ -116,6 +117,12 @@ class PoolConfig:
         if os_ not in OSES or not arch:
             raise ValueError(
                 f"target: {self.target!r} must be OS/ARCH with OS one of {', '.join(OSES)}")
+        if self.ssh_host_key is not None:
+            try:
+                asyncssh.read_public_key(str(self.ssh_host_key))
+            except (asyncssh.KeyImportError, OSError, ValueError) as exc:
+                raise ValueError(f"ssh_host_key: {self.ssh_host_key} is not an SSH public key "
+                                 f"({exc})") from None
         if self.ssh_host_key_check and self.ssh_key and not self.ssh_host_key:
             raise ValueError("ssh_host_key: required while ssh_host_key_check is true "
                              "(set ssh_host_key_check: false to skip checking, unsafe)")
@@ -142,23 +149,67 @@ def parse_config(data: Any, *, file: str, base_dir: Path) -> Config:
     """Validate parsed YAML ``data`` as a pool config.
 
     Raises:
-        ConfigError: naming ``file``, the field path and the problem.
+        ConfigError: naming ``file``, the field path and the problem; ``errors``
+            holds every problem found (the pool settings and the vm section).
     """
-    pool = load_section(PoolConfig, data, file=file, base_dir=base_dir)
+    errors: list[ConfigError] = []
+    pool = vm = None
     try:
-        vm_type = base.lookup(pool.type)
+        pool = load_section(PoolConfig, data, file=file, base_dir=base_dir)
+    except ConfigError as exc:
+        errors += exc.errors
+    raw = data if isinstance(data, dict) else {}
+    kind = pool.type if pool is not None else raw.get("type", "qemu")
+    try:
+        vm_type = base.lookup(kind) if isinstance(kind, str) else None
     except KeyError:
-        known = ", ".join(base.type_names())
-        raise ConfigError(file, "type",
-                          f"unknown VM type {pool.type!r} (known: {known})") from None
-    vm = load_section(vm_type.config, pool.vm, file=file, path="vm", base_dir=base_dir)
-    if hasattr(vm, "check_pool"):  # what the instances cannot share
+        vm_type = None
+    if not isinstance(data, dict):
+        pass  # nothing more to read
+    elif vm_type is None:
+        if not any(e.path == "type" for e in errors):
+            known = ", ".join(base.type_names())
+            errors.append(ConfigError(file, "type", f"unknown VM type {kind!r} (known: {known})"))
+    else:
         try:
+            vm = load_section(vm_type.config, raw.get("vm") if pool is None else pool.vm,
+                              file=file, path="vm", base_dir=base_dir)
+        except ConfigError as exc:
+            errors += exc.errors
+    if pool is not None and vm is not None and hasattr(vm, "check_pool"):
+        try:  # what the instances cannot share
             vm.check_pool([f"{pool.name}-{i}" for i in range(pool.count)])
         except ValueError as exc:
             field, _, problem = str(exc).partition(": ")
-            raise ConfigError(file, f"vm.{field}", problem) from None
+            errors.append(ConfigError(file, f"vm.{field}", problem))
+    if pool is not None and pool.workdir.exists() and not pool.workdir.is_dir():
+        errors.append(ConfigError(file, "workdir", f"{pool.workdir} is a file, not a folder"))
+    if errors:
+        raise ConfigError.combine(errors)
+    assert pool is not None
     return Config(pool=pool, vm=vm, source=file)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML where a key given twice in one mapping is an error, not a silent overwrite."""
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            duplicate = key in seen
+            seen.add(key)
+        except TypeError:  # an unhashable key: construct_mapping says so
+            continue
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
 def load_config(path: str | Path) -> Config:
@@ -170,18 +221,26 @@ def load_config(path: str | Path) -> Config:
     path = Path(path)
     name = str(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(name, "", "file not found") from None
     except OSError as exc:
         raise ConfigError(name, "", f"cannot read: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(name, "", f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(name, "", f"invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(name, "", "invalid YAML: nested too deeply") from None
+    except ValueError as exc:  # an integer of thousands of digits
+        raise ConfigError(name, "", f"invalid YAML: {exc}") from None
     if data is None:
         raise ConfigError(name, "", "the file is empty")
     return parse_config(data, file=name, base_dir=path.resolve().parent)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import re
 import types
 import typing
@@ -67,14 +68,38 @@ def varies(value: object) -> bool:
 
 
 class ConfigError(Exception):
-    """A config value is wrong; says where (file and field path) and what."""
+    """A config value is wrong; says where (file and field path) and what.
+
+    ``errors`` lists every problem found in the file (this one first); the
+    message has one line per problem.
+    """
 
     def __init__(self, file: str, path: str, problem: str) -> None:
         self.file = file
         self.path = path
         self.problem = problem
-        where = f"{file}: {path}" if path else file
-        super().__init__(f"{where}: {problem}")
+        self.errors: list[ConfigError] = [self]
+        super().__init__(self.line)
+
+    @property
+    def line(self) -> str:
+        where = f"{self.file}: {self.path}" if self.path else self.file
+        return f"{where}: {self.problem}"
+
+    @classmethod
+    def combine(cls, errors: list[ConfigError]) -> ConfigError:
+        """One error that carries all of ``errors``."""
+        unique = list({e.line: e for e in errors}.values())
+        first = unique[0]
+        out = cls(first.file, first.path, first.problem)
+        out.errors = unique
+        errors = unique
+        out.args = ("\n".join(e.line for e in errors),)
+        return out
+
+
+class _Skip(Exception):
+    """A value failed (already recorded): skip what depends on it."""
 
 
 def spec(
@@ -83,7 +108,7 @@ def spec(
     help: str = "",
     min: float | None = None,
     max: float | None = None,
-    must_exist: bool = False,
+    must_exist: bool | str = False,
     default_factory: Any = dataclasses.MISSING,
 ) -> Any:
     """Declare a config field with its documentation and constraints.
@@ -93,7 +118,8 @@ def spec(
         help: one line shown by error messages and docs.
         min: smallest allowed number (inclusive).
         max: largest allowed number (inclusive).
-        must_exist: for paths, the file or directory must exist.
+        must_exist: for paths, True: an existing file; "folder": an existing
+            folder; "any": either.
         default_factory: as for dataclasses.field.
     """
     metadata = {"help": help, "min": min, "max": max, "must_exist": must_exist}
@@ -118,12 +144,19 @@ def describe(value: Any) -> str:
 
 
 class _Loader:
+    """Checks a section; records every problem and goes on with the next field."""
+
     def __init__(self, file: str, base_dir: Path) -> None:
         self.file = file
         self.base_dir = base_dir
+        self.errors: list[ConfigError] = []
+
+    def note(self, path: str, problem: str) -> None:
+        self.errors.append(ConfigError(self.file, path, problem))
 
     def fail(self, path: str, problem: str) -> typing.NoReturn:
-        raise ConfigError(self.file, path, problem)
+        self.note(path, problem)
+        raise _Skip
 
     def section(self, cls: type[T], data: Any, path: str) -> T:
         if data is None:
@@ -132,22 +165,30 @@ class _Loader:
             self.fail(path, f"expected a mapping, got {describe(data)}")
         fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         hints = typing.get_type_hints(cls)
+        broken = False
         for key in data:
             if key not in fields or not fields[key].init:
                 known = ", ".join(sorted(n for n, f in fields.items() if f.init))
-                self.fail(_join(path, str(key)), f"unknown key (known keys: {known})")
+                self.note(_join(path, str(key)), f"unknown key (known keys: {known})")
+                broken = True
         values: dict[str, Any] = {}
         for name, field in fields.items():
             if not field.init:
                 continue
             sub = _join(path, name)
             if name in data:
-                values[name] = self.value(hints[name], data[name], sub, field.metadata)
+                try:
+                    values[name] = self.value(hints[name], data[name], sub, field.metadata)
+                except _Skip:
+                    broken = True
             elif (
                 field.default is dataclasses.MISSING
                 and field.default_factory is dataclasses.MISSING
             ):
-                self.fail(sub, "missing required key")
+                self.note(sub, "missing required key")
+                broken = True
+        if broken:
+            raise _Skip
         try:
             return cls(**values)
         except ValueError as exc:  # cross-field checks in __post_init__
@@ -178,7 +219,14 @@ class _Loader:
         if origin in (list, tuple):
             if not isinstance(raw, list):
                 self.fail(path, f"expected a list, got {describe(raw)}")
-            items = [self.value(args[0], v, f"{path}[{i}]", meta) for i, v in enumerate(raw)]
+            items, broken = [], False
+            for i, v in enumerate(raw):
+                try:
+                    items.append(self.value(args[0], v, f"{path}[{i}]", meta))
+                except _Skip:
+                    broken = True
+            if broken:
+                raise _Skip
             return tuple(items) if origin is tuple else items
         if origin is dict:
             if not isinstance(raw, Mapping):
@@ -206,7 +254,7 @@ class _Loader:
             self.fail(path, f"expected a mapping, got {describe(raw)}")
         if "kind" not in raw:
             self.fail(_join(path, "kind"), f"missing required key (one of {', '.join(by_kind)})")
-        if raw["kind"] not in by_kind:
+        if not isinstance(raw["kind"], str) or raw["kind"] not in by_kind:
             self.fail(_join(path, "kind"),
                       f"{describe(raw['kind'])} is not one of {', '.join(by_kind)}")
         return self.section(by_kind[raw["kind"]], raw, path)
@@ -231,24 +279,46 @@ class _Loader:
             if isinstance(raw, bool) or not ok:
                 want = "an integer" if tp is int else "a number"
                 self.fail(path, f"expected {want}, got {describe(raw)}")
+            if isinstance(raw, float) and not math.isfinite(raw):
+                self.fail(path, f"{raw} is not a finite number")
             lo, hi = meta.get("min"), meta.get("max")
             if (lo is not None and raw < lo) or (hi is not None and raw > hi):
-                self.fail(path, f"{raw} is out of range (allowed: {_range(lo, hi)})")
+                self.fail(path, f"{describe(raw).split(' ', 2)[-1]} is out of range "
+                                f"(allowed: {_range(lo, hi)})")
             return tp(raw)
         if tp is str:
             if not isinstance(raw, str):
                 self.fail(path, f"expected a string, got {describe(raw)}")
             return raw
         if tp is Path:
-            if not isinstance(raw, str) or not raw:
-                self.fail(path, f"expected a file path, got {describe(raw)}")
-            resolved = Path(raw).expanduser()
-            if not resolved.is_absolute():
-                resolved = self.base_dir / resolved
-            if meta.get("must_exist") and not varies(raw) and not resolved.exists():
-                self.fail(path, f"file not found: {resolved}")
-            return resolved
+            return self.path(raw, path, meta)
         raise TypeError(f"unsupported config field type {tp!r} at {path}")
+
+    def path(self, raw: Any, path: str, meta: Mapping[str, Any]) -> Path:
+        if not isinstance(raw, str) or not raw:
+            self.fail(path, f"expected a file path, got {describe(raw)}")
+        if "\0" in raw:
+            self.fail(path, "contains a NUL byte")
+        try:
+            resolved = Path(raw).expanduser()
+        except RuntimeError:  # ~nosuchuser/...
+            self.fail(path, f"cannot expand {raw.split('/')[0]!r}: no such user")
+        if not resolved.is_absolute():
+            resolved = self.base_dir / resolved
+        want = meta.get("must_exist")
+        if not want or varies(raw):
+            return resolved
+        try:
+            exists, folder = resolved.exists(), resolved.is_dir()
+        except OSError as exc:  # a name too long, say
+            self.fail(path, f"cannot use {str(resolved)[:60]!r}...: {exc.strerror}")
+        if not exists:
+            self.fail(path, f"file not found: {resolved}")
+        if want == "folder" and not folder:
+            self.fail(path, f"{resolved} is not a folder")
+        if want is True and folder:
+            self.fail(path, f"{resolved} is a folder, not a file")
+        return resolved
 
 
 def _join(path: str, name: str) -> str:
@@ -284,4 +354,10 @@ def load_section(
     Raises:
         ConfigError: naming the file, the field path and the problem.
     """
-    return _Loader(file, base_dir or Path.cwd()).section(cls, data, path)
+    loader = _Loader(file, base_dir or Path.cwd())
+    try:
+        return loader.section(cls, data, path)
+    except _Skip:
+        raise ConfigError.combine(loader.errors) from None
+    except RecursionError:
+        raise ConfigError(file, path, "nested too deeply") from None

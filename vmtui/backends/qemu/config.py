@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,10 @@ class QemuConfig:
     qemu_args: list[str] = spec(default_factory=list, help="extra arguments, appended as-is")
 
     def __post_init__(self) -> None:
+        for name in ("append", "qemu", "machine", "cpu", "globals", "qemu_args"):
+            value = getattr(self, name)
+            if any("\0" in v for v in (value if isinstance(value, list) else [value])):
+                raise ValueError(f"{name}: contains a NUL byte (no command line can hold one)")
         if self.kernel is None and self.initrd is not None:
             raise ValueError("initrd: an initramfs needs a kernel")
         if self.kernel is None and not any(d.kind == "block" for d in self.devices):
@@ -147,6 +152,20 @@ class QemuConfig:
         if self.nographic and self.vga != "none":
             raise ValueError("nographic: cannot be combined with a vga device")
         self._check_devices()
+        self._check_sockets()
+
+    def _check_sockets(self) -> None:
+        """A unix socket's path fits in 107 bytes (sun_path), or QEMU cannot bind it."""
+        paths: list[tuple[str, Path | None]] = [
+            (f"qmp_sockets[{i}]", p) for i, p in enumerate(self.qmp_sockets)]
+        paths += [(f"devices[{i}].{'socket' if d.kind == 'vhost-user' else 'path'}",
+                   d.socket if d.kind == "vhost-user" else d.path)
+                  for i, d in enumerate(self.devices)
+                  if d.kind == "vhost-user" or (d.kind == "chardev" and d.backend == "socket")]
+        for where, path in paths:
+            if path is not None and len(os.fsencode(path)) > 107:
+                raise ValueError(f"{where}: a unix socket path is at most 107 bytes "
+                                 f"({len(os.fsencode(path))} given)")
 
     def _check_devices(self) -> None:
         seen: dict[str, int] = {}

@@ -217,7 +217,7 @@ class Share9p:
     """A host folder shared with the guest over virtio-9p."""
 
     kind: Literal["9p"]
-    path: Path = spec(must_exist=True, help="the host folder")
+    path: Path = spec(must_exist="folder", help="the host folder")
     tag: str = spec(help="the mount tag the guest uses")
     security: Literal["none", "mapped-xattr", "mapped-file", "passthrough"] = "none"
     readonly: bool = False
