@@ -60,6 +60,8 @@ def test_a_writable_image_cannot_serve_a_pool(tmp_path: Path) -> None:
     ({"qmp_sockets": ["/run/extra.qmp"]}, "vm.qmp_sockets[0]"),
     ({"devices": [{"kind": "net", "mac": "52:54:00:12:34:56"}]}, "vm.devices[0].mac"),
     ({"devices": [{"kind": "chardev", "path": "/run/c.sock"}]}, "vm.devices[0].path"),
+    ({"devices": [{"kind": "net", "backend": "tap", "ifname": "tap0"}]},
+     "vm.devices[0].ifname"),
 ])
 def test_fixed_identities_are_refused_for_a_pool(tmp_path: Path, vm: dict[str, Any],
                                                  field: str) -> None:

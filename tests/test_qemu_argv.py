@@ -184,6 +184,16 @@ def test_tap_uses_passed_descriptors(d: Path) -> None:
         build_argv(cfg, plan())
 
 
+def test_a_multiqueue_tap_gets_a_descriptor_a_queue(d: Path) -> None:
+    cfg = load(d, devices=[{"kind": "net", "backend": "tap", "vhost": True, "queues": 2}])
+    got = pairs(build_argv(cfg, plan(fds={"net0": [7, 8, 9, 10]})))
+    assert ("-netdev", "tap,id=net0,fds=7:8,vhost=on,vhostfds=9:10") in got
+    assert any(a == "-device" and b.startswith("virtio-net-pci,netdev=net0,id=net0-dev,"
+                                               "mq=on,vectors=6") for a, b in got)
+    with pytest.raises(ConfigError, match="queues: multiqueue needs backend: tap"):
+        load(d, devices=[{"kind": "net", "queues": 2}])
+
+
 def test_commas_in_paths_are_escaped(d: Path) -> None:
     odd = d / "a,b"
     odd.mkdir()

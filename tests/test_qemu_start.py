@@ -4,6 +4,7 @@ lacks (vhost-vsock) as a clear boot failure naming the setting."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -42,5 +43,24 @@ async def test_vsock_without_vhost_vsock_fails_naming_it(guest: Guest, workdir: 
             return
         assert snap.state is InstanceState.FAILED
         assert "vsock_cid: /dev/vhost-vsock not found" in snap.error
+    finally:
+        await fleet.close()
+
+
+async def test_a_multiqueue_tap_nic(guest: Guest, workdir: Path) -> None:
+    # Creating a tap needs CAP_NET_ADMIN: CI runs as root; elsewhere the boot says so.
+    fleet = Fleet(guest_config(guest, workdir, name="mq", network=False, qemu_args=["-S"],
+                               devices=[{"kind": "net", "backend": "tap", "queues": 2,
+                                         "vhost": Path("/dev/vhost-net").exists()}]))
+    await asyncio.wait_for(fleet.start(), 60)
+    try:
+        snap = fleet.snapshot()[0]
+        if os.geteuid() != 0:
+            assert snap.state is InstanceState.FAILED and "CAP_NET_ADMIN" in snap.error
+            return
+        assert snap.state is InstanceState.RUNNING, snap.error
+        argv = (fleet.record("mq-0").workdir / "qemu.cmdline").read_text().split("\0")
+        assert any(a.startswith("tap,id=net0,fds=") for a in argv)
+        assert any(",mq=on,vectors=6" in a for a in argv)
     finally:
         await fleet.close()

@@ -150,10 +150,14 @@ class Net:
     restrict: bool = spec(True, help="user networking: the guest reaches nothing outside")
     ifname: str = spec("", help="tap: name (created if missing); macvtap: the interface")
     vhost: bool = spec(False, help="tap/macvtap: use vhost-net")
+    queues: int = spec(1, min=1, max=16, help="tap/macvtap: queue pairs (multiqueue)")
     id: str = ""
 
     def __post_init__(self) -> None:
         _check_id(self.id)
+        if self.queues > 1 and (self.backend == "user" or self.model != "virtio-net-pci"):
+            raise ValueError("queues: multiqueue needs backend: tap or macvtap and model: "
+                             "virtio-net-pci")
         if self.mac and varies(self.mac):
             pass  # checked once filled in, per instance
         elif self.mac and not MAC_RE.match(self.mac):
@@ -175,12 +179,18 @@ class Net:
             netdev = f"user,id={dev_id},restrict={'on' if self.restrict else 'off'}"
             for fwd in self.forwards:
                 netdev += (f",hostfwd={fwd.protocol}:{fwd.address}:{fwd.host}-:{fwd.guest}")
-        else:
+        else:  # the tap's fds (one a queue), then vhost-net's
             fds = ctx.fds(dev_id)
-            netdev = f"tap,id={dev_id},fd={fds[0]}"
+            taps, vhosts = fds[:self.queues], fds[self.queues:]
+            one = self.queues == 1
+            netdev = f"tap,id={dev_id}," + (f"fd={taps[0]}" if one else
+                                            "fds=" + ":".join(map(str, taps)))
             if self.vhost:
-                netdev += f",vhost=on,vhostfd={fds[1]}"
+                netdev += ",vhost=on," + (f"vhostfd={vhosts[0]}" if one else
+                                          "vhostfds=" + ":".join(map(str, vhosts)))
         device = f"{self.model},netdev={dev_id},id={dev_id}-dev"
+        if self.queues > 1:
+            device += f",mq=on,vectors={2 * self.queues + 2}"
         if self.mac:
             device += f",mac={self.mac}"
         return ["-netdev", netdev, "-device", device]

@@ -22,16 +22,19 @@ _TUNSETIFF = 0x400454CA
 _IFF_TAP = 0x0002
 _IFF_NO_PI = 0x1000
 _IFF_VNET_HDR = 0x4000
+_IFF_MULTI_QUEUE = 0x0100
 
 
-def open_tap(ifname: str) -> int:
-    """Open (creating if needed) the tap interface ``ifname``; return its fd."""
+def open_tap(ifname: str, multi_queue: bool = False) -> int:
+    """Open (creating if needed) the tap interface ``ifname``; return its fd (one
+    queue of it, with ``multi_queue``)."""
     try:
         fd = os.open("/dev/net/tun", os.O_RDWR)
     except OSError as exc:
         raise InfraError(f"tap {ifname}: cannot open /dev/net/tun: {exc.strerror}") from exc
     try:
-        ifr = struct.pack("16sH", ifname.encode(), _IFF_TAP | _IFF_NO_PI | _IFF_VNET_HDR)
+        flags = _IFF_TAP | _IFF_NO_PI | _IFF_VNET_HDR | (_IFF_MULTI_QUEUE if multi_queue else 0)
+        ifr = struct.pack("16sH", ifname.encode(), flags)
         fcntl.ioctl(fd, _TUNSETIFF, ifr)
     except OSError as exc:
         os.close(fd)
@@ -68,13 +71,14 @@ def open_device_fds(cfg: QemuConfig, instance: str) -> dict[str, list[int]]:
         for dev, dev_id in zip(cfg.devices, device_ids(cfg.devices), strict=True):
             if not isinstance(dev, Net) or dev.backend == "user":
                 continue
-            if dev.backend == "tap":
-                name = dev.ifname or f"vt-{instance}"[:15]
-                fds = [open_tap(name)]
-            else:
-                fds = [open_macvtap(dev.ifname)]
+            fds: list[int] = []
             opened[dev_id] = fds
-            if dev.vhost:
+            for _ in range(dev.queues):  # one fd a queue
+                if dev.backend == "tap":
+                    fds.append(open_tap(dev.ifname or f"vt-{instance}"[:15], dev.queues > 1))
+                else:
+                    fds.append(open_macvtap(dev.ifname))
+            for _ in range(dev.queues if dev.vhost else 0):
                 fds.append(open_vhost())
     except BaseException:
         close_fds(opened)

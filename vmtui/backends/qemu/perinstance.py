@@ -100,6 +100,10 @@ def check_pool(cfg: Any, names: list[str]) -> None:
                              f"{len(names)} instances (QEMU locks it for the first): set "
                              "overlay: true (a qcow2 overlay per instance), snapshot: true, "
                              "readonly: true, or put {index} in the path")
+        if isinstance(dev, Net) and dev.backend == "tap" and dev.ifname \
+                and not varies(dev.ifname):
+            raise ValueError(f"{where}.ifname: {many}; put {{index}} in it, or leave it "
+                             "empty (each instance gets its own tap, vt-NAME)")
         if isinstance(dev, Net) and dev.mac and not varies(dev.mac):
             raise ValueError(f"{where}.mac: {many}; leave it empty (each instance gets "
                              "its own) or put {index} in it")
