@@ -153,3 +153,57 @@ async def test_what_this_host_lacks_is_a_clear_error(guest: Guest, workdir: Path
     assert snap.state is InstanceState.FAILED
     assert snap.error == message
     await fleet.close()
+
+
+@pytest.fixture
+def hugepages() -> Iterator[bool]:
+    """Hugepages for one small guest: reserved and mounted for the test, put back
+    after. Needs root (CI runs as root); without it, the test checks the refusal."""
+    if os.geteuid() != 0:
+        yield False
+        return
+    count = Path("/proc/sys/vm/nr_hugepages")
+    before = count.read_text()
+    mount = Path("/dev/hugepages")
+    mounted = mount.is_dir() and os.path.ismount(mount)
+    count.write_text(str(int(before) + 48))
+    if not mounted:
+        mount.mkdir(exist_ok=True)
+        subprocess.run(["mount", "-t", "hugetlbfs", "none", str(mount)], check=True)
+    try:
+        yield True
+    finally:
+        if not mounted:
+            subprocess.run(["umount", str(mount)], check=False)
+        count.write_text(before)
+
+
+def free_hugepages() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("HugePages_Free:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def test_hugepages_back_a_shared_ram_backend(guest: Guest, workdir: Path,
+                                                   storage_daemon: Path,
+                                                   hugepages: bool) -> None:
+    # With a vhost-user device RAM is a backend object; -mem-path would be ignored
+    # and RAM would land on memfd. The backend itself must be on hugetlbfs.
+    config = paused_config(guest, workdir, mem="64M", hugepages=True, mem_prealloc=True,
+                           devices=[{"kind": "vhost-user", "socket": str(storage_daemon)}])
+    if not hugepages:
+        fleet = Fleet(config)
+        await fleet.start()
+        assert "hugepages: /dev/hugepages is not mounted" in fleet.snapshot()[0].error
+        await fleet.close()
+        return
+    free = free_hugepages()
+    fleet, inst = await start(config)
+    try:
+        path = await inst.domain.execute("qom-get", {"path": "/objects/vmtui-mem",
+                                                      "property": "mem-path"})
+        assert path == "/dev/hugepages"
+        assert free - free_hugepages() >= 32  # 64 MiB of 2 MiB pages, taken up front
+    finally:
+        await fleet.close()
