@@ -41,6 +41,24 @@ class CopyItem:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    """Console sources beside the VM's own (see consolesrc)."""
+
+    command: str = spec("", help="a local command whose output is a console "
+                                 "({name}, {index} filled in), restarted when it exits")
+    backoff: float = spec(1.0, min=0.0, max=3600.0, help="seconds before the first restart")
+    max_backoff: float = spec(30.0, min=0.0, max=3600.0, help="the longest pause")
+
+    def __post_init__(self) -> None:
+        try:
+            words = shlex.split(self.command)
+        except ValueError as exc:
+            raise ValueError(f"command: {exc}") from None
+        if self.command and not words:
+            raise ValueError("command: empty")
+
+
+@dataclass(frozen=True)
 class WorkloadConfig:
     """What every instance runs, round after round (syzkaller's fuzzer, or any command).
 
@@ -106,6 +124,7 @@ class PoolConfig:
                                 help="seconds between debugger commands typed by diagnose")
     console_lines: int = spec(10000, min=100, max=1_000_000,
                               help="console lines kept in memory per instance")
+    console: ConsoleConfig | None = spec(None, help="console sources beside the VM's own")
     workload: WorkloadConfig | None = spec(None, help="run a command in every VM, round "
                                            "after round, restarting crashed VMs")
 

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from vmtui.backends import base, consoles, events
+from vmtui.backends import base, consoles, consolesrc, events
 from vmtui.backends.base import (
     BootError,
     ConsoleWriter,
@@ -203,10 +203,7 @@ class Fleet:
         self.set_state(rec, InstanceState.BOOTING)
         merger = consoles.open_console(rec, self.pacer)
         rec.started_at = rec.last_output = self.clock()
-        rec.stopping = False
-        rec.title = GuestText()
-        rec.fault = ""
-        rec.boot_output = b""
+        rec.fresh_boot()
         rec.tasks.spawn(consoles.consume(rec, merger, self.wallclock,
                                          self.watch.on_lines), "console")
         try:
@@ -230,6 +227,8 @@ class Fleet:
         if inst is not None and inst.starts_paused and rec.state is InstanceState.RUNNING:
             self.set_state(rec, InstanceState.PAUSED)
         rec.tasks.spawn(self._watch_exit(rec, inst), "exit-watch")
+        if self.config.pool.console is not None:
+            consolesrc.start(rec, merger, self.config.pool.console, self.note)
         if isinstance(inst, EventSource):
             rec.tasks.spawn(events.follow(self, rec, inst), "event-follower")
 

@@ -128,6 +128,13 @@ class InstanceRecord:
         self.phase = ""  # the farm loop's step, shown in the pool table
         self.incident: asyncio.Task[Any] | None = None  # the incident being written
 
+    def fresh_boot(self) -> None:
+        """Forget what the last boot left: its title, fault and boot output."""
+        self.stopping = False
+        self.title = GuestText()
+        self.fault = ""
+        self.boot_output = b""
+
     def instance_exited(self) -> bool:
         """Whether there is no live VM process behind this record."""
         return self.instance is None or self.instance.exited()

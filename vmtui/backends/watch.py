@@ -45,7 +45,8 @@ DEFAULT_DIAGNOSE = {
     "openbsd": ("ddb", "registers"),
 }
 PANIC_TITLE = GuestText("kernel panic (pvpanic)")
-GUEST_SOURCES = frozenset({"console", "stdout", "stderr"})
+GUEST_SOURCES = frozenset({"console", "command", "stdout", "stderr"})
+CONSOLE_SOURCES = frozenset({"console", "command"})  # checked for crashes
 
 
 class Watch:
@@ -68,7 +69,7 @@ class Watch:
         stdout and stderr) proves it alive; the console's is checked for crashes."""
         if source in GUEST_SOURCES:
             rec.last_output = self.fleet.clock()
-        if source != "console":
+        if source not in CONSOLE_SOURCES:
             return
         for index, title in self.detector.check_lines(texts):
             if rec.state in WATCHED:
@@ -206,7 +207,7 @@ class Watch:
         """Read the report printed since the crash began, and title ``rec`` by it
         (syzkaller's title, from the whole report) unless it was renamed since."""
         lines = [text for _, source, text, _ in rec.ring.since(rec.crash_seq)[0]
-                 if source == "console"]
+                 if source in CONSOLE_SOURCES]
         reports = find_reports("".join(f"{line}\n" for line in lines), self.fleet.config.pool.os)
         if not reports:
             return None

@@ -1,0 +1,58 @@
+"""`console: {command: ...}`: a local command's output as a console source, tagged
+`command`, checked for crashes, restarted with backoff when it exits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import eventually
+from vmtui.backends.base import InstanceState
+from vmtui.backends.config import parse_config
+from vmtui.backends.fleet import Fleet
+from vmtui.backends.schema import ConfigError
+
+
+def config(tmp_path: Path, command: str, **console: Any) -> Any:
+    data = {"name": "cc", "type": "scripted", "count": 1, "workdir": str(tmp_path),
+            "vm": {"lines": ["boot"]}, "console": {"command": command, **console}}
+    return parse_config(data, file="<test>", base_dir=tmp_path)
+
+
+def lines(fleet: Fleet, source: str) -> list[str]:
+    return [text for _, src, text, _ in fleet.record("cc-0").ring.since(0)[0] if src == source]
+
+
+async def test_a_command_that_exits_is_started_again(tmp_path: Path) -> None:
+    fleet = Fleet(config(tmp_path, "sh -c 'echo from {name} {index}; exit 3'",
+                         backoff=0.05, max_backoff=0.2))
+    await fleet.start()
+    try:
+        await eventually(lambda: lines(fleet, "command").count("from cc-0 0") >= 3, 10)
+        notes = lines(fleet, "vmtui")
+        assert any(n.startswith("console command ended (status 3); starting it again in")
+                   for n in notes)
+        assert "again in 0.2s" in "\n".join(notes)  # the pause doubled up to max_backoff
+        assert fleet.record("cc-0").state is InstanceState.RUNNING
+    finally:
+        await fleet.close()
+    assert "from cc-0 0" in (fleet.record("cc-0").console_log.read_text())
+
+
+async def test_a_crash_on_the_command_console_is_detected(tmp_path: Path) -> None:
+    fleet = Fleet(config(tmp_path, "sh -c 'sleep 0.2; echo \"[ 5.1] Kernel panic - not "
+                                   "syncing: from the serial line\"; sleep 30'"))
+    fleet.watch.after_seconds = 0
+    await fleet.start()
+    try:
+        await fleet.wait_state("cc-0", InstanceState.CRASHED, timeout=10)
+        assert fleet.record("cc-0").title == "kernel panic: from the serial line"
+    finally:
+        await fleet.close()
+
+
+def test_a_broken_command_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"console\.command: No closing quotation"):
+        config(tmp_path, "sh -c 'unterminated")

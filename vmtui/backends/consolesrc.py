@@ -1,0 +1,77 @@
+"""Console sources beside the VM's own: a local command whose output is a console.
+
+``console: {command: "adb -s SERIAL shell dmesg -w"}`` in a pool config runs
+the command for each instance once it is up ({name} and {index} filled in);
+its output joins the console stream tagged ``command``, is checked for crashes
+like the console, and reaches the log on disk. When the command exits it is
+started again, after a pause that doubles up to ``max_backoff`` (and starts
+over once a run lasted a minute).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import signal
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from vmtui.backends.merger import OutputMerger
+
+if TYPE_CHECKING:
+    from vmtui.backends.config import ConsoleConfig
+    from vmtui.backends.records import InstanceRecord
+
+SOURCE = "command"
+STEADY = 60.0  # a run this long resets the backoff
+
+
+def command_argv(cfg: ConsoleConfig, name: str, index: int) -> list[str]:
+    words = shlex.split(cfg.command)
+    return [w.replace("{name}", name).replace("{index}", str(index)) for w in words]
+
+
+async def run_command(argv: list[str], output: OutputMerger, note: Callable[[str], None],
+                      backoff: float, max_backoff: float) -> None:
+    """Run ``argv`` as a console source until cancelled, restarting it when it exits."""
+    pause = backoff
+    while True:
+        began = time.monotonic()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            note(f"console command {argv[0]!r} cannot start: {exc.strerror}")
+            status = None
+        else:
+            assert proc.stdout is not None
+            try:
+                while chunk := await proc.stdout.read(65536):
+                    output.feed(SOURCE, chunk)
+                status = await proc.wait()
+            except asyncio.CancelledError:
+                # The whole group: children of a shell would hold the pipe open.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+                raise
+            finally:
+                output.eof(SOURCE)
+        if time.monotonic() - began >= STEADY:
+            pause = backoff
+        note(f"console command ended (status {status}); starting it again in {pause:g}s")
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, max_backoff)
+
+
+def start(rec: InstanceRecord, output: OutputMerger, cfg: ConsoleConfig,
+          note: Callable[[InstanceRecord, str], None]) -> None:
+    """Start the pool's console sources for a booted instance (they end with it)."""
+    if cfg.command:
+        rec.tasks.spawn(run_command(command_argv(cfg, rec.name, rec.index), output,
+                                    lambda text: note(rec, text), cfg.backoff,
+                                    cfg.max_backoff), "console-command")
