@@ -56,3 +56,17 @@ async def test_a_crash_on_the_command_console_is_detected(tmp_path: Path) -> Non
 def test_a_broken_command_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"console\.command: No closing quotation"):
         config(tmp_path, "sh -c 'unterminated")
+
+
+async def test_a_missing_serial_device_is_tried_again(tmp_path: Path) -> None:
+    data = {"name": "cc", "type": "scripted", "count": 1, "workdir": str(tmp_path),
+            "vm": {"lines": ["boot"]},
+            "console": {"serial": "/dev/vmtui-no-such-tty{index}", "backoff": 0.05}}
+    fleet = Fleet(parse_config(data, file="<test>", base_dir=tmp_path))
+    await fleet.start()
+    try:
+        await eventually(lambda: sum("serial console /dev/vmtui-no-such-tty0: cannot open it"
+                                     in n for n in lines(fleet, "vmtui")) >= 2, 10)
+        assert fleet.record("cc-0").state is InstanceState.RUNNING
+    finally:
+        await fleet.close()

@@ -46,6 +46,9 @@ class ConsoleConfig:
 
     command: str = spec("", help="a local command whose output is a console "
                                  "({name}, {index} filled in), restarted when it exits")
+    serial: str = spec("", help="a serial device read as a console (/dev/ttyUSB{index}), "
+                                "opened again when it goes away")
+    baud: int = spec(115200, min=50, max=4000000, help="the serial device's speed")
     backoff: float = spec(1.0, min=0.0, max=3600.0, help="seconds before the first restart")
     max_backoff: float = spec(30.0, min=0.0, max=3600.0, help="the longest pause")
 

@@ -1,11 +1,13 @@
-"""Console sources beside the VM's own: a local command whose output is a console.
+"""Console sources beside the VM's own: a local command, a serial device.
 
 ``console: {command: "adb -s SERIAL shell dmesg -w"}`` in a pool config runs
 the command for each instance once it is up ({name} and {index} filled in);
-its output joins the console stream tagged ``command``, is checked for crashes
-like the console, and reaches the log on disk. When the command exits it is
-started again, after a pause that doubles up to ``max_backoff`` (and starts
-over once a run lasted a minute).
+``console: {serial: /dev/ttyUSB0, baud: 115200}`` reads a serial device (with
+serialx, chosen by bench/serial_flood.py). Their output joins the console
+stream tagged ``command`` or ``serial``, is checked for crashes like the
+console, and reaches the log on disk. A command that exits, or a device that
+goes away, is started or opened again after a pause that doubles up to
+``max_backoff`` (and starts over once a run lasted a minute).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import serialx
+
 from vmtui.backends.merger import OutputMerger
 
 if TYPE_CHECKING:
@@ -26,6 +30,7 @@ if TYPE_CHECKING:
     from vmtui.backends.records import InstanceRecord
 
 SOURCE = "command"
+SERIAL = "serial"
 STEADY = 60.0  # a run this long resets the backoff
 
 
@@ -68,6 +73,33 @@ async def run_command(argv: list[str], output: OutputMerger, note: Callable[[str
         pause = min(pause * 2, max_backoff)
 
 
+async def run_serial(path: str, baud: int, output: OutputMerger, note: Callable[[str], None],
+                     backoff: float, max_backoff: float) -> None:
+    """Read the serial device ``path`` as a console source until cancelled."""
+    pause = backoff
+    while True:
+        began = time.monotonic()
+        why = "it closed"
+        try:
+            reader, writer = await serialx.open_serial_connection(path, baudrate=baud)
+        except (OSError, serialx.SerialException) as exc:
+            why = f"cannot open it: {exc}"
+        else:
+            try:
+                while chunk := await reader.read(65536):
+                    output.feed(SERIAL, chunk)
+            except (OSError, serialx.SerialException) as exc:
+                why = f"read failed: {exc}"
+            finally:
+                output.eof(SERIAL)
+                writer.close()
+        if time.monotonic() - began >= STEADY:
+            pause = backoff
+        note(f"serial console {path}: {why}; trying again in {pause:g}s")
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, max_backoff)
+
+
 def start(rec: InstanceRecord, output: OutputMerger, cfg: ConsoleConfig,
           note: Callable[[InstanceRecord, str], None]) -> None:
     """Start the pool's console sources for a booted instance (they end with it)."""
@@ -75,3 +107,7 @@ def start(rec: InstanceRecord, output: OutputMerger, cfg: ConsoleConfig,
         rec.tasks.spawn(run_command(command_argv(cfg, rec.name, rec.index), output,
                                     lambda text: note(rec, text), cfg.backoff,
                                     cfg.max_backoff), "console-command")
+    if cfg.serial:
+        path = cfg.serial.replace("{name}", rec.name).replace("{index}", str(rec.index))
+        rec.tasks.spawn(run_serial(path, cfg.baud, output, lambda text: note(rec, text),
+                                   cfg.backoff, cfg.max_backoff), "console-serial")

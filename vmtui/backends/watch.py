@@ -45,8 +45,8 @@ DEFAULT_DIAGNOSE = {
     "openbsd": ("ddb", "registers"),
 }
 PANIC_TITLE = GuestText("kernel panic (pvpanic)")
-GUEST_SOURCES = frozenset({"console", "command", "stdout", "stderr"})
-CONSOLE_SOURCES = frozenset({"console", "command"})  # checked for crashes
+GUEST_SOURCES = frozenset({"console", "command", "serial", "stdout", "stderr"})
+CONSOLE_SOURCES = frozenset({"console", "command", "serial"})  # checked for crashes
 
 
 class Watch:
