@@ -150,6 +150,7 @@ def _argv(config: Config, index: int) -> int:
     from vmtui.backends.qemu import QemuConfig
     from vmtui.backends.qemu.config import LaunchPlan, build_argv
     from vmtui.backends.qemu.instance import resolve_accel
+    from vmtui.backends.qemu.layout import device_ids
     from vmtui.backends.qemu.perinstance import for_instance
 
     if not isinstance(config.vm, QemuConfig):
@@ -160,12 +161,14 @@ def _argv(config: Config, index: int) -> int:
                      EXIT_CONFIG)
     name = f"{config.pool.name}-{index}"
     cfg = for_instance(config.vm, name, index)
-    fds = {d.id or f"net{i}": [-1, -1] for i, d in enumerate(cfg.devices) if d.kind == "net"}
+    fds = {dev_id: [-1] * (2 * d.queues) for d, dev_id in zip(cfg.devices, device_ids(cfg.devices),
+                                                             strict=True) if d.kind == "net"}
     plan = LaunchPlan(name, Path("$RUNTIME") / f"{name}.qmp", 65535 if cfg.network else None,
                       resolve_accel(cfg.accel)[0], fds,
                       Path("$WORKDIR") / "uefi-vars.fd" if cfg.firmware == "uefi" else None)
     for arg in build_argv(cfg, plan):
-        print(shlex.quote(arg.replace(":65535-", ":$SSH_PORT-").replace("fd=-1", "fd=$FD")))
+        print(shlex.quote(arg.replace(":65535-", ":$SSH_PORT-").replace("=-1", "=$FD")
+                          .replace(":-1", ":$FD")))
     return 0
 
 
