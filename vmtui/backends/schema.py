@@ -67,6 +67,11 @@ def varies(value: object) -> bool:
     return any(p in str(value) for p in PLACEHOLDERS)
 
 
+def fill(text: str, name: str, index: int) -> str:
+    """``text`` with the instance's ``{name}`` and ``{index}`` filled in."""
+    return text.replace("{name}", name).replace("{index}", str(index))
+
+
 class ConfigError(Exception):
     """A config value is wrong; says where (file and field path) and what.
 

@@ -22,20 +22,16 @@ from typing import Any, TypeVar
 from vmtui.backends.base import InfraError
 from vmtui.backends.qemu.devices import Block, Chardev, Net
 from vmtui.backends.qemu.layout import device_ids
-from vmtui.backends.schema import varies
+from vmtui.backends.schema import fill, varies
 
 T = TypeVar("T")
 
 
-def _fill(text: str, name: str, index: int) -> str:
-    return text.replace("{name}", name).replace("{index}", str(index))
-
-
 def _walk(value: Any, name: str, index: int) -> Any:
     if isinstance(value, str):
-        return _fill(value, name, index)
+        return fill(value, name, index)
     if isinstance(value, Path):
-        return Path(_fill(str(value), name, index)) if varies(value) else value
+        return Path(fill(str(value), name, index)) if varies(value) else value
     if isinstance(value, list):
         return [_walk(v, name, index) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -39,11 +39,14 @@ async def _writable_qcow2(domain: Domain) -> list[dict[str, Any]]:
     return found
 
 
-async def snapshots(domain: Domain) -> list[VMSnapshot]:
-    """The snapshots the VM-state disk holds, oldest first."""
-    disks = await _writable_qcow2(domain)
+def _listed(disks: list[dict[str, Any]]) -> list[VMSnapshot]:
     raw = disks[0].get("image", {}).get("snapshots", [])
     return sorted((VMSnapshot.parse(s) for s in raw), key=lambda s: s.date)
+
+
+async def snapshots(domain: Domain) -> list[VMSnapshot]:
+    """The snapshots the VM-state disk holds, oldest first."""
+    return _listed(await _writable_qcow2(domain))
 
 
 async def _run_job(domain: Domain, command: str, args: dict[str, Any], timeout: float) -> None:
@@ -66,32 +69,31 @@ async def _hmp(domain: Domain, line: str) -> None:
         raise DomainError(f"{domain.name}: {line} failed: {out}")
 
 
-async def save(domain: Domain, tag: str, timeout: float = 300.0) -> None:
+async def _act(domain: Domain, command: str, hmp_verb: str, tag: str, timeout: float,
+               *, must_exist: bool = False, vmstate: bool = True) -> None:
+    """Run snapshot ``command`` (a QMP job) on every writable qcow2 disk, the
+    VM state in the first; the human monitor's ``hmp_verb`` where QEMU lacks it."""
     _check_tag(tag)
-    nodes = [d["node-name"] for d in await _writable_qcow2(domain)]
-    if await domain.supported("snapshot-save"):
-        await _run_job(domain, "snapshot-save", {"tag": tag, "vmstate": nodes[0],
-                                                 "devices": nodes}, timeout)
+    disks = await _writable_qcow2(domain)
+    if must_exist and tag not in {s.tag for s in _listed(disks)}:
+        raise DomainError(f"{domain.name}: no snapshot {tag!r}")
+    nodes = [d["node-name"] for d in disks]
+    if await domain.supported(command):
+        args: dict[str, Any] = {"tag": tag, "devices": nodes}
+        if vmstate:
+            args["vmstate"] = nodes[0]
+        await _run_job(domain, command, args, timeout)
     else:
-        await _hmp(domain, f"savevm {tag}")
+        await _hmp(domain, f"{hmp_verb} {tag}")
+
+
+async def save(domain: Domain, tag: str, timeout: float = 300.0) -> None:
+    await _act(domain, "snapshot-save", "savevm", tag, timeout)
 
 
 async def load(domain: Domain, tag: str, timeout: float = 300.0) -> None:
-    _check_tag(tag)
-    if tag not in {s.tag for s in await snapshots(domain)}:
-        raise DomainError(f"{domain.name}: no snapshot {tag!r}")
-    nodes = [d["node-name"] for d in await _writable_qcow2(domain)]
-    if await domain.supported("snapshot-load"):
-        await _run_job(domain, "snapshot-load", {"tag": tag, "vmstate": nodes[0],
-                                                 "devices": nodes}, timeout)
-    else:
-        await _hmp(domain, f"loadvm {tag}")
+    await _act(domain, "snapshot-load", "loadvm", tag, timeout, must_exist=True)
 
 
 async def delete(domain: Domain, tag: str, timeout: float = 60.0) -> None:
-    _check_tag(tag)
-    nodes = [d["node-name"] for d in await _writable_qcow2(domain)]
-    if await domain.supported("snapshot-delete"):
-        await _run_job(domain, "snapshot-delete", {"tag": tag, "devices": nodes}, timeout)
-    else:
-        await _hmp(domain, f"delvm {tag}")
+    await _act(domain, "snapshot-delete", "delvm", tag, timeout, vmstate=False)

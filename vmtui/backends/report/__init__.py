@@ -52,13 +52,18 @@ def _rules(os: str) -> tuple[Oops, ...]:
     return _BSD[os]
 
 
+def _starting(line: str, os: str) -> Oops | None:
+    """The rule whose report ``line`` starts, if it starts one."""
+    if os == "linux":
+        return linux.starting(line)
+    if any(re.search(p, line) for p in bsd.IGNORED.get(os, ())):
+        return None
+    return next((o for o in _rules(os) if o.starts(line)), None)
+
+
 def starts_report(line: str, os: str = "linux") -> bool:
     """Whether ``line`` starts a kernel report (as syzkaller's ContainsCrash)."""
-    if os == "linux":
-        return linux.starting(line) is not None
-    ignored = bsd.IGNORED.get(os, ())
-    return any(o.starts(line) for o in _rules(os)) and \
-        not any(re.search(p, line) for p in ignored)
+    return _starting(line, os) is not None
 
 
 def headers(os: str = "linux") -> tuple[str, ...]:
@@ -72,9 +77,9 @@ def first_line_title(line: str, os: str = "linux") -> GuestText | None:
     Where the title needs the stack (most Linux ones do), the line itself
     stands in, tidied, until the whole report can be read.
     """
-    if not starts_report(line, os):
+    rule = _starting(line, os)
+    if rule is None:
         return None
-    rule = next(o for o in _rules(os) if o.starts(line))
     if os == "linux":
         found = linux.parse([line], 0, rule)
         title, broken = found.title, found.reason
@@ -106,7 +111,7 @@ def _make(title: str, alts: list[str], corrupted: bool, reason: str, lines: list
 
 def find_reports(log: str, os: str = "linux") -> list[Report]:
     """Every report in ``log`` (the text of a console log), in order."""
-    rules = _rules(os)
+    _rules(os)  # an unknown OS is refused here, before any work
     lines = log.replace("\r", "").split("\n")
     suppressed = _suppressed(log, os)
     hangup = HANGUP in log
@@ -119,12 +124,11 @@ def find_reports(log: str, os: str = "linux") -> list[Report]:
                                  suppressed, hangup))
             at = max(f.next, f.start + 1)
         return reports
-    starts = [i for i, line in enumerate(lines) if starts_report(line, os)]
-    for n, start in enumerate(starts):
+    starts = [(i, rule) for i, line in enumerate(lines) if (rule := _starting(line, os))]
+    for n, (start, rule) in enumerate(starts):
         if start < at:
             continue
-        rule = next(o for o in rules if o.starts(lines[start]))
-        end = starts[n + 1] if n + 1 < len(starts) else len(lines)
+        end = starts[n + 1][0] if n + 1 < len(starts) else len(lines)
         d = describe("".join(f"{ln}\n" for ln in lines[start:start + 2000]), rule, NO_FRAMES)
         text = lines[start:min(end, start + REPORT_LINES)]
         reports.append(_make(tidy_title(d.title), [tidy_title(a) for a in d.alts], bool(d.broken),

@@ -181,33 +181,27 @@ def _walk(frames: Frames, text: str, parts: tuple[Part, ...], skip: re.Pattern[s
         if p == len(parts):
             return chosen, ok
         part = parts[p]
-        if part is TRACE:
-            traces += 1
-            nxt = parts[p + 1] if p + 1 < len(parts) else None
-            while at < len(lines):
-                line = lines[at]
-                at += 1
-                if any(b.search(line) for b in frames.broken):
-                    ok = False
-                    break
-                if any(s.search(line) for s in frames.starts):
-                    break
-                if isinstance(nxt, re.Pattern) and (m := nxt.search(line)):
-                    _take(raw, m, skip)
-                    p += 1
-                    break
-                _take(raw, next((m for r in frames.lines if (m := r.search(line))), None), skip)
-        else:
-            assert isinstance(part, re.Pattern)
-            while at < len(lines):
-                line = lines[at]
-                at += 1
-                if any(b.search(line) for b in frames.broken):
-                    ok = False
-                    break
+        traces += part is TRACE
+        nxt = parts[p + 1] if part is TRACE and p + 1 < len(parts) else None
+        while at < len(lines):
+            line = lines[at]
+            at += 1
+            if any(b.search(line) for b in frames.broken):
+                ok = False
+                break
+            if isinstance(part, re.Pattern):  # a pattern part: the first line it matches
                 if m := part.search(line):
                     _take(raw, m, skip)
                     break
+                continue
+            # TRACE: frame lines up to the next trace, or the line the next part matches
+            if any(s.search(line) for s in frames.starts):
+                break
+            if isinstance(nxt, re.Pattern) and (m := nxt.search(line)):
+                _take(raw, m, skip)
+                p += 1
+                break
+            _take(raw, next((m for r in frames.lines if (m := r.search(line))), None), skip)
         p += 1
 
 
