@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tests.helpers import eventually
-from vmtui.backends.base import InstanceState
+from vmtui.backends import consolesrc
+from vmtui.backends.base import InstanceState, StateError
 from vmtui.backends.config import parse_config
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.schema import ConfigError
@@ -68,5 +69,38 @@ async def test_a_missing_serial_device_is_tried_again(tmp_path: Path) -> None:
         await eventually(lambda: sum("serial console /dev/vmtui-no-such-tty0: cannot open it"
                                      in n for n in lines(fleet, "vmtui")) >= 2, 10)
         assert fleet.record("cc-0").state is InstanceState.RUNNING
+    finally:
+        await fleet.close()
+
+
+async def test_typing_and_a_break_go_to_the_command(tmp_path: Path) -> None:
+    """An open source is an input: bytes reach the command's stdin, and a BREAK is
+    ``break_bytes`` (ipmitool SOL's ~B) followed by the SysRq letter."""
+    fleet = Fleet(config(tmp_path, "cat", break_bytes="~B"))
+    await fleet.start()
+    try:
+        rec = fleet.record("cc-0")
+        await eventually(lambda: "command" in rec.inputs, 10)
+        await consolesrc.console_input(rec).write(b"typed\n")
+        assert await consolesrc.sysrq(rec, "t") == "break_bytes"
+        await consolesrc.console_input(rec).write(b"\n")
+        await eventually(lambda: lines(fleet, "command") == ["typed", "~Bt"], 10)
+        # A restart ends the old source: one command runs, not two.
+        await fleet.restart("cc-0")
+        await eventually(lambda: "command" in rec.inputs, 10)
+        assert len(rec.sources) == 1 and not rec.sources[0].done()
+    finally:
+        await fleet.close()
+    assert rec.sources == [] and rec.inputs == {}
+
+
+async def test_no_source_that_takes_a_break(tmp_path: Path) -> None:
+    fleet = Fleet(config(tmp_path, "cat"))
+    await fleet.start()
+    try:
+        rec = fleet.record("cc-0")
+        await eventually(lambda: "command" in rec.inputs, 10)
+        with pytest.raises(StateError, match="no console source that takes a BREAK"):
+            await consolesrc.sysrq(rec, "t")
     finally:
         await fleet.close()

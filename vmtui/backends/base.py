@@ -260,6 +260,22 @@ class Snapshots(Protocol):
 
 
 @runtime_checkable
+class Facts(Protocol):
+    """(field, value) rows about the machine for the Status tab."""
+
+    def facts(self) -> list[tuple[str, str]]: ...
+
+
+@runtime_checkable
+class Leftovers(Protocol):
+    """Evidence a machine kept across its reboot (pstore), read when it came up."""
+
+    def leftovers(self) -> dict[str, bytes]:
+        """File name to contents; empty when the last boot left nothing."""
+        ...
+
+
+@runtime_checkable
 class Infoer(Protocol):
     """Facts about the VM for an incident (syzkaller's ``vmimpl.Infoer``)."""
 

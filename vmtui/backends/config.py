@@ -7,6 +7,7 @@ by that type's own config class.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from dataclasses import dataclass
@@ -49,6 +50,12 @@ class ConsoleConfig:
     serial: str = spec("", help="a serial device read as a console (/dev/ttyUSB{index}), "
                                 "opened again when it goes away")
     baud: int = spec(115200, min=50, max=4000000, help="the serial device's speed")
+    ssh: str = spec("", help="a command run over the instance's SSH whose output is a "
+                             "console (dmesg -w), run again after a reboot; what a run "
+                             "replays is dropped")
+    break_bytes: str = spec("", help="bytes that stand for a serial BREAK on this line "
+                                     "(~B for ipmitool SOL, \\x01b for a QEMU mux); "
+                                     "empty: a real BREAK on the serial device")
     backoff: float = spec(1.0, min=0.0, max=3600.0, help="seconds before the first restart")
     max_backoff: float = spec(30.0, min=0.0, max=3600.0, help="the longest pause")
 
@@ -59,6 +66,13 @@ class ConsoleConfig:
             raise ValueError(f"command: {exc}") from None
         if self.command and not words:
             raise ValueError("command: empty")
+        if self.ssh and not self.ssh.strip():
+            raise ValueError("ssh: empty")
+        try:
+            self.break_bytes.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(f"break_bytes: {self.break_bytes!r} holds characters beyond "
+                             "one byte each") from None
 
 
 @dataclass(frozen=True)
@@ -198,6 +212,15 @@ def parse_config(data: Any, *, file: str, base_dir: Path) -> Config:
                               file=file, path="vm", base_dir=base_dir)
         except ConfigError as exc:
             errors += exc.errors
+    if pool is not None and vm is not None and hasattr(vm, "instance_count"):
+        # One instance per machine the vm section lists: count follows it.
+        wanted = vm.instance_count()
+        if "count" not in raw:
+            pool = dataclasses.replace(pool, count=wanted)
+        elif pool.count != wanted:
+            errors.append(ConfigError(file, "count", f"{pool.count}, but vm.targets lists "
+                                      f"{wanted} machine(s): leave count out or make it "
+                                      f"{wanted}"))
     if pool is not None and vm is not None and hasattr(vm, "check_pool"):
         try:  # what the instances cannot share
             vm.check_pool([f"{pool.name}-{i}" for i in range(pool.count)])

@@ -36,6 +36,7 @@ class Incident:
     folder: Path
     complete: bool = False
     files: list[str] = field(default_factory=list)
+    boot: int = 0  # the instance's boot it happened in (its boots count then)
     error: str = ""  # why the folder could not be written, if it could not
 
     @property

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from vmtui.backends import base, consoles, consolesrc, events
+from vmtui.backends import base, consoles, consolesrc, events, sshconsole
 from vmtui.backends.base import (
     BootError,
     ConsoleWriter,
@@ -28,6 +28,7 @@ from vmtui.backends.base import (
     InfraError,
     Instance,
     InstanceState,
+    Leftovers,
     Lifecycle,
     Snapshots,
     StateError,
@@ -38,16 +39,15 @@ from vmtui.backends.diagnose import Diagnosis
 from vmtui.backends.evidence import Incident
 from vmtui.backends.farm import Farm
 from vmtui.backends.guestops import GuestSession
-from vmtui.backends.inert import GuestText
 from vmtui.backends.merger import Pacer
 from vmtui.backends.records import (
     LIVE,
-    Counters,
     InstanceRecord,
     InstanceSnapshot,
     require,
+    snapshot_of,
 )
-from vmtui.backends.ring import TEXT, ConsoleRing
+from vmtui.backends.ring import ConsoleRing
 from vmtui.backends.tasks import Background
 from vmtui.backends.watch import Watch
 
@@ -204,6 +204,9 @@ class Fleet:
         merger = consoles.open_console(rec, self.pacer)
         rec.started_at = rec.last_output = self.clock()
         rec.fresh_boot()
+        console = self.config.pool.console
+        if console is not None:  # from the start: a board's serial shows its boot
+            consolesrc.start(rec, merger, console, self.note)
         rec.tasks.spawn(consoles.consume(rec, merger, self.wallclock,
                                          self.watch.on_lines), "console")
         try:
@@ -227,8 +230,10 @@ class Fleet:
         if inst is not None and inst.starts_paused and rec.state is InstanceState.RUNNING:
             self.set_state(rec, InstanceState.PAUSED)
         rec.tasks.spawn(self._watch_exit(rec, inst), "exit-watch")
-        if self.config.pool.console is not None:
-            consolesrc.start(rec, merger, self.config.pool.console, self.note)
+        if console is not None and console.ssh and isinstance(inst, GuestAccess):
+            sshconsole.start(rec, inst.guest, merger, console, self.note)
+        if isinstance(inst, Leftovers) and inst.leftovers():
+            rec.tasks.spawn(self.watch.attach_leftovers(rec, inst.leftovers()), "pstore")
         if isinstance(inst, EventSource):
             rec.tasks.spawn(events.follow(self, rec, inst), "event-follower")
 
@@ -247,6 +252,7 @@ class Fleet:
         await self._release(rec)
 
     async def _release(self, rec: InstanceRecord) -> None:
+        await consolesrc.stop(rec)
         # Detach first: a restart may install new ones while this awaits.
         inst, rec.instance = rec.instance, None
         if inst is not None:
@@ -300,7 +306,7 @@ class Fleet:
         await self.stop(name)
         await self.boot(name)
 
-    async def diagnose(self, name: str, action: str, *, via: str = "keyboard",
+    async def diagnose(self, name: str, action: str, *, via: str = "auto",
                        pace: float | None = None) -> Diagnosis:
         """Run a diagnose action (see :meth:`Watch.diagnose`)."""
         return await self.watch.diagnose(name, action, via=via, pace=pace)
@@ -364,36 +370,20 @@ class Fleet:
         return consoles.partial(self.records[name])
 
     async def write_console(self, name: str, data: bytes) -> None:
-        """Type ``data`` into the console of ``name`` (attach mode)."""
-        await self._live(name, "type into the console", ConsoleWriter).write_console(data)
+        """Type ``data`` into the console of ``name`` (attach mode): the VM's own,
+        else an open console source that takes input (a serial device)."""
+        rec = self.records[name]
+        if isinstance(rec.instance, ConsoleWriter) or not rec.inputs:
+            await self._live(name, "type into the console", ConsoleWriter).write_console(data)
+        else:
+            await consolesrc.console_input(rec).write(data)
 
     def instance(self, name: str) -> Instance | None:
         """The live instance behind ``name``, if it is up."""
         return self.records[name].instance
 
-    def _counters(self, rec: InstanceRecord, now: float) -> Counters:
-        counters = rec.counters.copy()
-        if rec.started_at is not None:  # the boot going on counts as up
-            counters.up_seconds += now - rec.started_at
-        return counters
-
     def snapshot(self) -> list[InstanceSnapshot]:
         """A consistent picture of every instance, for the pool table."""
         now = self.clock()
-        out = []
-        for rec in self.records.values():
-            live = rec.state in LIVE
-            uptime = now - rec.started_at if live and rec.started_at is not None else None
-            tail = rec.ring.tail(1)
-            running_at = rec.running_at if live else None
-            out.append(InstanceSnapshot(
-                name=rec.name, index=rec.index, state=rec.state, uptime=uptime,
-                lines_per_sec=rec.rate.update(now, rec.ring.next_seq),
-                lines=rec.ring.next_seq, last_line=GuestText(tail[0][TEXT] if tail else ""),
-                error=GuestText(rec.error), workdir=rec.workdir, title=GuestText(rec.title),
-                hung_in=self.watch.hung_in(rec, now), held=rec.held, gdb=rec.gdb,
-                fault=GuestText(rec.fault), boot_output=bool(rec.boot_output),
-                counters=self._counters(rec, now), phase=rec.phase,
-                since_boot=now - running_at if running_at is not None else None,
-            ))
-        return out
+        return [snapshot_of(rec, now, self.watch.hung_in(rec, now))
+                for rec in self.records.values()]

@@ -52,10 +52,12 @@ class RunResult:
 class GuestSession:
     """One SSH connection to a guest, made on first use and remade if lost."""
 
-    def __init__(self, name: str, target: SSHTarget, output: OutputMerger) -> None:
+    def __init__(self, name: str, target: SSHTarget, output: OutputMerger,
+                 copy_dir: str = "/tmp") -> None:
         self.name = name
         self.target = target
         self.output = output
+        self.copy_dir = copy_dir  # where copy_in puts a file given no remote path
         self._conn: asyncssh.SSHClientConnection | None = None
         self._lock = asyncio.Lock()
         self._runs = 0
@@ -143,7 +145,7 @@ class GuestSession:
     async def copy_in(self, local: Path, remote: str | None = None) -> str:
         """Copy a host file or folder (with what it holds) into the guest (SFTP);
         return its path there."""
-        dest = remote or f"/tmp/{local.name}"
+        dest = remote or f"{self.copy_dir.rstrip('/')}/{local.name}"
         conn = await self.connection()
         try:
             async with conn.start_sftp_client() as sftp:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vmtui.backends.base import Inspectable, QmpView, Snapshots, VMError
+from vmtui.backends.base import Facts, Inspectable, QmpView, Snapshots, VMError
 from vmtui.backends.records import InstanceRecord
 
 TABS = ("status", "block", "pci", "cpus", "snapshots")
@@ -39,8 +39,9 @@ async def inspect(rec: InstanceRecord, tab: str) -> Table:
         if isinstance(inst, Inspectable):
             status = await inst.inspector.status()
             version = await inst.inspector.version()
-            rows += [("QEMU status", status.status),
-                     ("QEMU", f"{version} ({version.package})"), *inst.facts()]
+            rows += [("QEMU status", status.status), ("QEMU", f"{version} ({version.package})")]
+        if isinstance(inst, Facts):
+            rows += inst.facts()
         return Table(("Field", "Value"), rows)
     if tab == "snapshots":
         return await _snapshots(inst)

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 from vmtui.backends.base import Instance, InstanceState, StateError
 from vmtui.backends.inert import EMPTY, GuestText
 from vmtui.backends.merger import OutputMerger
-from vmtui.backends.ring import ConsoleRing
+from vmtui.backends.ring import TEXT, ConsoleRing
 from vmtui.backends.tasks import Background
 
 # States in which a VM process is (or is about to be) behind the record.
@@ -127,6 +127,9 @@ class InstanceRecord:
         self.crash_seq = 0  # the ring's line where the last crash report starts
         self.phase = ""  # the farm loop's step, shown in the pool table
         self.incident: asyncio.Task[Any] | None = None  # the incident being written
+        self.sources: list[asyncio.Task[Any]] = []  # console sources beside the VM's own
+        self.inputs: dict[str, Any] = {}  # open sources that take typed bytes, by tag
+        self.replayed: Any = None  # what the ssh console saw, to drop what it replays
 
     def fresh_boot(self) -> None:
         """Forget what the last boot left: its title, fault and boot output."""
@@ -161,3 +164,24 @@ def require(rec: InstanceRecord, states: tuple[InstanceState, ...], doing: str,
         raise StateError(f"{rec.name}: cannot {doing}: its VM type has no "
                          f"{capability.__name__} capability")
     return inst
+
+
+def snapshot_of(rec: InstanceRecord, now: float, hung_in: float | None) -> InstanceSnapshot:
+    """What the pool table shows of ``rec`` at clock time ``now``."""
+    live = rec.state in LIVE
+    uptime = now - rec.started_at if live and rec.started_at is not None else None
+    tail = rec.ring.tail(1)
+    running_at = rec.running_at if live else None
+    counters = rec.counters.copy()
+    if rec.started_at is not None:  # the boot going on counts as up
+        counters.up_seconds += now - rec.started_at
+    return InstanceSnapshot(
+        name=rec.name, index=rec.index, state=rec.state, uptime=uptime,
+        lines_per_sec=rec.rate.update(now, rec.ring.next_seq),
+        lines=rec.ring.next_seq, last_line=GuestText(tail[0][TEXT] if tail else ""),
+        error=GuestText(rec.error), workdir=rec.workdir, title=GuestText(rec.title),
+        hung_in=hung_in, held=rec.held, gdb=rec.gdb,
+        fault=GuestText(rec.fault), boot_output=bool(rec.boot_output),
+        counters=counters, phase=rec.phase,
+        since_boot=now - running_at if running_at is not None else None,
+    )

@@ -15,6 +15,9 @@ import asyncssh
 UNPINNED_HOST_KEY_ALGS = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
                           "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
 
+# What names the running boot: Linux's boot id, the BSDs' boot time.
+BOOT_ID = "cat /proc/sys/kernel/random/boot_id 2>/dev/null || sysctl -n kern.boottime"
+
 
 @dataclass(frozen=True)
 class SSHTarget:
@@ -45,6 +48,9 @@ class SSHTarget:
             "known_hosts": known_hosts,
             "agent_path": None,
             "config": [],  # never read ~/.ssh/config: the guest is ours
+            # A machine that reboots or dies under a quiet session (dmesg -w) sends no
+            # FIN: keepalives find out, and the session is opened again.
+            "keepalive_interval": 5, "keepalive_count_max": 3,
         }
 
     def connect(self, timeout: float = 10.0) -> Any:

@@ -10,23 +10,31 @@ gdb stub.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
 from typing import TYPE_CHECKING
 
-from vmtui.backends import evidence
+from vmtui.backends import consolesrc, evidence
 from vmtui.backends.base import (
-    ConsoleWriter,
     DebugStub,
     Diagnosable,
     Infoer,
+    Instance,
     InstanceState,
     StateError,
     VMError,
 )
-from vmtui.backends.diagnose import SEQUENCES, Diagnosis, send_sequence
+from vmtui.backends.diagnose import (
+    DESTRUCTIVE_SYSRQ,
+    SEQUENCES,
+    Diagnosis,
+    send_sequence,
+    sysrq_keys,
+)
 from vmtui.backends.evidence import Incident
+from vmtui.backends.guestops import GuestError
 from vmtui.backends.inert import GuestText
 from vmtui.backends.monitor import LOST_CONNECTION, NO_OUTPUT, CrashDetector
 from vmtui.backends.records import LIVE, WATCHED, require
@@ -45,8 +53,8 @@ DEFAULT_DIAGNOSE = {
     "openbsd": ("ddb", "registers"),
 }
 PANIC_TITLE = GuestText("kernel panic (pvpanic)")
-GUEST_SOURCES = frozenset({"console", "command", "serial", "stdout", "stderr"})
-CONSOLE_SOURCES = frozenset({"console", "command", "serial"})  # checked for crashes
+GUEST_SOURCES = frozenset({"console", "command", "serial", "ssh", "stdout", "stderr"})
+CONSOLE_SOURCES = frozenset({"console", "command", "serial", "ssh"})  # checked for crashes
 
 
 class Watch:
@@ -140,7 +148,7 @@ class Watch:
         """
         when = self.fleet.wallclock()
         incident = Incident(rec.name, kind, GuestText(title), when,
-                            rec.workdir / "incidents")
+                            rec.workdir / "incidents", boot=rec.counters.boots)
         self.incidents.append(incident)
         try:
             await self._write(rec, incident, diagnosis)
@@ -165,7 +173,9 @@ class Watch:
                 diagnosis = await self.diagnose(rec.name, "diagnose", record=False)
             except VMError as exc:
                 diagnosis = Diagnosis("diagnose", {"failed": str(exc)})
-        registers = ""
+        registers = "" if isinstance(inst, Diagnosable) or inst is None else (
+            f"not available: the {self.fleet.config.pool.type} VM type does not run the "
+            "machine, so it cannot stop its CPUs\n")
         if isinstance(inst, Diagnosable) and not rec.instance_exited():
             try:
                 regs = await inst.registers()
@@ -230,6 +240,25 @@ class Watch:
         link = incident.folder / "crash"
         link.symlink_to(os.path.relpath(seen.crash.folder, incident.folder))
 
+    async def attach_leftovers(self, rec: InstanceRecord, files: dict[str, bytes]) -> None:
+        """What a machine kept across its reboot (pstore) joins the incident of
+        the crash or verdict of the boot before this one, as ``pstore-NAME``."""
+        task = rec.incident
+        if task is not None and not task.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), 60)
+        incident = next((i for i in reversed(self.incidents)
+                         if i.instance == rec.name and i.kind != "diagnose"), None)
+        if incident is None or incident.boot != rec.counters.boots - 1 or incident.error:
+            self.fleet.note(rec, f"pstore held {len(files)} file(s) no incident of this run "
+                                 "is waiting for: kept in the workdir only")
+            return
+        for name, data in files.items():
+            (incident.folder / f"pstore-{name}").write_bytes(data)
+        incident.files = sorted(p.name for p in incident.folder.iterdir())
+        self.fleet.note(rec, f"pstore: {len(files)} file(s) added to the incident "
+                             f"{incident.folder.name}")
+
     async def settle(self) -> None:
         """Wait for incident folders still being written."""
         await self._tasks.settle()
@@ -239,18 +268,20 @@ class Watch:
 
     # -- diagnose ------------------------------------------------------------------
 
-    async def diagnose(self, name: str, action: str, *, via: str = "keyboard",
+    async def diagnose(self, name: str, action: str, *, via: str = "auto",
                        pace: float | None = None, record: bool = True) -> Diagnosis:
         """Run a diagnose action; its output joins the timeline and an incident.
 
         ``action``: ``sysrq-X``, ``registers``, ``nmi``, ``ddb`` (the BSD
-        debugger sequence) or ``diagnose`` (the OS's default set).
-        ``via``: ``keyboard`` (QMP send-key) or ``proc`` (/proc/sysrq-trigger).
+        debugger sequence) or ``diagnose`` (the OS's default set, skipping what
+        the instance cannot do). ``via`` for SysRq: ``keyboard`` (QMP
+        send-key), ``serial`` (a BREAK and the letter on the serial console),
+        ``proc`` (/proc/sysrq-trigger over SSH), or ``auto``: the first of
+        these the instance has.
         """
         fleet = self.fleet
         rec = fleet.records[name]
-        inst: Diagnosable = require(rec, (*WATCHED, InstanceState.CRASHED), "diagnose",
-                                    Diagnosable)
+        inst = require(rec, (*WATCHED, InstanceState.CRASHED), "diagnose", Instance)
         pace = fleet.config.pool.diagnose_pace if pace is None else pace
         result = Diagnosis(action)
         fleet.note(rec, f"diagnose: {action}")
@@ -258,13 +289,17 @@ class Watch:
         steps = [action] if action != "diagnose" else DEFAULT_DIAGNOSE.get(
             os_name, ("registers",))
         for step in steps:
-            if step.startswith("sysrq-"):
+            if step in ("registers", "nmi") and not isinstance(inst, Diagnosable):
+                why = (f"{name}: no {step} here: its VM type ({fleet.config.pool.type}) "
+                       "does not run the machine, so it cannot stop its CPUs")
+                if action != "diagnose":
+                    raise StateError(why)
+                result.sections[step] = f"not available: {why}"
+            elif step.startswith("sysrq-"):
                 letter = step.removeprefix("sysrq-")
-                if via == "proc":
-                    await fleet.guest(name).run(f"echo {letter} > /proc/sysrq-trigger")
-                else:
-                    await inst.send_sysrq(letter)
-                result.sections[f"sysrq {letter}"] = f"sent via {via}"
+                sysrq_keys(letter)  # a valid letter, or ValueError
+                how = await self._sysrq(rec, inst, letter, via)
+                result.sections[f"sysrq {letter}"] = f"sent via {how}"
             elif step == "registers":
                 for cpu, text in (await inst.registers()).items():
                     result.sections[f"registers cpu {cpu}"] = text
@@ -275,15 +310,35 @@ class Watch:
                 result.sections["nmi"] = "injected"
             elif step == "ddb":
                 sequence = SEQUENCES.get(os_name)
-                if sequence is None or not isinstance(inst, ConsoleWriter):
+                if sequence is None:
                     raise StateError(f"{name}: no debugger sequence for {os_name}")
-                await send_sequence(inst.write_console, sequence, pace)
+                await send_sequence(lambda data: fleet.write_console(name, data), sequence,
+                                    pace)
                 result.sections["ddb"] = "\n".join(sequence)
             else:
                 raise ValueError(f"unknown diagnose action {step!r}")
         if record:
             self._collect(rec, "diagnose", GuestText(f"diagnose {action}"), result)
         return result
+
+    async def _sysrq(self, rec: InstanceRecord, inst: Instance, letter: str, via: str) -> str:
+        """Send SysRq ``letter`` the way ``via`` says; how it went."""
+        if via in ("auto", "keyboard") and isinstance(inst, Diagnosable):
+            await inst.send_sysrq(letter)
+            return "keyboard"
+        if via == "serial" or (via == "auto" and consolesrc.can_break(rec)):
+            return await consolesrc.sysrq(rec, letter)
+        if via in ("auto", "proc"):
+            command = f"echo {letter} > /proc/sysrq-trigger"
+            if letter not in DESTRUCTIVE_SYSRQ:
+                await self.fleet.guest(rec.name).run(command)
+                return "proc"
+            # The machine goes down (or away) with the connection: no answer comes.
+            with contextlib.suppress(GuestError):
+                await self.fleet.guest(rec.name).run(command, timeout=5)
+            return "proc"
+        raise StateError(f"{rec.name}: cannot send SysRq via {via}: its VM type has no "
+                         "emulated keyboard")
 
     # -- hold ----------------------------------------------------------------------
 

@@ -29,12 +29,15 @@ from vmtui.guest import crashmod
 from vmtui.guest.cpio import CpioWriter
 
 # Bump when the guest's layout changes, so old caches are rebuilt.
-GUEST_FORMAT = 4
+GUEST_FORMAT = 5
 KERNEL_META_PACKAGES = ("linux-image-cloud-amd64", "linux-image-amd64")
 # Loaded at boot in this order after their dependencies; missing ones are skipped.
 MODULES = ("virtio_pci", "virtio_net", "virtio_blk", "virtio_console", "virtio_scsi",
            "virtio_rng", "9pnet_virtio", "9p", "button", "evdev", "pvpanic_mmio", "pvpanic_pci",
            "fuse")
+# In the initramfs but loaded only when asked: rc loads ramoops when the kernel
+# command line reserves memory for it (ramoops.mem_address=...).
+ON_DEMAND = ("ramoops",)
 SFTP_SERVER = Path("/usr/lib/openssh/sftp-server")
 # Where dropbear (Debian's build) looks for the sftp subsystem.
 GUEST_SFTP_PATH = "usr/lib/sftp-server"
@@ -112,6 +115,7 @@ def check_tools() -> dict[str, str]:
     tools = {
         "qemu": _which("qemu-system-x86_64", "qemu-system-x86", missing),
         "busybox": _which("busybox", "busybox-static", missing),
+        "dmesg": _which("dmesg", "util-linux", missing),  # -w (follow): busybox has none
         "dropbear": _which("dropbear", "dropbear-bin", missing),
         "dropbearkey": _which("dropbearkey", "dropbear-bin", missing),
         "apt-get": _which("apt-get", "apt", missing),
@@ -303,6 +307,7 @@ def build_initramfs(guest: Guest, tools: dict[str, str], kroot: Path,
     cpio.directory("root/.ssh", 0o700)
     busybox = tools["busybox"]
     tree.file("bin/busybox", Path(busybox).read_bytes(), 0o755)
+    tree.file("bin/dmesg", Path(tools["dmesg"]).read_bytes(), 0o755)  # before the applet
     applets = _run([busybox, "--list-full"]).split()
     for applet in applets:
         if applet != "bin/busybox":
@@ -311,12 +316,14 @@ def build_initramfs(guest: Guest, tools: dict[str, str], kroot: Path,
     tree.file("usr/sbin/dropbear", Path(tools["dropbear"]).read_bytes(), 0o755)
     tree.file(GUEST_SFTP_PATH, SFTP_SERVER.read_bytes(), 0o755)
     tree.file("usr/bin/trinity", Path(tools["trinity"]).read_bytes(), 0o755)
-    for binary in (busybox, tools["dropbear"], str(SFTP_SERVER), tools["trinity"]):
+    for binary in (busybox, tools["dropbear"], str(SFTP_SERVER), tools["trinity"],
+                   tools["dmesg"]):
         for lib in shared_libraries(binary):
             tree.host_file(lib)
     for name in modules:
         tree.file(f"lib/modules/{name}.ko", index[name].read_bytes())
-    tree.file("etc/modules", "".join(f"{m}\n" for m in modules).encode())
+    tree.file("etc/modules", "".join(f"{m}\n" for m in modules
+                                     if m not in ON_DEMAND).encode())
     tree.file(crashmod.CRASH_MODULE.lstrip("/"), crash_module)  # loaded by tests, not at boot
     tree.file("etc/rc", _asset("rc"), 0o755)
     tree.file("etc/inittab", _asset("inittab"))
@@ -354,7 +361,7 @@ def build(guest: Guest | None = None, *, force: bool = False,
     if not vmlinuz:
         raise GuestBuildError(f"{deb} holds no boot/vmlinuz-*")
     index = _module_index(kroot)
-    modules = module_order(index, MODULES)
+    modules = module_order(index, MODULES + ON_DEMAND)
     try:
         crash_ko = crashmod.cached(guest.dir, vmlinuz[-1].name.removeprefix("vmlinuz-"), log)
     except crashmod.ModuleBuildError as exc:
@@ -362,7 +369,7 @@ def build(guest: Guest | None = None, *, force: bool = False,
     inputs = _sha256(
         str(GUEST_FORMAT).encode(), deb.encode(), " ".join(modules).encode(), crash_ko,
         Path(tools["busybox"]).read_bytes(), Path(tools["dropbear"]).read_bytes(),
-        Path(tools["trinity"]).read_bytes(),
+        Path(tools["trinity"]).read_bytes(), Path(tools["dmesg"]).read_bytes(),
         SFTP_SERVER.read_bytes(), guest.host_key.read_bytes(),
         Path(str(guest.ssh_key) + ".pub").read_bytes(),
         _asset("rc"), _asset("inittab"), _asset("profile"), _asset("acpid.conf"),

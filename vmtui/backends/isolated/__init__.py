@@ -1,0 +1,9 @@
+"""The isolated VM type: machines reached over SSH that vmtui does not start."""
+
+from vmtui.backends.base import register
+from vmtui.backends.isolated.config import IsolatedConfig
+from vmtui.backends.isolated.instance import IsolatedInstance, IsolatedPool
+
+register("isolated", IsolatedPool, IsolatedConfig)
+
+__all__ = ["IsolatedConfig", "IsolatedInstance", "IsolatedPool"]
