@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import asyncssh
 import pytest
+import yaml
 
 from vmtui.backends.config import parse_config
 from vmtui.backends.isolated.config import Target, parse_target
@@ -76,3 +78,20 @@ def test_a_new_boot_is_all_new() -> None:
     seen.is_new(b"Linux version 6.1")
     seen.new_run("boot-2")
     assert seen.is_new(b"Linux version 6.1")
+
+
+def test_the_readme_example_is_a_valid_config(tmp_path: Path) -> None:
+    """The isolated pool in the README loads (its key and script files made here)."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("(`type: isolated`)"):]
+    start = section.index("```yaml\n") + 8
+    block = section[start:section.index("\n```", start)]
+    data = yaml.safe_load(block)
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key.write_private_key(str(tmp_path / "id"))
+    key.write_public_key(str(tmp_path / "id.pub"))
+    (tmp_path / "prepare.sh").write_text("#!/bin/sh\n")
+    data.update(ssh_key=str(tmp_path / "id"), ssh_host_key=str(tmp_path / "id.pub"),
+                workdir=str(tmp_path / "work"))
+    cfg = parse_config(data, file="README.md", base_dir=tmp_path)
+    assert cfg.pool.count == 2 and cfg.vm.pstore and cfg.pool.console.serial

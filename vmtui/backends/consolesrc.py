@@ -198,6 +198,9 @@ async def sysrq(rec: InstanceRecord, letter: str) -> str:
     """SysRq ``letter`` as a real board takes it: a BREAK, then the letter."""
     found = console_input(rec, needs_break=True)
     await found.send_break()
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)  # the kernel waits 5 s for the letter; a slow guest needs time
     await found.write(letter.encode())
+    # A BREAK that comes while the last one is still being taken toggles SysRq
+    # off again (measured: t, w, l sent back to back gave only t's output).
+    await asyncio.sleep(1.0)
     return "break_bytes" if found.break_bytes else "serial BREAK"

@@ -147,6 +147,15 @@ class InstanceRecord:
         return self.workdir / "console.log"
 
 
+# What each capability of base.py is, for a person told it is missing.
+CAPABILITIES = {
+    "Lifecycle": "power controls (pause, reset, power down): vmtui does not run the machine",
+    "Diagnosable": "access to the machine's CPUs (registers, NMI)",
+    "Inspectable": "QMP inspectors", "Snapshots": "VM snapshots", "DebugStub": "gdb stub",
+    "ConsoleWriter": "console input", "GuestAccess": "SSH into the guest",
+}
+
+
 def require(rec: InstanceRecord, states: tuple[InstanceState, ...], doing: str,
             capability: type[Any]) -> Any:
     """The live instance behind ``rec``, as ``capability`` (a Protocol of
@@ -161,8 +170,8 @@ def require(rec: InstanceRecord, states: tuple[InstanceState, ...], doing: str,
     if inst is None or rec.state not in states:
         raise StateError(f"{rec.name}: cannot {doing}: it is {rec.state.value}")
     if not isinstance(inst, capability):
-        raise StateError(f"{rec.name}: cannot {doing}: its VM type has no "
-                         f"{capability.__name__} capability")
+        what = CAPABILITIES.get(capability.__name__, f"{capability.__name__} capability")
+        raise StateError(f"{rec.name}: cannot {doing}: its VM type has no {what}")
     return inst
 
 

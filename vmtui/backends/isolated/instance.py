@@ -19,7 +19,7 @@ from pathlib import Path
 
 import asyncssh
 
-from vmtui.backends.base import BootError, Instance, Pool
+from vmtui.backends.base import BootError, Env, Instance, Pool
 from vmtui.backends.guestops import GuestError, GuestSession
 from vmtui.backends.isolated.config import IsolatedConfig, Target
 from vmtui.backends.merger import OutputMerger
@@ -91,8 +91,8 @@ async def quiet(ssh: SSHTarget, command: str, timeout: float = QUICK) -> bytes:
 class IsolatedPool(Pool):
     """Instances of the machines listed in ``vm.targets``, one each."""
 
-    def __init__(self, env: object) -> None:
-        super().__init__(env)  # type: ignore[arg-type]
+    def __init__(self, env: Env) -> None:
+        super().__init__(env)
         self._boot_ids: dict[int, str] = {}  # the boot id vmtui last saw on each machine
 
     @property
