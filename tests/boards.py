@@ -8,7 +8,9 @@ SSH forwarded to a loopback port, memory reserved for ramoops (pstore), and
 
 from __future__ import annotations
 
+import ctypes
 import re
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,11 @@ from vmtui.guest.build import Guest
 RAMOOPS = ("memmap=1M$0xf000000 ramoops.mem_address=0xf000000 ramoops.mem_size=0x100000 "
            "ramoops.record_size=0x20000")
 MUX_BREAK = "\x01b"  # QEMU's mux: Ctrl-A b sends a BREAK to the serial port
+
+
+def _die_with_parent() -> None:
+    """In the child: killed when the test process dies, however it dies."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -46,7 +53,8 @@ def start_board(guest: Guest, link: Path) -> Board:
          "-chardev", "pty,id=s0,mux=on", "-serial", "chardev:s0",
          "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:22",
          "-device", "virtio-net-pci,netdev=n0"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        preexec_fn=_die_with_parent)
     assert proc.stdout is not None
     line = proc.stdout.readline()  # "char device redirected to /dev/pts/N (label s0-base)"
     m = re.search(r"(/dev/pts/\d+)", line)

@@ -41,7 +41,7 @@ def pool(guest: Guest, tmp: Path, boards: list[Board], name: str, **extra: Any) 
         "ssh_key": str(guest.ssh_key), "ssh_host_key": str(guest.host_key),
         "boot_timeout": 240, "vm": {"targets": [b.target() for b in boards]}}
     for key, value in extra.items():
-        data[key] = {**data.get(key, {}), **value}
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
     fleet = Fleet(parse_config(data, file="<test>", base_dir=tmp))
     fleet.watch.after_seconds = 1.0
     return fleet
@@ -146,5 +146,23 @@ async def test_ssh_console_drops_what_a_restart_replays(guest: Guest, boards: li
         assert sum("vmtui-mark-1" in t for t in ssh) == 1
         second_boot = ssh[len(first_boot):]
         assert len(second_boot) == len(set(second_boot)), "a line came twice in one boot"
+    finally:
+        await fleet.close()
+
+
+async def test_ddb_sequence_is_typed_on_the_serial_line(guest: Guest, boards: list[Board],
+                                                        tmp_path: Path) -> None:
+    """A BSD pool's ddb sequence goes to the serial console when the machine has
+    no console of its own (the board's shell echoes what arrives)."""
+    fleet = pool(guest, tmp_path, boards[1:], "bsd", target="openbsd/amd64",
+                 console={"serial": str(boards[1].link), "break_bytes": MUX_BREAK})
+    await fleet.start()
+    try:
+        assert fleet.record("bsd-0").state is InstanceState.RUNNING, fleet.record("bsd-0").error
+        await eventually(lambda: "serial" in fleet.record("bsd-0").inputs, 30)
+        done = await fleet.diagnose("bsd-0", "ddb", pace=0.3)
+        assert "show all pools" in done.sections["ddb"]
+        await eventually(lambda: any("show all pools" in t
+                                     for t in lines(fleet, "bsd-0", "serial")), 60)
     finally:
         await fleet.close()
