@@ -61,7 +61,8 @@ async def test_sysrq_crash_is_detected_with_evidence(guest: Guest, workdir: Path
         await fleet.close()
 
 
-async def test_hung_verdict_on_a_paused_guest(guest: Guest, workdir: Path) -> None:
+async def test_a_paused_guest_is_not_hung_and_its_clock_starts_on_resume(
+        guest: Guest, workdir: Path) -> None:
     data = demo_dict(guest, count=1, workdir=workdir)
     data["name"], data["no_output_timeout"] = "hang", 3
     fleet = Fleet(parse_config(data, file="<test>", base_dir=workdir))
@@ -73,12 +74,21 @@ async def test_hung_verdict_on_a_paused_guest(guest: Guest, workdir: Path) -> No
         assert isinstance(inst, QemuInstance)
         await inst.domain.stop()
         await fleet.wait_state("hang-0", InstanceState.PAUSED, timeout=5)
+        await asyncio.sleep(5)  # past no_output_timeout, silent on purpose
+        snap = fleet.snapshot()[0]
+        assert snap.state is InstanceState.PAUSED and snap.hung_in is None
+        await fleet.resume("hang-0")
+        await fleet.wait_state("hang-0", InstanceState.RUNNING, timeout=5)
+        hung_in = fleet.snapshot()[0].hung_in
+        assert hung_in is not None and hung_in > 1.5  # counted from the resume
+        # Silent while running: hung (the guest's heartbeat is a minute apart).
         await fleet.wait_state("hang-0", InstanceState.CRASHED, timeout=10)
         snap = fleet.snapshot()[0]
         assert snap.title == NO_OUTPUT and snap.hung_in is None
         await fleet.watch.settle()
         assert [(i.kind, i.title) for i in fleet.incidents] == [("verdict", NO_OUTPUT)]
-        assert "STOP" in (fleet.incidents[0].folder / "events.jsonl").read_text()
+        events = (fleet.incidents[0].folder / "events.jsonl").read_text()
+        assert "STOP" in events and "RESUME" in events
     finally:
         await fleet.close()
 

@@ -4,6 +4,7 @@ breaks, an incident that cannot be written, all show on their instance."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -139,5 +140,28 @@ async def test_scripted_lifecycle_moves_state_by_events(tmp_path: Path, action: 
         await eventually(lambda: [e.name for e in rec.events] == want, 5)
         state = InstanceState.PAUSED if action == "pause" else InstanceState.RUNNING
         await fleet.wait_state("snap-0", state, timeout=5)
+    finally:
+        await fleet.close()
+
+
+async def test_a_paused_vm_is_not_declared_hung(tmp_path: Path) -> None:
+    """Paused on purpose (space) is silent on purpose; the clock starts again on resume."""
+    config = scripted_config(tmp_path, count=1)
+    config = dataclasses.replace(config, pool=dataclasses.replace(
+        config.pool, no_output_timeout=1))
+    fleet = Fleet(config)
+    fleet.watch.after_seconds = 0
+    try:
+        await fleet.start()
+        name = fleet.snapshot()[0].name
+        await fleet.pause(name)
+        await fleet.wait_state(name, InstanceState.PAUSED, timeout=5)
+        await asyncio.sleep(2.5)  # past the timeout, with the clock ticking each second
+        assert fleet.record(name).state is InstanceState.PAUSED
+        assert fleet.snapshot()[0].hung_in is None and fleet.incidents == []
+        await fleet.resume(name)
+        await fleet.wait_state(name, InstanceState.RUNNING, timeout=5)
+        await fleet.wait_state(name, InstanceState.CRASHED, timeout=5)
+        assert fleet.record(name).title == "no output from test machine"
     finally:
         await fleet.close()

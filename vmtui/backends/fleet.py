@@ -127,6 +127,8 @@ class Fleet:
         elif state is InstanceState.RUNNING and rec.state is InstanceState.BOOTING:
             rec.counters.booting_seconds += now - rec.boot_began
             rec.running_at = now
+        elif state is InstanceState.RUNNING and rec.state is InstanceState.PAUSED:
+            rec.last_output = now  # the silence clock starts again on resume
         rec.state = state
         rec.error = error
         rec.state_changed.set()

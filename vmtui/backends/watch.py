@@ -119,9 +119,8 @@ class Watch:
 
     def hung_in(self, rec: InstanceRecord, now: float) -> float | None:
         """Seconds left before a silent ``rec`` is declared hung (None: no clock)."""
-        if self.timeout <= 0 or rec.state not in (InstanceState.RUNNING,
-                                                  InstanceState.PAUSED):
-            return None
+        if self.timeout <= 0 or rec.state is not InstanceState.RUNNING:
+            return None  # a paused VM is silent on purpose: its clock waits
         return max(0.0, self.timeout - (now - rec.last_output))
 
     def tick(self) -> None:
