@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import signal
+from functools import partial
 
 from textual.app import App
 from textual.content import Content
@@ -48,6 +51,11 @@ class VmtuiApp(App[int]):
 
     def on_mount(self) -> None:
         calm_collector()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            # As for Ctrl+C: the fleet is closed (no VM left, runtime folder
+            # removed) and the terminal restored on the way out.
+            loop.add_signal_handler(sig, partial(self.exit, return_code=128 + sig))
         self.bridge.start(boot=self._boot)
         self.push_screen(PoolScreen(self.bridge))
 

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from vmtui.backends import base, consoles, consolesrc, events, sshconsole
+from vmtui.backends import base, consoles, consolesrc, events, runtime, sshconsole
 from vmtui.backends.base import (
     BootError,
     ConsoleWriter,
@@ -83,7 +83,7 @@ class Fleet:
         else:
             self.workdir = pool_cfg.workdir / run_name
             self.workdir.mkdir(exist_ok=True)
-        self._runtime = Path(tempfile.mkdtemp(prefix="vmtui-"))  # mode 0700
+        self._runtime = runtime.make()  # mode 0700; stale ones of dead vmtuis swept
         self.env = Env(
             name=pool_cfg.name, os=pool_cfg.os, arch=pool_cfg.arch, workdir=self.workdir,
             runtime_dir=self._runtime, ssh_key=pool_cfg.ssh_key, ssh_user=pool_cfg.ssh_user,
