@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -165,3 +166,27 @@ async def test_a_paused_vm_is_not_declared_hung(tmp_path: Path) -> None:
         assert fleet.record(name).title == "no output from test machine"
     finally:
         await fleet.close()
+
+
+async def test_what_vmtui_writes_is_for_its_owner_only(tmp_path: Path) -> None:
+    """Console logs, incidents and crashes hold what guests printed: 0700 folders, a
+    0600 log, whatever the umask."""
+    old = os.umask(0o022)
+    try:
+        fleet = Fleet(scripted_config(tmp_path, count=1, lines=["Kernel panic - not syncing: x"]),
+                      run_name="run")
+        fleet.watch.after_seconds = 0
+        try:
+            await fleet.start()
+            await eventually(lambda: bool(fleet.incidents) and fleet.incidents[0].complete, 10)
+        finally:
+            await fleet.close()
+    finally:
+        os.umask(old)
+    rec = next(iter(fleet.records.values()))
+    incident = fleet.incidents[0].folder
+    crash_root = tmp_path / "crashes"
+    for folder in (fleet.workdir, rec.workdir, incident.parent, incident, crash_root,
+                   next(crash_root.iterdir())):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    assert rec.console_log.stat().st_mode & 0o777 == 0o600

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 from collections.abc import Callable, Iterable
 from operator import itemgetter
@@ -26,8 +27,10 @@ OnLines = Callable[[InstanceRecord, str, list[str]], None]
 def open_console(rec: InstanceRecord, pacer: Pacer) -> OutputMerger:
     """Open ``rec``'s log on disk (appending: a restart goes on in the same
     file) and a fresh merger teeing into it."""
-    rec.workdir.mkdir(parents=True, exist_ok=True)
-    rec.log_file = open(rec.console_log, "ab", buffering=0)
+    rec.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Only its owner reads what the guest printed (keys, addresses, crash details).
+    fd = os.open(rec.console_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    rec.log_file = open(fd, "ab", buffering=0)
     rec.merger = OutputMerger(tee=rec.log_file, pacer=pacer)
     return rec.merger
 

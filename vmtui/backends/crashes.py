@@ -109,7 +109,8 @@ class CrashStore:
         if crash is None:
             crash = Crash(GuestText(title), self.root / crash_id(title), first=when)
         folder = crash.folder
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder.mkdir(exist_ok=True, mode=0o700)
         (folder / "description").write_text(title + "\n")
         slot = self._slot(folder)
         log_path, report_path = folder / f"log{slot}", folder / f"report{slot}"

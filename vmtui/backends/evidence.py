@@ -68,7 +68,8 @@ def new_folder(workdir: Path, title: str, when: float) -> Path:
     while folder.exists():
         n += 1
         folder = base.with_name(f"{base.name}-{n}")
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, mode=0o700)
+    folder.parent.chmod(0o700)  # incidents/: console text and config
     return folder
 
 

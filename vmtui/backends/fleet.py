@@ -82,7 +82,7 @@ class Fleet:
                 prefix=time.strftime("run-%Y%m%d-%H%M%S-"), dir=pool_cfg.workdir))
         else:
             self.workdir = pool_cfg.workdir / run_name
-            self.workdir.mkdir(exist_ok=True)
+            self.workdir.mkdir(exist_ok=True, mode=0o700)
         self._runtime = runtime.make()  # mode 0700; stale ones of dead vmtuis swept
         self.env = Env(
             name=pool_cfg.name, os=pool_cfg.os, arch=pool_cfg.arch, workdir=self.workdir,

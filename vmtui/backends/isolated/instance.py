@@ -177,7 +177,7 @@ class IsolatedPool(Pool):
                 kept[file] = await quiet(ssh, f"cat '{PSTORE}/{file}'")
         if kept:
             folder = workdir / time.strftime("pstore-%Y%m%d-%H%M%S")
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             for file, data in kept.items():
                 (folder / file).write_bytes(data)
             await quiet(ssh, f"rm -f {' '.join(f'{PSTORE}/{f}' for f in kept)}")
