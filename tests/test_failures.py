@@ -19,6 +19,7 @@ from vmtui.app import VmtuiApp
 from vmtui.backends.base import InstanceState
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.ring import SOURCE, TEXT
+from vmtui.backends.scripted import ScriptedInstance
 from vmtui.backends.tasks import Background
 from vmtui.screens.incidents import IncidentsScreen
 
@@ -84,14 +85,14 @@ async def test_a_broken_event_follower_says_so_and_follows_again(tmp_path: Path)
         await fleet.start()
         rec = fleet.record("snap-0")
         assert rec.state is InstanceState.RUNNING
-        # The follower cannot write the event log: its next event breaks it.
-        blocker = rec.workdir / "events.jsonl"
-        blocker.mkdir()
+        # The event stream breaks on its next event (the STOP of this pause).
+        inst = rec.instance
+        assert isinstance(inst, ScriptedInstance)
+        inst.events_broken = True
         await fleet.pause("snap-0")
         await wait_for(lambda: rec.fault.startswith("state tracking broken:"))
         assert rec.state is InstanceState.RUNNING  # stale, and the instance says so
         assert any("the state shown may be stale" in n for n in notes(fleet, "snap-0"))
-        blocker.rmdir()
         # It follows again after reading the state afresh: the VM is paused.
         await wait_for(lambda: rec.state is InstanceState.PAUSED, 5)
         await wait_for(lambda: "state tracking restored" in notes(fleet, "snap-0"))

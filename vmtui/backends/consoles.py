@@ -1,7 +1,8 @@
 """One instance's console path: sources → merger → ring + log on disk → watch.
 
-The merger tees every raw byte to ``console.log`` as it arrives (nothing is
-lost, whatever the screen keeps); whole lines, tagged with their source, go
+The merger writes each source's whole lines to ``console.log`` as they
+complete (nothing is lost, whatever the screen keeps; a full disk holds them in
+memory until it takes them, see ``disklog``); the same lines, tagged with their source, go
 into the record's bounded ring in batches, and past the watch (the console's
 lines through the crash detector; every line of the guest resets the
 no-output clock).
@@ -11,28 +12,52 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import time
 from collections.abc import Callable, Iterable
 from operator import itemgetter
 from pathlib import Path
 
 from vmtui.backends.base import VMError
+from vmtui.backends.disklog import ConsoleLog
 from vmtui.backends.merger import Chunk, OutputMerger, Pacer
 from vmtui.backends.records import InstanceRecord
 
 OnLines = Callable[[InstanceRecord, str, list[str]], None]
 
 
-def open_console(rec: InstanceRecord, pacer: Pacer) -> OutputMerger:
+def open_console(rec: InstanceRecord, pacer: Pacer, wallclock: Callable[[], float],
+                 ) -> OutputMerger:
     """Open ``rec``'s log on disk (appending: a restart goes on in the same
-    file) and a fresh merger teeing into it."""
-    rec.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # Only its owner reads what the guest printed (keys, addresses, crash details).
-    fd = os.open(rec.console_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    rec.log_file = open(fd, "ab", buffering=0)
+    file, after a line that marks the boot) and a fresh merger writing to it.
+
+    Raises:
+        VMError: the workdir or the log cannot be created.
+    """
+    try:
+        rec.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Only its owner reads what the guest printed (keys, addresses, crash details).
+        rec.log_file = ConsoleLog(rec.console_log, lambda text: _trouble(rec, text, wallclock))
+    except OSError as exc:
+        raise VMError(f"{rec.name}: cannot open {rec.console_log}: "
+                      f"{exc.strerror or exc}") from exc
+    # On disk only (the screen shows the state): where each boot's lines begin,
+    # whatever the last one left unfinished.
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(wallclock()))
+    rec.log_file.write(f"[vmtui] boot {rec.counters.boots} of {rec.name} at {stamp}\n".encode())
     rec.merger = OutputMerger(tee=rec.log_file, pacer=pacer)
     return rec.merger
+
+
+def _trouble(rec: InstanceRecord, text: str, wallclock: Callable[[], float]) -> None:
+    """The log on disk failed (``text`` says why) or works again (``text`` empty)."""
+    if text:
+        rec.disk_fault = rec.fault = text
+        rec.ring.append("vmtui", text, wallclock())
+    elif rec.disk_fault:
+        if rec.fault == rec.disk_fault:
+            rec.fault = ""
+        rec.disk_fault = ""
+        rec.ring.append("vmtui", "console.log writable again", wallclock())
 
 
 async def consume(rec: InstanceRecord, merger: OutputMerger, wallclock: Callable[[], float],
@@ -79,6 +104,9 @@ async def close_console(rec: InstanceRecord) -> None:
         await merger.close()
     if log_file is not None:
         log_file.close()
+        if log_file.error:
+            rec.ring.append("vmtui", f"console.log closed with lines it could not take "
+                                     f"({log_file.error})", time.time())
 
 
 def save_lines(rec: InstanceRecord, lines: Iterable[str]) -> Path:

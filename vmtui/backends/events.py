@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vmtui.backends import evidence
@@ -63,14 +64,27 @@ async def _follow_once(fleet: Fleet, rec: InstanceRecord, inst: Instance, *,
         path = rec.workdir / "events.jsonl"
         async for event in sub:
             rec.events.append(event)
-            with open(path, "a") as f:
-                f.write(evidence.event_line(event))
+            _keep(fleet, rec, path, evidence.event_line(event))
             detail = f" {json.dumps(event.data, sort_keys=True)}" if event.data else ""
             rec.ring.append("event", f"{event.name}{detail}", fleet.wallclock())
             if rec.instance is inst:
                 on_event(fleet, rec, event.name)
     finally:
         sub.close()
+
+
+def _keep(fleet: Fleet, rec: InstanceRecord, path: Path, line: str) -> None:
+    """Append ``line`` to the events file; a full disk is said once, not fatal."""
+    try:
+        with open(path, "a") as f:
+            f.write(line)
+    except OSError as exc:
+        if not rec.events_unwritten:
+            fleet.note(rec, f"events.jsonl cannot be written ({exc.strerror or exc}); "
+                            "events are still followed")
+        rec.events_unwritten += 1
+    else:
+        rec.events_unwritten = 0
 
 
 async def _resync(fleet: Fleet, rec: InstanceRecord, inst: object) -> None:

@@ -203,9 +203,13 @@ class Fleet:
     async def _boot(self, rec: InstanceRecord) -> None:
         name = rec.name
         self.set_state(rec, InstanceState.BOOTING)
-        merger = consoles.open_console(rec, self.pacer)
-        rec.started_at = rec.last_output = self.clock()
         rec.fresh_boot()
+        try:
+            merger = consoles.open_console(rec, self.pacer, self.wallclock)
+        except base.VMError as exc:
+            self.set_state(rec, InstanceState.FAILED, str(exc))
+            return
+        rec.started_at = rec.last_output = self.clock()
         console = self.config.pool.console
         if console is not None:  # from the start: a board's serial shows its boot
             consolesrc.start(rec, merger, console, self.note)

@@ -2,10 +2,11 @@
 
 Like syzkaller's ``vmimpl.OutputMerger``: each source (the serial console,
 QEMU's own stderr, a guest command's stdout and stderr) is read by its own
-task. Raw bytes go to the tee (the log on disk) the moment they arrive, so the
-log keeps everything; whole lines go to a bounded queue for consumers. A slow
-consumer never stalls a source: when the queue is full the oldest lines are
-dropped (and counted), never the bytes on disk.
+task. Each source's whole lines go to the tee (the log on disk) as one write
+the moment they are complete, so the log keeps everything and two sources
+flooding together never splice a line; the same lines go to a bounded queue for
+consumers. A slow consumer never stalls a source: when the queue is full the
+oldest lines are dropped (and counted), never the lines on disk.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import collections
 import itertools
 from collections.abc import AsyncIterator
-from typing import BinaryIO, Protocol
+from typing import Any, Protocol
 
 # One line from one source, without its line terminator: an exact tuple
 # (source, data, error), which the cyclic collector soon stops tracking (a
@@ -27,6 +28,12 @@ class ByteReader(Protocol):
     """What a source must offer: asyncio.StreamReader has it."""
 
     async def read(self, n: int = -1) -> bytes: ...
+
+
+class Tee(Protocol):
+    """Where whole lines go as they complete (the log on disk)."""
+
+    def write(self, data: bytes, /) -> Any: ...
 
 
 class Pacer:
@@ -50,13 +57,13 @@ class OutputMerger:
     """Merges byte streams into whole lines tagged with their source.
 
     Args:
-        tee: a binary file that receives every byte as it arrives.
+        tee: receives each source's whole lines (with their newline) as they complete.
         max_queued: lines kept for consumers before the oldest are dropped.
         max_line: a longer line is cut into pieces of this many bytes.
         tail_bytes: how much raw output :meth:`tail` remembers.
     """
 
-    def __init__(self, *, tee: BinaryIO | None = None, max_queued: int = 20000,
+    def __init__(self, *, tee: Tee | None = None, max_queued: int = 20000,
                  max_line: int = 64 * 1024, tail_bytes: int = 64 * 1024,
                  pacer: Pacer | None = None) -> None:
         self.pacer = pacer or Pacer()
@@ -96,8 +103,6 @@ class OutputMerger:
         if tag is not None:
             self._tags[name] = tag
         self.total_bytes += len(data)
-        if self._tee is not None:
-            self._tee.write(data)
         self._remember(data)
         self._split(name, data)
 
@@ -107,6 +112,8 @@ class OutputMerger:
         rest = self._partial.pop(name, b"")
         if rest:
             self._emit((tag, rest, None))
+            if self._tee is not None:
+                self._tee.write(rest + b"\n")
         if error is not None:
             self.errors[name] = error
             self._emit((tag, b"", error))
@@ -134,6 +141,10 @@ class OutputMerger:
         parts = data.replace(b"\r\n", b"\n").split(b"\n")
         parts[0] = partial + parts[0]
         rest = parts.pop()
+        if parts and self._tee is not None:
+            parts.append(b"")  # the last line's newline, on disk
+            self._tee.write(b"\n".join(parts))
+            parts.pop()
         limit = self._max_line
         if max(map(len, parts), default=0) <= limit:
             # The common case: queue a whole read at once, at C speed.
@@ -143,6 +154,8 @@ class OutputMerger:
                 self._emit_line(tag, line)
         while len(rest) >= limit:
             self._queue.append((tag, rest[:limit], None))
+            if self._tee is not None:
+                self._tee.write(rest[:limit] + b"\n")
             rest = rest[limit:]
         self._partial[name] = rest
         self._trim()

@@ -7,9 +7,10 @@ import asyncio
 import collections
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from vmtui.backends.base import Instance, InstanceState, StateError
+from vmtui.backends.disklog import ConsoleLog
 from vmtui.backends.inert import EMPTY, GuestText
 from vmtui.backends.merger import OutputMerger
 from vmtui.backends.ring import TEXT, ConsoleRing
@@ -105,7 +106,9 @@ class InstanceRecord:
         self.ring = ConsoleRing(ring_lines)
         self.instance: Instance | None = None
         self.merger: OutputMerger | None = None
-        self.log_file: BinaryIO | None = None
+        self.log_file: ConsoleLog | None = None
+        self.disk_fault = ""  # why console.log cannot be written, while it cannot
+        self.events_unwritten = 0  # events that events.jsonl did not take, in a row
         self.started_at: float | None = None
         self.error = ""
         self.rate = Rate()
@@ -135,7 +138,7 @@ class InstanceRecord:
         """Forget what the last boot left: its title, fault and boot output."""
         self.stopping = False
         self.title = GuestText()
-        self.fault = ""
+        self.fault = self.disk_fault = ""
         self.boot_output = b""
 
     def instance_exited(self) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmtui.backends.base import BootError, Instance, Pool, StateError, register
+from vmtui.backends.base import BootError, Instance, Pool, StateError, VMError, register
 from vmtui.backends.guestops import GuestError, RunResult
 from vmtui.backends.merger import OutputMerger
 from vmtui.backends.qmp_types import (
@@ -51,6 +51,7 @@ class ScriptedInstance(Instance):
         self._subs: set[asyncio.Queue[Event | None]] = set()
         self.guest = ScriptedGuest(name, output)
         self._snapshots: dict[str, VMSnapshot] = {}
+        self.events_broken = False  # the next event breaks the stream (a QMP hiccup)
 
     # -- events and lifecycle, as QEMU's QMP would give them ---------------------
 
@@ -62,6 +63,9 @@ class ScriptedInstance(Instance):
 
     async def _events(self, queue: asyncio.Queue[Event | None]) -> AsyncIterator[Event]:
         while (event := await queue.get()) is not None:
+            if self.events_broken:
+                self.events_broken = False
+                raise VMError(f"{self.name}: the event stream broke")
             yield event
 
     def subscribe_events(self) -> ScriptedEvents:

@@ -252,8 +252,13 @@ class Watch:
             self.fleet.note(rec, f"pstore held {len(files)} file(s) no incident of this run "
                                  "is waiting for: kept in the workdir only")
             return
-        for name, data in files.items():
-            (incident.folder / f"pstore-{name}").write_bytes(data)
+        try:
+            for name, data in files.items():
+                (incident.folder / f"pstore-{name}").write_bytes(data)
+        except OSError as exc:
+            self.fleet.note(rec, f"pstore: adding to the incident failed ({exc.strerror or exc});"
+                                 " the files stay in the workdir")
+            return
         incident.files = sorted(p.name for p in incident.folder.iterdir())
         self.fleet.note(rec, f"pstore: {len(files)} file(s) added to the incident "
                              f"{incident.folder.name}")
