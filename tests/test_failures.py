@@ -169,6 +169,31 @@ async def test_a_paused_vm_is_not_declared_hung(tmp_path: Path) -> None:
         await fleet.close()
 
 
+async def test_a_stopped_vm_process_shows_paused_and_running_once_continued(
+        tmp_path: Path) -> None:
+    """SIGSTOP on the VM process: silent, not hung; SIGCONT: running again."""
+    config = scripted_config(tmp_path, count=1)
+    config = dataclasses.replace(config, pool=dataclasses.replace(
+        config.pool, no_output_timeout=1))
+    fleet = Fleet(config)
+    try:
+        await fleet.start()
+        rec = fleet.record("snap-0")
+        inst = rec.instance
+        assert isinstance(inst, ScriptedInstance)
+        stopped = [True]
+        inst.frozen = lambda: stopped[0]  # type: ignore[method-assign]
+        await fleet.wait_state("snap-0", InstanceState.PAUSED, timeout=3)
+        assert "the VM process is stopped" in rec.error
+        await asyncio.sleep(2.5)  # past the timeout
+        assert rec.state is InstanceState.PAUSED and fleet.incidents == []
+        stopped[0] = False
+        await fleet.wait_state("snap-0", InstanceState.RUNNING, timeout=3)
+        assert "the VM process continues" in notes(fleet, "snap-0")
+    finally:
+        await fleet.close()
+
+
 async def test_what_vmtui_writes_is_for_its_owner_only(tmp_path: Path) -> None:
     """Console logs, incidents and crashes hold what guests printed: 0700 folders, a
     0600 log, whatever the umask."""

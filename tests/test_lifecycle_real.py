@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import guest_config, make_disk
 from tests.helpers import eventually
-from vmtui.backends.base import InstanceState
+from vmtui.backends.base import InstanceState, StateError
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
 from vmtui.backends.qemu.domain import DomainTimeout
@@ -124,9 +124,31 @@ async def test_stopped_qemu_times_out_and_killed_qemu_is_lost(guest: Guest,
             # The rest of the pool does not notice.
             assert (await other.domain.status()).running
             assert (await fleet.guest("demo-1").run("echo alive", timeout=20)).stdout == b"alive\n"
+            # The fleet shows it paused (silent, not hung) and sends nothing to it.
+            await eventually(lambda: fleet.record("demo-0").state is InstanceState.PAUSED, 5,
+                             "a stopped QEMU shows paused")
+            assert "the VM process is stopped" in fleet.record("demo-0").error
+            with pytest.raises(StateError, match=r"QEMU process is stopped .*SysRq t not sent"):
+                await fleet.diagnose("demo-0", "sysrq-t")
+            # A QEMU that hangs without being stopped: the probe's timeout sends nothing.
+            frozen.frozen = lambda: False  # type: ignore[method-assign]
+            with pytest.raises(DomainTimeout, match="did not answer a status probe within 2s: "
+                                                    "SysRq t not sent"):
+                await fleet.diagnose("demo-0", "sysrq-t", via="keyboard")
+            del frozen.frozen
         finally:
             os.kill(frozen.pid, signal.SIGCONT)
         assert (await frozen.domain.status()).running
+        await fleet.wait_state("demo-0", InstanceState.RUNNING, timeout=5)
+        mark = fleet.console("demo-0").next_seq
+        await fleet.guest("demo-0").run("echo continued > /dev/ttyS0", timeout=30)
+        await eventually(lambda: count(fleet, "demo-0", "continued", mark) > 0, 10, "continued")
+        await asyncio.sleep(2)  # a SysRq sent late would have shown by now
+        assert count(fleet, "demo-0", "sysrq: Show State", mark) == 0
+        assert count(fleet, "demo-0", "Show State", 0) == 0
+        await fleet.diagnose("demo-0", "sysrq-t")  # now it is taken, once
+        await eventually(lambda: count(fleet, "demo-0", "sysrq: Show State", mark) == 1, 20,
+                         "the SysRq sent to a running QEMU shows")
 
         log = fleet.record("demo-0").console_log
         before = log.read_bytes()
@@ -137,7 +159,7 @@ async def test_stopped_qemu_times_out_and_killed_qemu_is_lost(guest: Guest,
         assert "exited with status -9" in fleet.snapshot()[0].error
         await fleet.watch.settle()
         assert [(i.kind, i.title) for i in fleet.incidents] == [
-            ("verdict", "lost connection to test machine")]
+            ("diagnose", "diagnose sysrq-t"), ("verdict", "lost connection to test machine")]
         assert log.read_bytes().startswith(before) and b"Linux version" in before
 
         await fleet.restart("demo-0")

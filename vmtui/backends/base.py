@@ -122,6 +122,11 @@ class Instance(abc.ABC):
     def exited(self) -> bool:
         """Whether the VM process has ended."""
 
+    def frozen(self) -> bool:
+        """Whether the VM process is stopped by a signal or a debugger (SIGSTOP,
+        ptrace): the guest is then silent without being hung."""
+        return False
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Stop the VM for good and release everything it holds. Idempotent."""

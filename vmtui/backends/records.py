@@ -109,6 +109,7 @@ class InstanceRecord:
         self.log_file: ConsoleLog | None = None
         self.disk_fault = ""  # why console.log cannot be written, while it cannot
         self.events_unwritten = 0  # events that events.jsonl did not take, in a row
+        self.frozen = False  # paused because its VM process is stopped (SIGSTOP)
         self.started_at: float | None = None
         self.error = ""
         self.rate = Rate()
@@ -139,6 +140,7 @@ class InstanceRecord:
         self.stopping = False
         self.title = GuestText()
         self.fault = self.disk_fault = ""
+        self.frozen = False
         self.boot_output = b""
 
     def instance_exited(self) -> bool:

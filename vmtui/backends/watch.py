@@ -127,9 +127,27 @@ class Watch:
         """Check the no-output clocks (the fleet calls this every second)."""
         now = self.fleet.clock()
         for rec in self.fleet.records.values():
+            self._follow_process(rec)
             left = self.hung_in(rec, now)
             if left is not None and left <= 0:
                 self.crash(rec, NO_OUTPUT, "verdict")
+
+    def _follow_process(self, rec: InstanceRecord) -> None:
+        """A VM process stopped by a signal or a debugger shows paused (its guest
+        is silent, not hung) and running again once it continues."""
+        inst = rec.instance
+        if inst is None:
+            return
+        if rec.state is InstanceState.RUNNING and inst.frozen():
+            rec.frozen = True
+            self.fleet.set_state(rec, InstanceState.PAUSED, "the VM process is stopped "
+                                 "(SIGSTOP or a debugger); the guest is not hung")
+            self.fleet.note(rec, rec.error)
+        elif rec.frozen and not inst.frozen():
+            rec.frozen = False
+            if rec.state is InstanceState.PAUSED:
+                self.fleet.set_state(rec, InstanceState.RUNNING)
+                self.fleet.note(rec, "the VM process continues")
 
     async def run_clock(self, period: float = 1.0) -> None:
         while True:

@@ -18,13 +18,16 @@ from vmtui.backends.guestops import GuestSession
 from vmtui.backends.merger import OutputMerger
 from vmtui.backends.qemu import hostdev, launcher, vmstate
 from vmtui.backends.qemu.config import LaunchPlan, QemuConfig, build_argv
-from vmtui.backends.qemu.domain import Domain, DomainError, EventSubscription
+from vmtui.backends.qemu.domain import Domain, DomainError, DomainTimeout, EventSubscription
+from vmtui.backends.qemu.launcher import process_state
 from vmtui.backends.qemu.perinstance import for_instance, make_overlays
 from vmtui.backends.qmp_types import VMSnapshot
 from vmtui.backends.ssh import SSHTarget, wait_for_ssh
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+PROBE_TIMEOUT = 2.0  # seconds QEMU has to answer before a command that acts is sent
 
 
 def kvm_usable() -> tuple[bool, str]:
@@ -152,6 +155,23 @@ class QemuInstance(Instance):
     def exited(self) -> bool:
         return self.proc.returncode is not None
 
+    def frozen(self) -> bool:
+        return not self.exited() and process_state(self.pid) in ("T", "t")
+
+    async def _awake(self, doing: str) -> None:
+        """Refuse to queue ``doing`` on a QEMU that cannot take it now: a command
+        waiting in its socket would run whenever it wakes (a late SysRq c crashes
+        the guest long after the operator gave up)."""
+        if self.frozen():
+            raise StateError(f"{self.name}: the QEMU process is stopped (SIGSTOP or a "
+                             f"debugger): {doing} not sent; continue it first")
+        try:
+            await self.domain.execute("query-status", timeout=PROBE_TIMEOUT)
+        except DomainTimeout:
+            raise DomainTimeout(f"{self.name}: QEMU did not answer a status probe within "
+                                f"{PROBE_TIMEOUT:g}s: {doing} not sent (it would run "
+                                "whenever QEMU answers again)") from None
+
     async def wait_exit(self) -> int:
         return await self.proc.wait()
 
@@ -177,6 +197,7 @@ class QemuInstance(Instance):
 
     async def send_sysrq(self, letter: str) -> None:
         """SysRq through the emulated keyboard (works with SSH dead)."""
+        await self._awake(f"SysRq {letter}")
         await self.domain.send_keys(*sysrq_keys(letter))
 
     async def registers(self) -> dict[int, str]:
@@ -185,6 +206,7 @@ class QemuInstance(Instance):
                 for cpu in await self.domain.cpus()}
 
     async def inject_nmi(self) -> None:
+        await self._awake("the NMI")
         await self.domain.inject_nmi()
 
     # -- lifecycle -------------------------------------------------------------

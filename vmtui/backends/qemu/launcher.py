@@ -75,3 +75,13 @@ async def kill(proc: asyncio.subprocess.Process) -> int:
         except ProcessLookupError:
             pass
     return await proc.wait()
+
+
+def process_state(pid: int) -> str:
+    """The state letter of process ``pid`` (``T``: stopped by a signal, ``t``:
+    stopped by a tracer); empty when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split(maxsplit=1)[0]
