@@ -149,7 +149,7 @@ class Domain:
                     raise FileNotFoundError(f"no socket {self.socket} yet")
                 await self._connect_once()
                 return
-            except (OSError, QMPError, TimeoutError) as exc:
+            except (OSError, QMPError, TimeoutError, DomainTimeout) as exc:
                 if loop.time() >= deadline:
                     raise DomainTimeout(f"{self.name}: QMP at {self.socket} did not answer "
                                         f"within {wait:g}s: {exc}") from exc
@@ -159,11 +159,20 @@ class Domain:
         client = QMPClient(self.name)
         try:
             await asyncio.wait_for(client.connect(str(self.socket)), self.timeout)
+        except TimeoutError:
+            await self._disconnect(client)
+            raise DomainTimeout(self._no_greeting(self.timeout)) from None
         except BaseException:
             await self._disconnect(client)
             raise
         self._client = client
         self._pump = self._tasks.spawn(self._drain(client), "qmp-events")
+
+    def _no_greeting(self, limit: float) -> str:
+        return (f"{self.name}: no QMP greeting on {self.socket} within {limit:g}s: QEMU "
+                "serves one client per QMP socket, so another client holding it looks like "
+                "this (leave vmtui's socket to vmtui; give tools their own with "
+                "vm.qmp_sockets), as does a stopped or hung QEMU")
 
     def _pump_failed(self, _: str, exc: BaseException) -> None:
         # Events would stop for good: every subscriber learns it, and the next
@@ -211,6 +220,8 @@ class Domain:
             await self._drop()
             try:
                 await self._connect_once()
+            except DomainTimeout:
+                raise
             except (OSError, QMPError, TimeoutError) as exc:
                 raise DomainError(f"{self.name}: cannot reconnect to QMP: {exc}") from exc
             assert self._client is not None
@@ -235,12 +246,16 @@ class Domain:
             DomainError: QEMU refused it, or the connection failed.
         """
         limit = self.timeout if timeout is None else timeout
+        connected = False
         try:
             async with asyncio.timeout(limit):
                 async with self._lock:  # one reconnect at a time; calls may overlap
                     client = await self._ready()
+                connected = True
                 return await client.execute(command, args)
         except TimeoutError:
+            if not connected:
+                raise DomainTimeout(self._no_greeting(limit)) from None
             raise DomainTimeout(f"{self.name}: QMP {command} did not answer within {limit:g}s "
                                 "(is QEMU stopped or hung?)") from None
         except ExecuteError as exc:
