@@ -8,6 +8,7 @@ import contextlib
 import io
 import math
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,14 @@ CASES = [
     ("a duplicate key", "name: a\nname: b\n", "duplicate key 'name'"),
     ("a garbage host key", with_(ssh_host_key="garbage.pub"),
      "ssh_host_key: {dir}/garbage.pub is not an SSH public key"),
+    ("an alias bomb", "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefg", "bcdefgh"))
+     + "name: fz\nssh_key: key\nssh_host_key: host.pub\n"
+       "vm: {kernel: bzImage, devices: *h, qemu_args: *h, append: *h}\n",
+     "vm.qemu_args[0]: expected a string, got a list"),
+    ("a python tag", "name: !!python/object/apply:os.system ['touch {dir}/PWNED']\n",
+     "could not determine a constructor for the tag"),
+    ("a unicode name", with_(name="ünïcødé-☃"), "name: 'ünïcødé-☃' must be letters, digits"),
 ]
 
 
@@ -84,8 +93,9 @@ CASES = [
                          ids=[n for n, _, _ in CASES])
 def test_a_broken_config_is_named_not_a_traceback(files: Path, text: str,
                                                   expected: str) -> None:
-    status, err = check(files, text)
+    status, err = check(files, text.replace("{dir}", str(files)) if isinstance(text, str) else text)
     assert status == 2 and expected.format(dir=files) in err, err
+    assert not (files / "PWNED").exists()  # no tag is ever executed
 
 
 def test_every_problem_is_reported_at_once(files: Path) -> None:
@@ -124,8 +134,16 @@ def test_two_hundred_mutations_end_in_status_0_or_2(files: Path) -> None:
                 node[f"unknown{rng.randint(0, 9)}"] = 1
             else:
                 node[key] = rng.choice(VALUES)
-        status, err = check(files, yaml.safe_dump(data, allow_unicode=True))
+        text = yaml.safe_dump(data, allow_unicode=True)
+        if rng.random() < 0.1:  # a tag that would run code if anything constructed it
+            text = text.replace("name: ", f"name: !!python/object/apply:os.system "
+                                          f"['touch {files}/PWNED'] #", 1)
+        began = time.monotonic()
+        status, err = check(files, text)
+        took = time.monotonic() - began
         assert status in (0, 2), err
+        assert took < 5, f"check took {took:.1f}s"
+        assert not (files / "PWNED").exists()
         assert status == 0 or err.startswith("vmtui: "), err
         refused += status == 2
     assert refused >= 150  # nearly every mutation breaks something, and says so

@@ -79,6 +79,30 @@ async def wait_for_ssh(target: SSHTarget, timeout: float, poll: float = 0.5) -> 
                 return time.monotonic() - start
         except asyncssh.HostKeyNotVerifiable:
             raise
+        except (asyncssh.ConnectionLost, asyncssh.KeyExchangeFailed) as exc:
+            # The SSH server answered but dropped us during key exchange: a pinned
+            # key of a type the server does not hold does that. Ask it which it has.
+            last = exc
+            if target.check_host_key and (why := await _other_key_type(target)):
+                raise asyncssh.HostKeyNotVerifiable(why) from exc
         except (TimeoutError, OSError, asyncssh.Error) as exc:
             last = exc
         await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+
+
+async def _other_key_type(target: SSHTarget) -> str:
+    """Why the pinned host key cannot match: the server offers another key type
+    (empty when it offers the pinned type, or cannot be asked)."""
+    assert target.host_key is not None
+    pinned = asyncssh.read_public_key(str(target.host_key))
+    try:
+        key = await asyncio.wait_for(asyncssh.get_server_host_key(
+            target.host, target.port, server_host_key_algs=UNPINNED_HOST_KEY_ALGS,
+            config=[]), 10)
+    except (TimeoutError, OSError, asyncssh.Error):
+        return ""
+    if key is None or key.get_algorithm() == pinned.get_algorithm():
+        return ""
+    return (f"the SSH server at {target.host}:{target.port} holds a "
+            f"{key.get_algorithm()} host key, but the pinned ssh_host_key "
+            f"{target.host_key} is {pinned.get_algorithm()}")
