@@ -79,7 +79,8 @@ CASES = [
     ("a garbage host key", with_(ssh_host_key="garbage.pub"),
      "ssh_host_key: {dir}/garbage.pub is not an SSH public key"),
     ("an alias bomb", "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefg", "bcdefgh"))
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n"
+        for p, n in zip("abcdefg", "bcdefgh", strict=True))
      + "name: fz\nssh_key: key\nssh_host_key: host.pub\n"
        "vm: {kernel: bzImage, devices: *h, qemu_args: *h, append: *h}\n",
      "vm.qemu_args[0]: expected a string, got a list"),
