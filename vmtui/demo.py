@@ -38,6 +38,9 @@ def demo_dict(guest: Guest | None = None, count: int = DEMO_COUNT,
             "accel": "tcg",
             "cpus": 1,
             "mem": 256,
+            # Entropy from the host: without it the guest's SSH server waits about
+            # a second after boot for the kernel's random pool (crng init).
+            "rng": True,
         },
     }
     if fuzz:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,13 +54,19 @@ class SSHTarget:
             "keepalive_interval": 5, "keepalive_count_max": 3,
         }
 
-    def connect(self, timeout: float = 10.0) -> Any:
-        """An asyncssh connection (an async context manager)."""
-        return asyncssh.connect(connect_timeout=timeout, **self.options())
+    def connect(self, timeout: float = 10.0, sock: socket.socket | None = None) -> Any:
+        """An asyncssh connection (an async context manager), over ``sock`` if
+        given (a connected socket whose banner is still unread)."""
+        return asyncssh.connect(connect_timeout=timeout, sock=sock, **self.options())
 
 
-async def wait_for_ssh(target: SSHTarget, timeout: float, poll: float = 0.5) -> float:
+async def wait_for_ssh(target: SSHTarget, timeout: float, poll: float = 0.1) -> float:
     """Retry until the guest's SSH server accepts us; return the seconds it took.
+
+    Short TCP probes wait for the port to answer with an SSH banner (a probe
+    made before the guest's network is up hangs: it is given up after half a
+    second, never a long timeout); the login then goes over that very
+    connection, so readiness is seen within a probe of the server starting.
 
     Raises:
         TimeoutError: naming the address and the last error seen.
@@ -69,13 +76,14 @@ async def wait_for_ssh(target: SSHTarget, timeout: float, poll: float = 0.5) -> 
     deadline = start + timeout
     last: BaseException | None = None
     while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
+        sock = await banner_seen(target, deadline, poll)
+        if sock is None:
             why = f" (last error: {str(last) or type(last).__name__})" if last else ""
             raise TimeoutError(
                 f"SSH at {target.host}:{target.port} did not answer within {timeout:g}s{why}")
         try:
-            async with target.connect(timeout=min(left, 10.0)):
+            left = max(0.1, min(deadline - time.monotonic(), 10.0))
+            async with target.connect(timeout=left, sock=sock):
                 return time.monotonic() - start
         except asyncssh.HostKeyNotVerifiable:
             raise
@@ -87,7 +95,55 @@ async def wait_for_ssh(target: SSHTarget, timeout: float, poll: float = 0.5) -> 
                 raise asyncssh.HostKeyNotVerifiable(why) from exc
         except (TimeoutError, OSError, asyncssh.Error) as exc:
             last = exc
+        finally:
+            sock.close()
         await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+
+
+async def _banner(target: SSHTarget, limit: float) -> socket.socket | None:
+    """A socket connected to ``target`` whose peer sent an SSH identification
+    line (peeked at, left unread for the SSH client); None if none came."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+    except OSError:
+        return None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setblocking(False)
+    try:
+        async with asyncio.timeout(limit):
+            await loop.sock_connect(sock, address)
+            while True:
+                readable = loop.create_future()
+                loop.add_reader(sock, readable.set_result, None)
+                try:
+                    await readable
+                finally:
+                    loop.remove_reader(sock)
+                head = sock.recv(4, socket.MSG_PEEK)
+                if len(head) == 4 or not head:
+                    break
+                await asyncio.sleep(0.01)  # a banner trickling in
+    except (OSError, TimeoutError):
+        sock.close()
+        return None
+    if head != b"SSH-":
+        sock.close()
+        return None
+    return sock
+
+
+async def banner_seen(target: SSHTarget, deadline: float, poll: float = 0.1,
+                      each: float = 0.5) -> socket.socket | None:
+    """Probe ``target`` (one probe at a time, each given ``each`` seconds, the next
+    ``poll`` seconds later) until one sees an SSH banner: that probe's socket;
+    None at ``deadline`` (monotonic)."""
+    while (left := deadline - time.monotonic()) > 0:
+        if (sock := await _banner(target, min(each, left))) is not None:
+            return sock
+        await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+    return None
 
 
 async def _other_key_type(target: SSHTarget) -> str:

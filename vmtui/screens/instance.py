@@ -70,6 +70,7 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
         self._prompt = "search"
         self._inspect_timer: Timer | None = None
         self._snap: InstanceSnapshot | None = None
+        self._status = Text()  # what the status line shows
 
     def selected_instance(self) -> str | None:
         return self.instance_name
@@ -170,7 +171,9 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
             status.append_text(inert_text(f"⚠ {snap.fault}", style="bold"))
         if snap.gdb:
             status.append(f"\n held · {snap.gdb}", style="bold")
-        self.query_one("#instance-status", Static).update(status)
+        if status != self._status:  # unchanged: no repaint
+            self._status = status
+            self.query_one("#instance-status", Static).update(status)
 
     def _show_banner(self, unseen: int) -> None:
         banner = self.query_one("#console-banner", Static)

@@ -43,6 +43,7 @@ class PoolScreen(LifecycleMixin, Screen[None]):
     def __init__(self, bridge: Bridge) -> None:
         super().__init__()
         self.bridge = bridge
+        self._summary = Text()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -87,7 +88,9 @@ class PoolScreen(LifecycleMixin, Screen[None]):
             summary.append(f"  filter: {self.table.filter_text!r} "
                            f"({self.table.row_count} shown)", style="italic")
         summary.append(f"  sorted by {self.table.sort_key}", style="dim")
-        self.query_one("#pool-summary", Static).update(summary)
+        if summary != self._summary:  # an idle pool repaints nothing
+            self._summary = summary
+            self.query_one("#pool-summary", Static).update(summary)
 
     def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
         if message.row_key.value is not None:

@@ -24,6 +24,10 @@ class Inspector(Vertical):
     Inspector DataTable { height: 1fr; }
     """
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._shown: dict[str, Table] = {}  # what each tab's table shows
+
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="tab-status"):
             for key, title in TAB_TITLES.items():
@@ -49,6 +53,9 @@ class Inspector(Vertical):
 
     def show(self, tab: str, table: Table) -> None:
         """Replace the rows of ``tab`` (values from guests and QEMU are made inert)."""
+        if self._shown.get(tab) == table:
+            return  # the same answer as a second ago: nothing to redraw
+        self._shown[tab] = table
         view = self.query_one(f"#table-{tab}", DataTable)
         labels = tuple(str(c.label) for c in view.columns.values())
         if labels != table.columns:

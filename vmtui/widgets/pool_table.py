@@ -39,6 +39,20 @@ def format_uptime(seconds: float | None) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
+def format_coarse(seconds: float | None, *, last_minute: bool = False) -> str:
+    """``17m``, ``3h05m`` (``<1m`` in the first minute, or the seconds with
+    ``last_minute``, for a countdown about to strike): a table of many
+    instances changes once a minute per row, not every second."""
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s" if last_minute else "<1m"
+    if s < 3600:
+        return f"{s // 60}m"
+    return f"{s // 3600}h{s // 60 % 60:02d}m"
+
+
 class PoolTable(DataTable[Text]):
     """A DataTable of instance snapshots; Enter posts ``RowSelected``."""
 
@@ -62,6 +76,8 @@ class PoolTable(DataTable[Text]):
         self._columns = COLUMNS[:-1] + FARM_COLUMNS + COLUMNS[-1:] if farm else COLUMNS
         self._shown: dict[str, dict[str, str]] = {}
         self._snaps: dict[str, InstanceSnapshot] = {}
+        self._looked: dict[str, tuple[Any, ...]] = {}  # what each row showed last
+        self._order: list[str] = []  # the rows' order last sorted
         self.filter_text = ""
         self.sort_key = "name"
 
@@ -91,14 +107,13 @@ class PoolTable(DataTable[Text]):
         state = self.state_text(snap.state)
         if snap.held:
             state.append(" held", style="bold")
-        hung = Text(format_uptime(snap.hung_in) if snap.hung_in is not None else "-",
-                    justify="right")
+        hung = Text(format_coarse(snap.hung_in, last_minute=True), justify="right")
         if snap.hung_in is not None and snap.hung_in < 60:
             hung.stylize(self.get_component_rich_style("pool-table--crashed", partial=True))
         cells = {
             "name": Text(snap.name),
             "state": state,
-            "uptime": Text(format_uptime(snap.uptime), justify="right"),
+            "uptime": Text(format_coarse(snap.uptime), justify="right"),
             "rate": Text(f"{snap.lines_per_sec:.0f}", justify="right"),
             "hung": hung,
             "last": inert_text(last[:300], style="bold" if snap.title else
@@ -136,13 +151,32 @@ class PoolTable(DataTable[Text]):
         return not needle or any(needle in field.lower() for field in (
             snap.name, snap.state.value, snap.last_line, snap.error))
 
+    def _looks(self, snap: InstanceSnapshot) -> tuple[Any, ...]:
+        """What the row shows of ``snap``, cheaply: equal looks, nothing to redraw
+        (every change of a cell redraws the whole visible table)."""
+        c = snap.counters
+        return (snap.state, snap.held, format_coarse(snap.uptime), int(snap.lines_per_sec),
+                format_coarse(snap.hung_in, last_minute=True), snap.last_line, snap.error,
+                snap.fault, snap.title, snap.boot_output, snap.phase,
+                (c.rounds, c.crashes, c.boots) if c is not None else None)
+
     def update_rows(self, snapshots: Sequence[InstanceSnapshot]) -> None:
         """Show ``snapshots``: rows added or removed by the filter, changed cells
-        rewritten, order kept by the sort key; the cursor stays on its instance."""
+        rewritten, order kept by the sort key; the cursor stays on its instance.
+        Nothing is touched when nothing shown changed (an idle pool costs nothing)."""
         selected = self.selected()
+        changed = [snap for snap in snapshots if self._looked.get(snap.name) != self._looks(snap)
+                   or (snap.name in self._shown) != self._matches(snap)]
+        for snap in snapshots:
+            self._snaps[snap.name] = snap
+        order = SORT_KEYS[self.sort_key]
+        rows = sorted((s for s in snapshots if self._matches(s)), key=order)
+        ordered = [s.name for s in rows]
+        if not changed and ordered == self._order:
+            return
         with self.app.batch_update():
-            for snap in snapshots:
-                self._snaps[snap.name] = snap
+            for snap in changed:
+                self._looked[snap.name] = self._looks(snap)
                 if not self._matches(snap):
                     if snap.name in self._shown:
                         self.remove_row(snap.name)
@@ -158,7 +192,8 @@ class PoolTable(DataTable[Text]):
                         if shown[key] != plain[key]:
                             self.update_cell(snap.name, key, value)
                 self._shown[snap.name] = plain
-            order = SORT_KEYS[self.sort_key]
-            self.sort("name", key=lambda cell: order(self._snaps[cell.plain]))
-            if selected in self._shown:
-                self.move_cursor(row=self.get_row_index(selected))
+            if ordered != self._order:
+                self._order = ordered
+                self.sort("name", key=lambda cell: order(self._snaps[cell.plain]))
+                if selected in self._shown:
+                    self.move_cursor(row=self.get_row_index(selected))
