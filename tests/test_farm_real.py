@@ -4,6 +4,7 @@ syzkaller's crashes/ layout, and trinity."""
 from __future__ import annotations
 
 import hashlib
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -169,5 +170,49 @@ async def test_restart_never_leaves_a_real_crash_alone(guest: Guest, workdir: Pa
         await eventually(lambda: rec.phase == "left as it is (restart: never)", 60)
         assert rec.state is InstanceState.CRASHED and rec.title == SYSRQ_CRASH
         assert (rec.counters.boots, rec.counters.restarts) == (1, 0)
+    finally:
+        await fleet.close()
+
+
+async def test_recycle_snapshot_restores_the_booted_guest(guest: Guest, workdir: Path,
+                                                          tmp_path: Path) -> None:
+    """recycle: snapshot — after a crash the guest comes back from the snapshot
+    taken once it first ran (after its copies): same QEMU process, its clock set
+    to now over a new SSH session, the console going on after a marker line."""
+    workdir.mkdir(parents=True)
+    (workdir / "payload.txt").write_text("copied-once\n")
+    disk = tmp_path / "state.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "64M"], check=True)
+    data = demo_dict(guest, count=1, workdir=workdir)
+    data["name"] = "farm"
+    data["vm"]["devices"] = [{"kind": "block", "file": str(disk), "format": "qcow2"}]
+    data["workload"] = {
+        "backoff": 0, "recycle": "snapshot",
+        "copy": [{"src": str(workdir / "payload.txt"), "dst": "/tmp/payload.txt"}],
+        # Round 1 leaves a file behind and crashes; round 2 must not see it.
+        "run": "cat /tmp/payload.txt; ls /tmp/left-behind 2>&1; echo snap-{round}; "
+               "if [ {round} = 1 ]; then touch /tmp/left-behind; sleep 0.5; "
+               "echo c > /proc/sysrq-trigger; fi; sleep 120"}
+    fleet = Fleet(parse_config(data, file="<test>", base_dir=workdir))
+    fleet.watch.after_seconds = 0.5
+    rec = fleet.record("farm-0")
+    try:
+        await fleet.start()
+        pid = qemu_pids_in(workdir)
+        await eventually(lambda: rec.state is InstanceState.CRASHED, 90)
+        crashed_at = time.monotonic()
+        await eventually(lambda: "snap-2" in stdout(fleet, "farm-0"), 60)
+        back_after = time.monotonic() - crashed_at
+        assert qemu_pids_in(workdir) == pid  # the same QEMU process
+        out = stdout(fleet, "farm-0")
+        assert out.count("copied-once") == 2  # the copy made before the snapshot is still there
+        assert out[-2:] == ["ls: /tmp/left-behind: No such file or directory", "snap-2"]
+        assert (rec.counters.crashes, rec.counters.boots) == (1, 2)
+        clock = await fleet.guest("farm-0").run("date +%s", timeout=30)
+        assert abs(int(clock.stdout) - time.time()) < 5
+        log = rec.console_log.read_text()
+        assert log.count("restored the snapshot vmtui-restart") == 1
+        assert log.index("Kernel panic") < log.index("restored the snapshot")
+        print(f"crash seen -> next round running: {back_after:.1f}s (snapshot)")
     finally:
         await fleet.close()

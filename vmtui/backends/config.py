@@ -90,8 +90,9 @@ class WorkloadConfig:
     restart: Literal["always", "on-crash", "never"] = spec(
         "always", help="always: run again when the command ends; on-crash: restart "
         "the VM after a crash; never: leave a crashed VM as it is")
-    recycle: Literal["reboot", "reset"] = spec(
-        "reboot", help="how a crashed VM is restarted: a new VM process, or a reset in place")
+    recycle: Literal["reboot", "reset", "snapshot"] = spec(
+        "reboot", help="how a crashed VM is restarted: a new VM process, a reset in place, "
+        "or a restore of the snapshot taken once it first ran (needs a writable qcow2 disk)")
     max_restarts: int = spec(10, min=0, max=1_000_000,
                              help="restarts allowed within restart_window, then failed")
     restart_window: float = spec(600.0, min=1, max=86400 * 365,

@@ -22,15 +22,13 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from vmtui.backends.base import Inspectable, InstanceState, Lifecycle, VMError
+from vmtui.backends import recycle
+from vmtui.backends.base import InstanceState, VMError
 from vmtui.backends.config import WorkloadConfig
-from vmtui.backends.inert import GuestText
 from vmtui.backends.records import (
-    LIVE,
     InstanceRecord,
     InstanceSnapshot,
     PoolTotals,
-    require,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +52,9 @@ class Farm:
             name: collections.deque() for name in fleet.records}
         self._copied: dict[str, int] = {}  # instance → the boot its files were copied for
         self._parked: set[str] = set()
+        # recycle: snapshot — the VM process whose restart snapshot was taken
+        # (False: it could not be taken; the VM is reset or rebooted instead).
+        self._snapshots: dict[str, Any] = {}
         self.closing = False  # the fleet is closing: no loop starts anything new
 
     async def start(self) -> None:
@@ -138,37 +139,20 @@ class Farm:
             await self._wait_unheld(rec)
             rec.counters.restarts += 1
         rec.phase = "booting"
-        inst = rec.instance
-        if (not first and not kill and self.workload.recycle == "reset"
-                and isinstance(inst, Lifecycle) and not rec.instance_exited()):
-            await self._reset_in_place(rec)
+        how = self.workload.recycle
+        if (not first and not kill and how == "snapshot"
+                and recycle.can_restore(rec, self._snapshots.get(rec.name))):
+            if await recycle.restore(self.fleet, rec):
+                self._copied[rec.name] = rec.counters.boots  # the snapshot holds the copies
+        elif (not first and not kill and how in ("reset", "snapshot")
+              and recycle.can_reset(rec)):
+            await recycle.reset(self.fleet, rec)
         elif rec.state in (InstanceState.OFFLINE, InstanceState.FAILED,
                            InstanceState.STOPPED):
             await self.fleet.boot(rec.name)
         else:
             await self.fleet.restart(rec.name)
         return True
-
-    async def _reset_in_place(self, rec: InstanceRecord) -> None:
-        """Reboot a live (crashed, maybe paused) VM in its own process; returns
-        once it runs again (or failed). No new process: faster where it works."""
-        fleet = self.fleet
-        inst: Lifecycle = require(rec, LIVE, "reset", Lifecycle)
-        fleet.set_state(rec, InstanceState.BOOTING)
-        rec.title = GuestText()
-        rec.last_output = fleet.clock()
-        fleet.note(rec, "reset in place")
-        try:
-            await inst.reset()
-            if isinstance(inst, Inspectable) and not (await inst.inspector.status()).running:
-                await inst.resume()  # a panicked guest was paused for the evidence
-            await inst.wait_ready()
-        except (VMError, OSError, TimeoutError) as exc:
-            if rec.state is InstanceState.BOOTING:
-                fleet.set_state(rec, InstanceState.FAILED, f"no SSH after reset: {exc}")
-            return
-        if rec.state is InstanceState.BOOTING:
-            fleet.set_state(rec, InstanceState.RUNNING)
 
     async def _round(self, rec: InstanceRecord) -> str:
         """Copy the files in (once per boot), run the command; how the round ended:
@@ -184,6 +168,12 @@ class Farm:
                 for item in self.workload.copy:
                     await guest.copy_in(item.src, item.target)
                 self._copied[rec.name] = rec.counters.boots
+            taken = self._snapshots.get(rec.name)
+            if self.workload.recycle == "snapshot" and taken is not False \
+                    and taken is not rec.instance:  # once per VM process
+                rec.phase = "taking the restart snapshot"
+                self._snapshots[rec.name] = rec.instance if await recycle.take(fleet, rec) \
+                    else False
             rec.phase = f"round {round_}"
             command = self.workload.command(rec.name, rec.index, round_)
             run = asyncio.ensure_future(guest.run(command, timeout=None, keep=False))
