@@ -69,6 +69,14 @@ async def test_a_crash_is_filed_and_the_vm_restarted(guest: Guest, workdir: Path
         assert SYSRQ_CRASH in (crash.folder / "report0").read_text()
         [incident] = [i for i in fleet.incidents if i.kind == "crash"]
         assert incident.complete and (incident.folder / "crash").resolve() == crash.folder
+        # Nothing vmtui wrote holds the private key it logs in with.
+        secret = [line for line in guest.ssh_key.read_text().splitlines()
+                  if line and not line.startswith("-----")]
+        written = [p for p in workdir.rglob("*") if p.is_file() and p.name != "payload.txt"]
+        assert any(p.parent == incident.folder for p in written)
+        for path in written:
+            data = path.read_bytes().decode(errors="replace")
+            assert not any(part in data for part in secret), path
         print(f"crash seen -> next round running: {back_after:.1f}s (reboot)")
     finally:
         await fleet.close()
