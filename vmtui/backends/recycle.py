@@ -68,11 +68,14 @@ async def restore(fleet: Fleet, rec: InstanceRecord) -> bool:
     try:
         await inst.restore_snapshot(TAG)
         await _unpause(inst)
-        await inst.wait_ready()
         if isinstance(inst, GuestAccess) and inst.guest is not None:
-            # Its clock stopped at the snapshot: set it to now.
-            await inst.guest.run(f"date -s @{int(time.time())} >/dev/null", timeout=30,
+            # Its SSH server was up when the snapshot was taken: the first new
+            # session is the readiness check, and sets the clock (stopped at the
+            # snapshot) to now.
+            await inst.guest.run(f"date -s @{round(time.time())} >/dev/null", timeout=30,
                                  keep=False)
+        else:
+            await inst.wait_ready()
     except (VMError, OSError, TimeoutError) as exc:
         if rec.state is InstanceState.BOOTING:
             fleet.set_state(rec, InstanceState.FAILED, f"restoring the snapshot failed: {exc}")
