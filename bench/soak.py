@@ -12,7 +12,8 @@ again a little later). At the end it checks and prints:
 - no QEMU process left, and never two for one instance;
 - no instance stuck booting longer than its boot timeout (plus a margin);
 - vmtui's open fds and RSS, first against last fifth of the run;
-- every crash and verdict has its incident folder.
+- every crash and verdict has its incident folder;
+- none of vmtui's own tasks failed (a farm loop that died would leave its VM idle).
 
     python bench/soak.py [--minutes 30] [--count 8] [--every 8]
 
@@ -62,6 +63,7 @@ class Report:
     missing_incidents: list[str] = field(default_factory=list)
     crashes: int = 0
     incidents: int = 0
+    failures: list[str] = field(default_factory=list)  # vmtui's own tasks that broke
     fds: list[tuple[float, int]] = field(default_factory=list)
     rss: list[tuple[float, float]] = field(default_factory=list)
 
@@ -81,6 +83,8 @@ class Report:
             found.append(f"stuck: {', '.join(self.stuck)}")
         if self.doubles:
             found.append(f"two QEMUs for {', '.join(self.doubles)}")
+        if self.failures:
+            found.append(f"{len(self.failures)} vmtui task failures")
         if self.orphans:
             found.append(f"{len(self.orphans)} QEMU orphaned")
         if self.missing_incidents:
@@ -191,7 +195,11 @@ async def watch(fleet: Fleet, report: Report, began: float, stop: float) -> None
 def check_lines(fleet: Fleet, report: Report) -> None:
     for rec in fleet.records.values():
         seen: dict[tuple[str, str], int] = {}
-        for kind, token, number in LINE.findall(rec.console_log.read_text(errors="replace")):
+        text = rec.console_log.read_text(errors="replace")
+        report.failures += [f"{rec.name}: {line}" for line in text.splitlines()
+                            if line.startswith("[vmtui] ") and (
+                                "background task" in line or "failed unexpectedly" in line)]
+        for kind, token, number in LINE.findall(text):
             n, key = int(number), (kind, token)
             last = seen.get(key, 0)
             if n != last + 1:
@@ -238,6 +246,8 @@ def show(report: Report) -> str:
     print(f"lines: {report.lines} numbered lines in {report.runs} runs, {len(report.gaps)} gaps"
           + "".join(f"\n  {g}" for g in report.gaps[:20]))
     print(f"crashes and verdicts: {report.crashes}, incidents: {report.incidents}")
+    print(f"vmtui task failures: {len(report.failures)}"
+          + "".join(f"\n  {f}" for f in report.failures[:10]))
     print(f"stuck booting: {report.stuck or 'none'}; two QEMUs at once: "
           f"{report.doubles or 'never'}; QEMU left after close: {len(report.orphans)}")
     print(f"vmtui fds {fd0:.0f} -> {fd1:.0f}, RSS {rss0:.0f} -> {rss1:.0f} MiB "

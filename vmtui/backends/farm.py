@@ -85,7 +85,12 @@ class Farm:
                 except VMError as exc:  # held meanwhile, or the VM went away
                     self.fleet.note(rec, f"restart: {exc}")
                 continue  # running now, failed (restarted next turn) or parked
-            outcome = await self._round(rec)
+            try:
+                outcome = await self._round(rec)
+            except Exception as exc:  # a bug must not end this instance's loop for good
+                log.exception("%s: round failed", rec.name)
+                self.fleet.note(rec, f"round failed unexpectedly: {exc!r}; restarting the VM")
+                outcome = "broken"
             if outcome == "broken" and rec.state is InstanceState.RUNNING:
                 await self._restart(rec, kill=True)
                 continue

@@ -118,6 +118,11 @@ class GuestSession:
                 raise CommandTimeout(f"{self.name}: {command!r} did not finish within "
                                      f"{timeout or 0:g}s; killed") from None
             raise
+        except (OSError, asyncssh.Error) as exc:
+            # The connection died under the command (the guest reset, crashed or
+            # was stopped past the keepalives): the command's fate is unknown.
+            raise GuestError(f"{self.name}: SSH broke while {command!r} ran: "
+                             f"{exc}") from exc
         status = completed.exit_status if completed.exit_status is not None else -1
         # asyncssh gives (signal, core dumped, message, language) for a signalled command.
         signal = completed.exit_signal[0] if completed.exit_signal else ""
