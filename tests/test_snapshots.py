@@ -89,6 +89,10 @@ def test_instance_inspector_tab(snap_compare: Any, size: tuple[int, int], tab: s
         inspector.show_tab(tab)  # type: ignore[attr-defined]
         await pilot.pause()
         screen.refresh_inspector()  # type: ignore[attr-defined]
+        await screen.workers.wait_for_complete()  # the query runs in a worker
+        await pilot.pause()
+        screen.query_one("#console").refresh(layout=True)  # its scrollbars for the new width
+        await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=size, run_before=steps("enter", then=show))
 
@@ -105,6 +109,10 @@ def test_instance_snapshots_tab(snap_compare: Any) -> None:
         inspector.show_tab("snapshots")  # type: ignore[attr-defined]
         await pilot.pause()
         screen.refresh_inspector()  # type: ignore[attr-defined]
+        await screen.workers.wait_for_complete()  # the query runs in a worker
+        await pilot.pause()
+        screen.query_one("#console").refresh(layout=True)  # its scrollbars for the new width
+        await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=(120, 30),
                         run_before=steps("enter", then=show))
