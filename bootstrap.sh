@@ -14,10 +14,12 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # System packages: QEMU, what the test guest is made of (and its bootable disk: syslinux,
-# mtools, dosfstools; UEFI firmware: ovmf), Python's venv.
+# mtools, dosfstools; UEFI firmware: ovmf), Python's venv; libvirt's daemon and what its
+# Python binding builds with (type: libvirt, tested against a private libvirtd).
 PACKAGES="qemu-system-x86 qemu-utils busybox-static dropbear-bin openssh-sftp-server cpio \
 trinity python3 python3-venv python3-pip ca-certificates \
-ovmf syslinux syslinux-common mtools dosfstools"
+ovmf syslinux syslinux-common mtools dosfstools \
+libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config python3-dev gcc"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -52,7 +54,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "bootstrap: installing vmtui into .venv"
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -e '.[test,libvirt]'
 
 .venv/bin/vmtui guest build
 

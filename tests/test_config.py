@@ -90,7 +90,8 @@ BAD = [
      " qmp_sockets, rng, rtc_base, rtc_clock, rtc_driftfix, sockets, start_paused, "
      "threads, uuid, vga, vsock_cid)"),
     (mutate("vm", ["kernel"]), "vm: expected a mapping, got a list"),
-    (mutate("type", "vmware"), "type: unknown VM type 'vmware' (known: isolated, qemu, scripted)"),
+    (mutate("type", "vmware"),
+     "type: unknown VM type 'vmware' (known: isolated, libvirt, qemu, scripted)"),
     (mutate("target", "windows/amd64"), "target: 'windows/amd64' must be OS/ARCH with OS one "
      "of linux, freebsd, openbsd, netbsd"),
     (mutate("name", "bad name"), "name: 'bad name' must be letters, digits, '.', '_' or '-' "

@@ -1,4 +1,4 @@
 """The async backend layer. Never imports Textual or Rich: usable headless."""
 
 # Importing a VM type registers it.
-from vmtui.backends import isolated, qemu, scripted  # noqa: F401
+from vmtui.backends import isolated, libvirt, qemu, scripted  # noqa: F401

@@ -1,0 +1,36 @@
+"""The ``vm:`` section of a libvirt pool: domains on a host libvirt manages."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from vmtui.backends.schema import spec
+
+PLACEHOLDERS = ("{name}", "{index}", "{uuid}", "{mac}", "{ssh_port}")
+
+
+@dataclass(frozen=True)
+class LibvirtConfig:
+    """Where libvirt runs the domains, and which domains are the pool's."""
+
+    uri: str = spec("qemu:///system", help="the libvirt connection URI (qemu:///system, "
+                                           "qemu+ssh://user@host/system, ...)")
+    template: Path | None = spec(
+        None, must_exist=True,
+        help="a domain XML file: vmtui creates one transient domain per instance from it, "
+             "filling in " + ", ".join(PLACEHOLDERS))
+    ssh_host: str = spec("127.0.0.1", help="where the guests' forwarded SSH ports are "
+                                           "reached ({ssh_port} in the template)")
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[a-z][a-z0-9+]*:", self.uri):
+            raise ValueError(f"uri: {self.uri!r} is not a libvirt URI (qemu:///system)")
+        if self.template is None:
+            raise ValueError("template: give the domain XML file the pool's domains are "
+                             "made from")
+        text = self.template.read_text(errors="replace")
+        if "{name}" not in text:
+            raise ValueError(f"template: {self.template} has no {{name}}: every domain of "
+                             "the pool needs its own name")
