@@ -15,11 +15,11 @@ from vmtui.backends.config import Config, parse_config
 def scripted_config(tmp: Path, *, count: int = 2, lines: list[str] | None = None,
                     fail: list[int] | None = None, name: str = "snap",
                     base_dir: Path | None = None,
-                    workload: dict[str, Any] | None = None) -> Config:
+                    workload: dict[str, Any] | None = None, host: str = "") -> Config:
     """A config of the scripted VM type (deterministic, no real VM)."""
     data: dict[str, Any] = {
         "name": name, "type": "scripted", "count": count, "workdir": str(tmp),
-        "vm": {"lines": lines or [], "fail": fail or []},
+        "vm": {"lines": lines or [], "fail": fail or [], "host": host},
     }
     if workload is not None:
         data["workload"] = workload

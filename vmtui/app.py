@@ -12,7 +12,7 @@ from textual.content import Content
 from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
-from vmtui.bridge import Bridge, Fleet, GuestText
+from vmtui.bridge import Bridge, Fleet, Fleets, GuestText
 from vmtui.commands import VmtuiCommands
 from vmtui.screens.help import HelpScreen, key_table
 from vmtui.screens.pool import PoolScreen
@@ -35,7 +35,7 @@ class VmtuiApp(App[int]):
     """Watch and handle a pool of test VMs.
 
     Args:
-        fleet: the pool to show (not yet started).
+        fleet: the pool to show (not yet started), or several pools' Fleets.
         boot: boot the pool on start (tests showing a prepared fleet say False).
     """
 
@@ -43,7 +43,7 @@ class VmtuiApp(App[int]):
     TITLE = "vmtui"
     COMMANDS = App.COMMANDS | {VmtuiCommands}
 
-    def __init__(self, fleet: Fleet, *, boot: bool = True) -> None:
+    def __init__(self, fleet: Fleet | Fleets, *, boot: bool = True) -> None:
         super().__init__()
         self.fleet = fleet
         self.bridge = Bridge(self, fleet)

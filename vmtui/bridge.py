@@ -29,19 +29,19 @@ from vmtui.backends.base import InstanceState, VMError
 from vmtui.backends.crashes import Crash
 from vmtui.backends.diagnose import DESTRUCTIVE_SYSRQ, SYSRQ
 from vmtui.backends.evidence import Incident
-from vmtui.backends.farm import pool_totals
 from vmtui.backends.fleet import Fleet
+from vmtui.backends.fleets import Fleets
 from vmtui.backends.inert import GuestText, inert
 from vmtui.backends.inspection import TABS, Table, inspect
 from vmtui.backends.records import LIVE, Counters, InstanceSnapshot, PoolTotals
 from vmtui.backends.ring import SOURCE, TEXT, Line
 
 # What the front may use of the backends: value types, constants, and the
-# Fleet only as a type (to hand it to the app).
+# Fleet and Fleets only as types (to hand them to the app).
 __all__ = [
     "ACTIONS", "DESTRUCTIVE_SYSRQ", "SOURCE", "SYSRQ", "TABS", "TEXT", "Bridge", "Counters",
-    "Crash", "Fleet", "GuestText", "Incident", "InstanceSnapshot", "InstanceState", "Line",
-    "PoolInfo", "PoolTotals", "Table", "VMError", "inert",
+    "Crash", "Fleet", "Fleets", "GuestText", "Incident", "InstanceSnapshot", "InstanceState",
+    "Line", "PoolInfo", "PoolTotals", "Table", "VMError", "inert",
 ]
 
 
@@ -56,6 +56,12 @@ class PoolInfo:
     os: str
     console_lines: int
     farm: bool  # a workload runs in every instance (the farm loop)
+    host: str = ""  # where its VMs run when not on this machine (a libvirt host)
+
+    @property
+    def label(self) -> str:
+        """The pool's name, with its host when it has one."""
+        return f"{self.name}@{self.host}" if self.host else self.name
 
 
 @dataclass
@@ -82,11 +88,11 @@ ACTIONS: dict[str, tuple[str, str, bool]] = {
 
 
 class Bridge:
-    """Feeds the screens from a :class:`Fleet`.
+    """Feeds the screens from a :class:`Fleet`, or several pools' :class:`Fleets`.
 
     Args:
         app: the running app (owner of timers and workers).
-        fleet: the pool to show.
+        fleet: the pool (or pools) to show.
         pool_interval: seconds between pool snapshots.
         console_interval: seconds between console batches.
     """
@@ -125,10 +131,10 @@ class Bridge:
             if self._on_ack is not None:
                 self._on_ack()
 
-    def __init__(self, app: App[Any], fleet: Fleet, *, pool_interval: float = 0.5,
+    def __init__(self, app: App[Any], fleet: Fleet | Fleets, *, pool_interval: float = 0.5,
                  console_interval: float = 0.05) -> None:
         self.app = app
-        self.fleet = fleet
+        self.fleet = fleet if isinstance(fleet, Fleets) else Fleets([fleet])
         self.pool_interval = pool_interval
         self.console_interval = console_interval
         self._pool_subs: set[MessagePump] = set()
@@ -137,9 +143,13 @@ class Bridge:
         self._timers: list[Timer] = []
         self._lag_mark = time.monotonic()
         self._closed = False
-        pool = fleet.config.pool
-        self.pool = PoolInfo(pool.name, pool.count, pool.type, pool.target, pool.os,
-                             pool.console_lines, pool.workload is not None)
+        self.pools = [
+            PoolInfo(f.config.pool.name, f.config.pool.count, f.config.pool.type,
+                     f.config.pool.target, f.config.pool.os, f.config.pool.console_lines,
+                     f.config.pool.workload is not None, f.pool.host())
+            for f in self.fleet.fleets]
+        self.pool = self.pools[0]  # the first (the only one, most often)
+        self.farm = any(p.farm for p in self.pools)
 
     def start(self, boot: bool = True) -> None:
         """Start polling and, with ``boot``, boot the pool in a worker."""
@@ -233,6 +243,11 @@ class Bridge:
 
     # -- queries -------------------------------------------------------------
 
+    def pool_of(self, name: str) -> PoolInfo:
+        """The pool instance ``name`` belongs to."""
+        pool = self.fleet.of(name).config.pool.name
+        return next(p for p in self.pools if p.name == pool)
+
     def names(self) -> list[str]:
         """Every instance of the pool, in index order."""
         return list(self.fleet.records)
@@ -243,11 +258,12 @@ class Bridge:
 
     def totals(self, snapshots: list[InstanceSnapshot]) -> PoolTotals:
         """The pool header's figures for ``snapshots``."""
-        return pool_totals(self.fleet, snapshots)
+        return self.fleet.totals(snapshots)
 
     def crashes(self) -> list[Crash]:
-        """Every unique crash title of the pool (earlier runs too), newest first."""
-        return self.fleet.crashes.all()
+        """Every unique crash title of the pools (earlier runs too), newest first;
+        a title seen in several pools is one row."""
+        return self.fleet.crashes()
 
     def state(self, name: str) -> InstanceState:
         return self.fleet.record(name).state

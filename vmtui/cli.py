@@ -22,13 +22,15 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vmtui",
         description="Watch and handle pools of test VMs. "
-                    "'vmtui CONFIG' opens the pool of a config file.",
+                    "'vmtui CONFIG...' opens the pools of config files (several are shown "
+                    "together).",
     )
     p.add_argument("--version", action="version", version=f"vmtui {__version__}")
     p.add_argument("--debug", action="store_true", help="log debug output to stderr")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    run = sub.add_parser("run", help="open the pool of CONFIG (the same as 'vmtui CONFIG')")
-    run.add_argument("config", help="pool config (YAML)")
+    run = sub.add_parser("run", help="open the pools of CONFIG... (the same as "
+                                     "'vmtui CONFIG...')")
+    run.add_argument("config", nargs="+", help="pool configs (YAML): one pool each")
     check = sub.add_parser("check", help="validate CONFIG without starting anything")
     check.add_argument("config", help="pool config (YAML)")
     argv = sub.add_parser("argv", help="print the QEMU command line of an instance of CONFIG, "
@@ -71,15 +73,21 @@ def _fail(message: str, status: int = 1) -> int:
     return status
 
 
-def _run_app(config: Config) -> int:
+def _run_app(*configs: Config) -> int:
     from vmtui.app import VmtuiApp
+    from vmtui.backends.base import VMError
     from vmtui.backends.fleet import Fleet
+    from vmtui.backends.fleets import Fleets
 
     try:
-        fleet = Fleet(config)
+        fleets = [Fleet(config) for config in configs]
     except OSError as exc:
         return _fail(f"cannot create the workdir: {exc}")
-    app = VmtuiApp(fleet)
+    try:
+        shown: Fleet | Fleets = fleets[0] if len(fleets) == 1 else Fleets(fleets)
+    except VMError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    app = VmtuiApp(shown)
     app.run()
     return app.return_code or 0
 
@@ -230,6 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(json.dumps(config_schema(PoolConfig), indent=2))
         return 0
+    if args.command == "run":
+        try:
+            configs = [load_config(path) for path in args.config]
+        except ConfigError as exc:
+            return _fail(str(exc), EXIT_CONFIG)
+        return _run_app(*configs)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -240,4 +254,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.config}: ok ({config.pool.type}, {config.pool.count} "
               f"instance{'s' if config.pool.count != 1 else ''})")
         return 0
-    return _run_app(config)
+    return EXIT_CONFIG

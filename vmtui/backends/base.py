@@ -83,7 +83,11 @@ TRANSITIONS: dict[InstanceState, frozenset[InstanceState]] = {
     InstanceState.CRASHED: frozenset({
         InstanceState.BOOTING, InstanceState.LOST, InstanceState.STOPPED,
     }),
-    InstanceState.LOST: frozenset({InstanceState.BOOTING, InstanceState.STOPPED}),
+    InstanceState.LOST: frozenset({
+        InstanceState.BOOTING, InstanceState.STOPPED,
+        # Its host came back (libvirt) and the VM had run on meanwhile.
+        InstanceState.RUNNING, InstanceState.PAUSED, InstanceState.CRASHED,
+    }),
     InstanceState.FAILED: frozenset({InstanceState.BOOTING, InstanceState.STOPPED}),
     # FAILED: parked by the farm loop after too many restarts.
     InstanceState.STOPPED: frozenset({InstanceState.BOOTING, InstanceState.FAILED}),
@@ -150,6 +154,13 @@ class Pool(abc.ABC):
             BootError: the VM did not come up within the boot timeout.
             InfraError: the host could not start it.
         """
+
+    async def close(self) -> None:  # noqa: B027 (a hook: most types hold nothing)
+        """Let go of what the pool holds beside its instances (a connection)."""
+
+    def host(self) -> str:
+        """Where the pool's VMs run when it is not this machine ("" here)."""
+        return ""
 
 
 # -- optional capabilities ------------------------------------------------------

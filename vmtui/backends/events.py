@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vmtui.backends import evidence
 from vmtui.backends.base import (
@@ -23,6 +23,7 @@ from vmtui.backends.base import (
     Lifecycle,
     VMError,
 )
+from vmtui.backends.records import LIVE
 
 if TYPE_CHECKING:
     from vmtui.backends.fleet import Fleet
@@ -68,7 +69,7 @@ async def _follow_once(fleet: Fleet, rec: InstanceRecord, inst: Instance, *,
             detail = f" {json.dumps(event.data, sort_keys=True)}" if event.data else ""
             rec.ring.append("event", f"{event.name}{detail}", fleet.wallclock())
             if rec.instance is inst:
-                on_event(fleet, rec, event.name)
+                on_event(fleet, rec, event.name, event.data)
     finally:
         sub.close()
 
@@ -98,7 +99,8 @@ async def _resync(fleet: Fleet, rec: InstanceRecord, inst: object) -> None:
         on_event(fleet, rec, "RESUME")
 
 
-def on_event(fleet: Fleet, rec: InstanceRecord, name: str) -> None:
+def on_event(fleet: Fleet, rec: InstanceRecord, name: str,
+             data: dict[str, Any] | None = None) -> None:
     """Move ``rec``'s state for the VM event ``name``."""
     state = rec.state
     if name == "STOP" and state in (InstanceState.RUNNING, InstanceState.BOOTING):
@@ -111,6 +113,34 @@ def on_event(fleet: Fleet, rec: InstanceRecord, name: str) -> None:
         rec.tasks.spawn(_wait_rebooted(fleet, rec), "wait-rebooted")
     elif name == "GUEST_PANICKED":
         fleet.watch.on_panic_event(rec)
+    elif name in HOST_EVENTS:
+        _on_host_event(fleet, rec, name, data or {})
+
+
+# The VM's host (libvirt) went away, came back, or came back without the VM.
+HOST_EVENTS = ("HOST_LOST", "HOST_BACK", "HOST_GONE")
+BACK_TO = {"running": InstanceState.RUNNING, "paused": InstanceState.PAUSED,
+           "crashed": InstanceState.CRASHED}
+
+
+def _on_host_event(fleet: Fleet, rec: InstanceRecord, name: str, data: dict[str, Any]) -> None:
+    if name == "HOST_LOST" and rec.state in (*LIVE, InstanceState.LOST):
+        rec.host_lost = str(data.get("reason", "the host is unreachable"))
+        if rec.state is not InstanceState.LOST:
+            rec.resume_to = rec.state
+        fleet.set_state(rec, InstanceState.LOST, f"{rec.host_lost}; reconnecting")
+        fleet.note(rec, f"host lost: {rec.host_lost}; reconnecting with backoff")
+    elif name == "HOST_BACK" and rec.state is InstanceState.LOST and rec.host_lost:
+        rec.host_lost = ""
+        back = BACK_TO.get(str(data.get("state")), InstanceState.RUNNING)
+        if back is InstanceState.RUNNING and rec.resume_to is InstanceState.CRASHED:
+            back = InstanceState.CRASHED  # crashed before the host went away
+        fleet.set_state(rec, back, rec.title if back is InstanceState.CRASHED else "")
+        fleet.note(rec, f"host back: the VM ran on; following it again ({back.value})")
+    elif name == "HOST_GONE":
+        rec.host_lost = ""
+        rec.error = str(data.get("reason", "the VM is gone from its host"))
+        fleet.note(rec, rec.error)
 
 
 async def _wait_rebooted(fleet: Fleet, rec: InstanceRecord) -> None:

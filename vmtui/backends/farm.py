@@ -77,6 +77,12 @@ class Farm:
                 await self._wait_leave(rec, rec.state)
                 self._parked.discard(rec.name)
                 self._restarts[rec.name].clear()
+            if rec.state is InstanceState.LOST and rec.host_lost:
+                # Its host is unreachable, the VM may run on: wait for it, no restart.
+                rec.phase = "waiting for its host"
+                while rec.state is InstanceState.LOST and rec.host_lost and not self.closing:
+                    await asyncio.sleep(0.5)
+                continue
             if rec.state is InstanceState.BOOTING:
                 await self.fleet.wait_state(rec.name, *ROUND_OVER, InstanceState.RUNNING)
             if rec.state is not InstanceState.RUNNING:

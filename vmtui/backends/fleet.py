@@ -245,6 +245,9 @@ class Fleet:
 
     async def _watch_exit(self, rec: InstanceRecord, inst: Instance) -> None:
         status = await inst.wait_exit()
+        if rec.instance is inst and rec.state is InstanceState.LOST:
+            await self._release(rec)  # its host had gone; now the VM is known gone too
+            return
         if rec.instance is not inst or rec.state not in LIVE:
             return
         # A clean exit (the guest powered off) or one an operator asked for
@@ -362,6 +365,7 @@ class Fleet:
         await asyncio.gather(*(self.stop(name) for name in self.records))
         for rec in self.records.values():
             await rec.tasks.cancel()
+        await self.pool.close()
         # Sockets QEMU left (a second close finds nothing to remove).
         shutil.rmtree(self._runtime, ignore_errors=True)
 
@@ -390,6 +394,6 @@ class Fleet:
 
     def snapshot(self) -> list[InstanceSnapshot]:
         """A consistent picture of every instance, for the pool table."""
-        now = self.clock()
-        return [snapshot_of(rec, now, self.watch.hung_in(rec, now))
+        now, pool = self.clock(), self.config.pool.name
+        return [snapshot_of(rec, now, self.watch.hung_in(rec, now), pool)
                 for rec in self.records.values()]

@@ -64,6 +64,7 @@ class InstanceSnapshot:
     counters: Counters | None = None  # a copy, taken with the snapshot
     phase: str = ""  # what the farm loop is doing ("round 3", "restarting in 2s")
     since_boot: float | None = None  # seconds since the last boot reached running
+    pool: str = ""  # the pool it belongs to (several may be shown together)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,7 @@ class InstanceRecord:
         self.boot_task: asyncio.Task[None] | None = None
         self.events: collections.deque[Any] = collections.deque(maxlen=1000)
         self.resume_to = InstanceState.RUNNING  # where RESUME leads back to
+        self.host_lost = ""  # why the VM's host is unreachable (libvirt), while it is
         self.stopping = False  # an operator asked it to stop: its exit is no loss
         self.last_output = 0.0  # fleet clock time of the last console line
         self.title = EMPTY
@@ -180,7 +182,8 @@ def require(rec: InstanceRecord, states: tuple[InstanceState, ...], doing: str,
     return inst
 
 
-def snapshot_of(rec: InstanceRecord, now: float, hung_in: float | None) -> InstanceSnapshot:
+def snapshot_of(rec: InstanceRecord, now: float, hung_in: float | None,
+                pool: str = "") -> InstanceSnapshot:
     """What the pool table shows of ``rec`` at clock time ``now``."""
     live = rec.state in LIVE
     uptime = now - rec.started_at if live and rec.started_at is not None else None
@@ -197,5 +200,5 @@ def snapshot_of(rec: InstanceRecord, now: float, hung_in: float | None) -> Insta
         hung_in=hung_in, held=rec.held, gdb=rec.gdb,
         fault=GuestText(rec.fault), boot_output=bool(rec.boot_output),
         counters=counters, phase=rec.phase,
-        since_boot=now - running_at if running_at is not None else None,
+        since_boot=now - running_at if running_at is not None else None, pool=pool,
     )

@@ -38,6 +38,7 @@ class ScriptedConfig:
     boot_seconds: float = spec(0.0, min=0, max=3600, help="time the boot takes")
     fail: list[int] = spec(default_factory=list, help="indexes whose boot fails")
     cpus: int = spec(2, min=1, max=64, help="vCPUs the canned inspector reports")
+    host: str = spec("", help="the host the pool claims to run on (for screens)")
 
 
 class ScriptedInstance(Instance):
@@ -209,6 +210,10 @@ class ScriptedEvents:
 
 
 class ScriptedPool(Pool):
+    def host(self) -> str:
+        cfg: ScriptedConfig = self.env.config
+        return cfg.host
+
     async def create(self, name: str, workdir: Path, index: int,
                      output: OutputMerger) -> ScriptedInstance:
         cfg: ScriptedConfig = self.env.config

@@ -38,7 +38,9 @@ class CrashesScreen(ListingScreen[Crash]):
         self.bridge = bridge
 
     def on_mount(self) -> None:
-        self.sub_title = f"crashes of pool {self.bridge.pool.name}"
+        names = [p.name for p in self.bridge.pools]
+        self.sub_title = (f"crashes of pool {names[0]}" if len(names) == 1
+                          else f"crashes of pools {', '.join(names)}")
         self.call_after_refresh(self._fit_title)  # once the table has its size
 
     def items(self) -> list[Crash]:

@@ -67,6 +67,7 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
         super().__init__()
         self.bridge = bridge
         self.instance_name = name
+        self.pool_info = bridge.pool_of(name)
         self._prompt = "search"
         self._inspect_timer: Timer | None = None
         self._snap: InstanceSnapshot | None = None
@@ -80,11 +81,11 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
         yield Static(id="instance-status")
         with Horizontal(id="instance-body"):
             with Vertical(id="console-pane"):
-                yield ConsoleView(max_lines=self.bridge.pool.console_lines, id="console")
+                yield ConsoleView(max_lines=self.pool_info.console_lines, id="console")
                 yield Static(id="console-banner")
                 yield Input(id="console-input")
             yield Inspector(id="inspector")
-        yield DiagnoseBar(self.bridge.pool.os)
+        yield DiagnoseBar(self.pool_info.os)
         yield Footer()
 
     @property
@@ -151,7 +152,7 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
             status.append(f"hung in {format_uptime(snap.hung_in)}  ")
         status.append(f"log: {snap.workdir / 'console.log'}", style="dim")
         c = snap.counters
-        if self.bridge.pool.farm and c is not None:
+        if self.pool_info.farm and c is not None:
             status.append(f"\n {snap.phase or 'farm'} · rounds {c.rounds} · crashes "
                           f"{c.crashes} · boots {c.boots} · restarts {c.restarts} · since boot "
                           f"{format_uptime(snap.since_boot)} · booting/workload "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -10,9 +11,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from vmtui.bridge import Bridge, InstanceState
+from vmtui.bridge import Bridge, InstanceSnapshot, InstanceState
 from vmtui.screens.confirm import ConfirmScreen
 from vmtui.screens.lifecycle import LIFECYCLE_BINDINGS, LifecycleMixin, show_boot_output
+from vmtui.screens.pools import ALL, PoolPicker
 from vmtui.widgets.pool_table import SORT_KEYS, PoolTable
 
 
@@ -24,6 +26,7 @@ class PoolScreen(LifecycleMixin, Screen[None]):
         Binding("enter", "open", "Open", show=True),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("S", "sort", "Sort", key_display="S"),
+        Binding("colon", "pick_pool", "Pool", key_display=":", show=False),
         *LIFECYCLE_BINDINGS,
         Binding("I", "incidents", "Incidents", key_display="I"),
         Binding("C", "app.crashes", "Crashes", key_display="C"),
@@ -44,12 +47,14 @@ class PoolScreen(LifecycleMixin, Screen[None]):
         super().__init__()
         self.bridge = bridge
         self._summary = Text()
+        self._snapshots: Sequence[InstanceSnapshot] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="pool-summary")
         yield Input(placeholder="filter: name, state or console text", id="pool-filter")
-        yield PoolTable(farm=self.bridge.pool.farm, id="pool-table")
+        yield PoolTable(farm=self.bridge.farm, id="pool-table",
+                        pools={p.name: p.label for p in self.bridge.pools})
         yield Footer()
 
     @property
@@ -57,10 +62,21 @@ class PoolScreen(LifecycleMixin, Screen[None]):
         return self.query_one(PoolTable)
 
     def on_mount(self) -> None:
-        pool = self.bridge.pool
         self.title = "vmtui"
-        self.sub_title = f"pool {pool.name} · {pool.count} × {pool.type} · {pool.target}"
+        self._show_view()
         self.table.focus()
+
+    def _show_view(self) -> None:
+        pools, view = self.bridge.pools, self.table.pool_view
+        shown = [p for p in pools if view in (None, p.name)]
+        if len(shown) == 1:
+            pool = shown[0]
+            self.sub_title = (f"pool {pool.label} · {pool.count} × {pool.type} · {pool.target}"
+                              + (f" · 1 of {len(pools)} pools (: for all)"
+                                 if len(pools) > 1 else ""))
+        else:
+            self.sub_title = (f"{len(pools)} pools · {sum(p.count for p in pools)} instances"
+                              " (: to view one)")
 
     def on_screen_resume(self) -> None:
         self.bridge.subscribe_pool(self)
@@ -72,15 +88,14 @@ class PoolScreen(LifecycleMixin, Screen[None]):
         return self.table.selected()
 
     def on_bridge_pool_updated(self, message: Bridge.PoolUpdated) -> None:
+        self._snapshots = message.snapshots
         self.table.update_rows(message.snapshots)
-        counts = collections.Counter(s.state for s in message.snapshots)
-        summary = Text(f" {len(message.snapshots)} instances  ")
-        for state in InstanceState:
-            if counts[state]:
-                summary.append("● ", style=self.table.state_text(state).style)
-                summary.append(f"{counts[state]} {state.value}  ")
-        if self.bridge.pool.farm:
-            totals = self.bridge.totals(list(message.snapshots))
+        view = self.table.pool_view
+        snapshots = [s for s in message.snapshots if view in (None, s.pool)]
+        summary = Text(f" {len(snapshots)} instances  ")
+        self._counts(summary, snapshots)
+        if self.bridge.farm:
+            totals = self.bridge.totals(snapshots)
             summary.append(f" {totals.vm_hours:.2f} VM-hours · {totals.crashes} crashes "
                            f"({totals.crashes_per_hour:.1f}/h) · {totals.unique} unique  ",
                            style="bold")
@@ -88,9 +103,36 @@ class PoolScreen(LifecycleMixin, Screen[None]):
             summary.append(f"  filter: {self.table.filter_text!r} "
                            f"({self.table.row_count} shown)", style="italic")
         summary.append(f"  sorted by {self.table.sort_key}", style="dim")
+        if len(self.bridge.pools) > 1 and view is None:
+            for pool in self.bridge.pools:  # each pool's own counts
+                summary.append(f"\n {pool.label}: ", style="bold")
+                self._counts(summary, [s for s in snapshots if s.pool == pool.name])
         if summary != self._summary:  # an idle pool repaints nothing
             self._summary = summary
             self.query_one("#pool-summary", Static).update(summary)
+
+    def _counts(self, summary: Text, snapshots: Sequence[InstanceSnapshot]) -> None:
+        counts = collections.Counter(s.state for s in snapshots)
+        for state in InstanceState:
+            if counts[state]:
+                summary.append("● ", style=self.table.state_text(state).style)
+                summary.append(f"{counts[state]} {state.value}  ")
+
+    def action_pick_pool(self) -> None:
+        if len(self.bridge.pools) < 2:
+            self.notify("One pool only: open several with vmtui a.yaml b.yaml", timeout=4)
+            return
+        counts = collections.Counter(s.pool for s in self._snapshots)
+        pools = [(p.name, p.label, counts[p.name]) for p in self.bridge.pools]
+
+        def picked(choice: str | None) -> None:
+            if choice is None:
+                return
+            self.table.view_pool(None if choice == ALL else choice)
+            self._show_view()
+            self.bridge.push_pool()
+
+        self.app.push_screen(PoolPicker(pools, self.table.pool_view), picked)
 
     def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
         if message.row_key.value is not None:
@@ -152,4 +194,5 @@ class PoolScreen(LifecycleMixin, Screen[None]):
             if yes:
                 self.bridge.act_all("kill")
 
-        self.app.push_screen(ConfirmScreen("Stop every instance of the pool?"), answered)
+        what = "pool" if len(self.bridge.pools) == 1 else "pools"
+        self.app.push_screen(ConfirmScreen(f"Stop every instance of the {what}?"), answered)

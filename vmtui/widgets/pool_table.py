@@ -70,10 +70,19 @@ class PoolTable(DataTable[Text]):
     PoolTable > .pool-table--offline { color: $text-muted; }
     """
 
-    def __init__(self, *, farm: bool = False, id: str | None = None) -> None:
+    def __init__(self, *, farm: bool = False, pools: dict[str, str] | None = None,
+                 id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.farm = farm
-        self._columns = COLUMNS[:-1] + FARM_COLUMNS + COLUMNS[-1:] if farm else COLUMNS
+        columns = COLUMNS[:-1] + FARM_COLUMNS + COLUMNS[-1:] if farm else COLUMNS
+        # Several pools shown together: a Pool column (with the host) after the name.
+        self.pools = pools or {}
+        self._pool_width = 0
+        if len(self.pools) > 1:
+            columns = (columns[0], ("pool", "Pool"), *columns[1:])
+            self._pool_width = max(map(len, self.pools.values())) + 2
+        self._columns = columns
+        self.pool_view: str | None = None  # show only this pool's instances
         self._shown: dict[str, dict[str, str]] = {}
         self._snaps: dict[str, InstanceSnapshot] = {}
         self._looked: dict[str, tuple[Any, ...]] = {}  # what each row showed last
@@ -92,7 +101,7 @@ class PoolTable(DataTable[Text]):
         if column is not None:
             column.auto_width = False
             column.width = max(20, self.size.width - FIXED_WIDTH
-                               - (FARM_WIDTH if self.farm else 0))
+                               - (FARM_WIDTH if self.farm else 0) - self._pool_width)
             self.refresh()
 
     def state_text(self, state: InstanceState) -> Text:
@@ -112,6 +121,7 @@ class PoolTable(DataTable[Text]):
             hung.stylize(self.get_component_rich_style("pool-table--crashed", partial=True))
         cells = {
             "name": Text(snap.name),
+            "pool": Text(self.pools.get(snap.pool, snap.pool), style="dim"),
             "state": state,
             "uptime": Text(format_coarse(snap.uptime), justify="right"),
             "rate": Text(f"{snap.lines_per_sec:.0f}", justify="right"),
@@ -146,10 +156,25 @@ class PoolTable(DataTable[Text]):
     def sort_by(self, key: str) -> None:
         self.sort_key = key
 
+    def _order_key(self) -> Callable[[InstanceSnapshot], Any]:
+        """The sort key; by name, pools keep the order they were given in."""
+        key = SORT_KEYS[self.sort_key]
+        if self.sort_key != "name" or len(self.pools) < 2:
+            return key
+        rank = {pool: i for i, pool in enumerate(self.pools)}
+        return lambda s: (rank.get(s.pool, 0), key(s))
+
+    def view_pool(self, pool: str | None) -> None:
+        """Show one pool's instances (None: every pool's)."""
+        self.pool_view = pool
+
     def _matches(self, snap: InstanceSnapshot) -> bool:
+        if self.pool_view is not None and snap.pool != self.pool_view:
+            return False
         needle = self.filter_text.lower()
         return not needle or any(needle in field.lower() for field in (
-            snap.name, snap.state.value, snap.last_line, snap.error))
+            snap.name, snap.state.value, snap.last_line, snap.error,
+            self.pools.get(snap.pool, snap.pool)))
 
     def _looks(self, snap: InstanceSnapshot) -> tuple[Any, ...]:
         """What the row shows of ``snap``, cheaply: equal looks, nothing to redraw
@@ -169,7 +194,7 @@ class PoolTable(DataTable[Text]):
                    or (snap.name in self._shown) != self._matches(snap)]
         for snap in snapshots:
             self._snaps[snap.name] = snap
-        order = SORT_KEYS[self.sort_key]
+        order = self._order_key()
         rows = sorted((s for s in snapshots if self._matches(s)), key=order)
         ordered = [s.name for s in rows]
         if not changed and ordered == self._order:

@@ -3,7 +3,8 @@ binding (an optional extra: ``pip install vmtui[libvirt]``)."""
 
 from vmtui.backends.base import register
 from vmtui.backends.libvirt.config import LibvirtConfig
-from vmtui.backends.libvirt.instance import LibvirtInstance, LibvirtPool
+from vmtui.backends.libvirt.instance import LibvirtInstance
+from vmtui.backends.libvirt.pool import LibvirtPool
 
 register("libvirt", LibvirtPool, LibvirtConfig)
 

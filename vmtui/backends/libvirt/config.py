@@ -17,6 +17,9 @@ class LibvirtConfig:
 
     uri: str = spec("qemu:///system", help="the libvirt connection URI (qemu:///system, "
                                            "qemu+ssh://user@host/system, ...)")
+    domains: str | None = spec(
+        None, help="a name pattern (fnmatch: fuzz-*) selecting existing domains to watch and "
+                   "drive, in name order, one per instance; vmtui never destroys them")
     template: Path | None = spec(
         None, must_exist=True,
         help="a domain XML file: vmtui creates one transient domain per instance from it, "
@@ -27,9 +30,17 @@ class LibvirtConfig:
     def __post_init__(self) -> None:
         if not re.match(r"^[a-z][a-z0-9+]*:", self.uri):
             raise ValueError(f"uri: {self.uri!r} is not a libvirt URI (qemu:///system)")
-        if self.template is None:
-            raise ValueError("template: give the domain XML file the pool's domains are "
-                             "made from")
+        if (self.template is None) == (self.domains is None):
+            raise ValueError("domains: give either domains (a pattern naming existing "
+                             "domains) or template (a domain XML vmtui creates domains "
+                             "from), not both" if self.template else
+                             "template: give the domain XML file the pool's domains are "
+                             "made from, or domains: a pattern naming existing ones")
+        if self.domains is not None:
+            if not self.domains.strip():
+                raise ValueError("domains: an empty pattern matches no domain")
+            return
+        assert self.template is not None
         text = self.template.read_text(errors="replace")
         if "{name}" not in text:
             raise ValueError(f"template: {self.template} has no {{name}}: every domain of "

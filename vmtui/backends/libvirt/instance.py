@@ -1,29 +1,27 @@
-"""Libvirt pools: one transient domain per instance, made from a domain XML template.
+"""A libvirt domain as a vmtui instance.
 
 Everything goes through libvirt's API (its Python binding, events on the asyncio
-loop): the domain is created paused so its console stream and lifecycle events
-are attached before the first instruction; lifecycle actions are libvirt calls;
-the QMP inspectors, SysRq and register dumps go through libvirt's QEMU monitor
-pass-through. vmtui destroys the domains it created, and only those.
+loop): the console is the domain's console stream, states come from lifecycle
+events, lifecycle actions are libvirt calls, and the QMP inspectors, SysRq and
+register dumps go through libvirt's QEMU monitor pass-through. When the host's
+connection closes the instance says it is lost (an event the fleet follows) and,
+once the host is back, looks its domain up again and re-attaches. Closing
+destroys the domain only if vmtui created it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
-from vmtui.backends.base import BootError, InfraError, Instance, Pool
+from vmtui.backends.base import Instance
 from vmtui.backends.diagnose import sysrq_keys
 from vmtui.backends.guestops import GuestSession
-from vmtui.backends.libvirt.config import LibvirtConfig
-from vmtui.backends.libvirt.connection import MonitorDomain, binding, call, open_connection
+from vmtui.backends.libvirt.connection import Host, MonitorDomain, binding, call
 from vmtui.backends.merger import OutputMerger
-from vmtui.backends.qemu.instance import _taken_ports, free_port
+from vmtui.backends.qemu.instance import _taken_ports
 from vmtui.backends.qmp_types import Event
 from vmtui.backends.ssh import SSHTarget, wait_for_ssh
 
@@ -33,17 +31,8 @@ log = logging.getLogger(__name__)
 # fleet follows; a suspend for a guest panic is the panic.
 SUSPENDED, RESUMED, STOPPED, CRASHED = 3, 4, 5, 8
 SUSPENDED_PANIC, STOPPED_SHUTDOWN, STOPPED_DESTROYED = 9, 0, 1
-
-
-def render(template: str, name: str, index: int, pool: str, ssh_port: int) -> str:
-    """The template with this instance's name, index, UUID, MAC and SSH port."""
-    digest = hashlib.sha256(f"{pool}/{name}".encode()).digest()
-    mac = "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
-    values = {"{name}": name, "{index}": str(index), "{uuid}": str(uuid.UUID(bytes=digest[:16])),
-              "{mac}": mac, "{ssh_port}": str(ssh_port)}
-    for key, value in values.items():
-        template = template.replace(key, value)
-    return template
+# virDomainState: what a domain found again is doing.
+STATE_PAUSED, STATE_SHUTOFF, STATE_CRASHED, STATE_PMSUSPENDED = 3, 5, 6, 7
 
 
 class _Events:
@@ -71,14 +60,18 @@ class _Events:
 class LibvirtInstance(Instance):
     """One transient libvirt domain: its console stream, events and monitor."""
 
-    def __init__(self, name: str, conn: Any, dom: Any, uri: str, ssh: SSHTarget | None,
-                 output: OutputMerger, boot_timeout: float) -> None:
+    def __init__(self, name: str, host: Host, dom: Any, ssh: SSHTarget | None,
+                 output: OutputMerger, boot_timeout: float, *, owned: bool) -> None:
         self.name = name
-        self.uri = uri
+        self.host = host
+        self.uri = host.uri
+        self.owned = owned  # created by vmtui (transient): destroyed when closed
         self._libvirt = binding()
-        self._conn = conn
+        self._conn = host.conn
         self._dom = dom
-        self.domain = MonitorDomain(name, dom, uri)
+        self._uuid = dom.UUIDString()
+        self._domain_name = dom.name()
+        self.domain = MonitorDomain(name, dom, host.uri)
         self.ssh = ssh
         self.guest = GuestSession(name, ssh, output) if ssh is not None else None
         self._output = output
@@ -93,6 +86,7 @@ class LibvirtInstance(Instance):
 
     async def attach(self) -> None:
         """Open the console stream and follow the domain's events."""
+        self.host.watch(self)
         lv = self._libvirt
         stream = self._conn.newStream(lv.VIR_STREAM_NONBLOCK)
         await call(self._dom.openConsole, None, stream, lv.VIR_DOMAIN_CONSOLE_FORCE)
@@ -131,8 +125,8 @@ class LibvirtInstance(Instance):
             pass
         self._output.eof("console", RuntimeError(why) if why else None)
 
-    def _emit(self, name: str) -> None:
-        event = Event(name, {}, time.time())
+    def _emit(self, name: str, data: dict[str, Any] | None = None) -> None:
+        event = Event(name, data or {}, time.time())
         for sub in list(self._subs):
             if not sub.queue.full():
                 sub.queue.put_nowait(event)
@@ -154,6 +148,53 @@ class LibvirtInstance(Instance):
     def _rebooted(self, conn: Any, dom: Any, _: Any) -> None:
         self._emit("RESET")
 
+    # -- the host going away and coming back --------------------------------------
+
+    def host_lost(self, why: str) -> None:
+        """The connection closed: the domain may well run on; say so and wait."""
+        stream, self._stream, self._callbacks = self._stream, None, []
+        if stream is not None:
+            try:
+                stream.eventRemoveCallback()
+            except self._libvirt.libvirtError:
+                pass
+        self._emit("HOST_LOST", {"reason": why})
+
+    async def host_back(self, conn: Any) -> None:
+        """The host answers again: find the domain, re-attach, carry on."""
+        if self._closed or self._exit.done():
+            return
+        lv = self._libvirt
+        self._conn = conn
+        try:
+            dom = await call(conn.lookupByUUIDString, self._uuid)
+            state = (await call(dom.state))[0]
+        except lv.libvirtError as exc:
+            log.warning("%s: not found again: %s", self.name, exc)
+            self._gone(f"the domain {self._domain_name} is gone from {self.host.label}")
+            return
+        if state == STATE_SHUTOFF:
+            self._gone(f"the domain {self._domain_name} was shut off while "
+                       f"{self.host.label} was lost")
+            return
+        self._dom = self.domain.dom = dom
+        try:
+            await self.attach()
+        except lv.libvirtError as exc:
+            self._emit("HOST_LOST", {"reason": f"re-attaching failed: {exc.get_error_message()}"})
+            return
+        back = {STATE_PAUSED: "paused", STATE_CRASHED: "crashed",
+                STATE_PMSUSPENDED: "paused"}.get(state, "running")
+        self._emit("HOST_BACK", {"state": back})
+
+    def _gone(self, why: str) -> None:
+        self._emit("HOST_GONE", {"reason": why})
+        if not self._exit.done():
+            self._exit.set_result(1)
+        self._end_console(why)
+        for sub in list(self._subs):
+            sub.close()
+
     def subscribe_events(self) -> _Events:
         return _Events(self)
 
@@ -169,7 +210,8 @@ class LibvirtInstance(Instance):
         if self._closed:
             return
         self._closed = True
-        if not self.exited():
+        self.host.unwatch(self)
+        if self.owned and not self.exited() and not self.host.lost:
             try:  # a transient domain vmtui created: destroying it removes it
                 await call(self._dom.destroy)
             except self._libvirt.libvirtError as exc:
@@ -208,6 +250,10 @@ class LibvirtInstance(Instance):
     async def resume(self) -> None:
         await call(self._dom.resume)
 
+    async def start(self) -> None:
+        """Start a defined domain that is off (an existing one the pool adopted)."""
+        await call(self._dom.create)
+
     async def wait_ready(self, timeout: float | None = None) -> float:
         if self.ssh is None:
             return 0.0
@@ -239,67 +285,10 @@ class LibvirtInstance(Instance):
         return self.domain
 
     def facts(self) -> list[tuple[str, str]]:
-        rows = [("libvirt", self.uri), ("Domain", self._dom.name()),
-                ("UUID", self._dom.UUIDString())]
+        lost = f" (lost: {self.host.lost})" if self.host.lost else ""
+        rows = [("libvirt", self.host.label + lost),
+                ("Domain", self._domain_name + ("" if self.owned else " (existing)")),
+                ("UUID", self._uuid)]
         if self.ssh is not None:
             rows.append(("SSH", f"{self.ssh.user}@{self.ssh.host}:{self.ssh.port}"))
         return rows
-
-
-class LibvirtPool(Pool):
-    """Creates a transient domain per instance from the config's template."""
-
-    _conn: Any = None
-
-    @property
-    def config(self) -> LibvirtConfig:
-        cfg: LibvirtConfig = self.env.config
-        return cfg
-
-    async def connection(self) -> Any:
-        if self._conn is None:
-            self._conn = await open_connection(self.config.uri)
-        return self._conn
-
-    async def create(self, name: str, workdir: Path, index: int,
-                     output: OutputMerger) -> LibvirtInstance:
-        lv = binding()
-        cfg, env = self.config, self.env
-        conn = await self.connection()
-        assert cfg.template is not None
-        port = free_port()
-        xml = render(cfg.template.read_text(), name, index, env.name, port)
-        workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        (workdir / "domain.xml").write_text(xml)
-        try:
-            # Paused: the console and events are attached before it runs.
-            dom = await call(conn.createXML, xml, lv.VIR_DOMAIN_START_PAUSED)
-        except lv.libvirtError as exc:
-            _taken_ports.discard(port)
-            raise InfraError(f"{name}: libvirt refused the domain: "
-                             f"{exc.get_error_message()}") from exc
-        ssh = None
-        if env.ssh_key is not None:
-            ssh = SSHTarget(cfg.ssh_host, port, env.ssh_user, env.ssh_key, env.ssh_host_key,
-                            env.ssh_host_key_check)
-        inst = LibvirtInstance(name, conn, dom, cfg.uri, ssh, output, env.boot_timeout)
-        try:
-            await inst.attach()
-            await inst.resume()
-            if ssh is not None:
-                ready = asyncio.ensure_future(wait_for_ssh(ssh, env.boot_timeout))
-                died = asyncio.ensure_future(inst.wait_exit())
-                await asyncio.wait({ready, died}, return_when=asyncio.FIRST_COMPLETED)
-                if not ready.done():
-                    ready.cancel()
-                    raise BootError(f"{name}: the domain stopped during boot", output.tail())
-                died.cancel()
-                try:
-                    ready.result()
-                except TimeoutError as exc:
-                    raise BootError(f"{name}: no SSH within {env.boot_timeout:g}s of boot: "
-                                    f"{exc}", output.tail()) from exc
-        except BaseException:
-            await inst.close()
-            raise
-        return inst
