@@ -156,6 +156,7 @@ class MonitorDomain(Domain):
     def __init__(self, name: str, dom: Any, uri: str) -> None:
         super().__init__(name, Path(f"libvirt:{uri}"))
         self.dom = dom  # replaced when the host comes back
+        self.uri = uri
 
     async def connect(self, wait: float = 10.0) -> None:
         return None
@@ -174,6 +175,11 @@ class MonitorDomain(Domain):
             raise DomainError(f"{self.name}: QMP {command} through libvirt did not answer "
                               f"within {limit:g}s") from None
         except Exception as exc:  # libvirtError: the domain is gone, the driver refuses
+            code = getattr(exc, "get_error_code", lambda: None)()
+            if code == binding().VIR_ERR_NO_SUPPORT:
+                driver = self.uri.split(":", 1)[0]
+                raise DomainError(f"{self.name}: QMP {command}: not available on this libvirt "
+                                  f"driver ({driver}: only QEMU domains have a monitor)") from exc
             raise DomainError(f"{self.name}: QMP {command} through libvirt: {exc}") from exc
         answer = json.loads(raw)
         if "error" in answer:

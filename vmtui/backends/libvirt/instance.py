@@ -81,6 +81,7 @@ class LibvirtInstance(Instance):
         self._stream: Any = None
         self._callbacks: list[int] = []
         self._closed = False
+        self.console_missing = ""  # why there is no console stream, if there is none
 
     # -- console and events ------------------------------------------------------
 
@@ -89,10 +90,18 @@ class LibvirtInstance(Instance):
         self.host.watch(self)
         lv = self._libvirt
         stream = self._conn.newStream(lv.VIR_STREAM_NONBLOCK)
-        await call(self._dom.openConsole, None, stream, lv.VIR_DOMAIN_CONSOLE_FORCE)
-        stream.eventAddCallback(lv.VIR_STREAM_EVENT_READABLE | lv.VIR_STREAM_EVENT_ERROR
-                                | lv.VIR_STREAM_EVENT_HANGUP, self._readable, None)
-        self._stream = stream
+        try:
+            await call(self._dom.openConsole, None, stream, lv.VIR_DOMAIN_CONSOLE_FORCE)
+        except lv.libvirtError as exc:
+            if exc.get_error_code() != lv.VIR_ERR_NO_SUPPORT:
+                raise
+            if not self.console_missing:  # said once, not at every re-attach
+                self.console_missing = f"no console: not available on this driver ({exc})"
+                self._output.feed("vmtui", f"[vmtui] {self.console_missing}\n".encode())
+        else:
+            stream.eventAddCallback(lv.VIR_STREAM_EVENT_READABLE | lv.VIR_STREAM_EVENT_ERROR
+                                    | lv.VIR_STREAM_EVENT_HANGUP, self._readable, None)
+            self._stream = stream
         self._callbacks = [
             self._conn.domainEventRegisterAny(self._dom, lv.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
                                               self._lifecycle, None),
