@@ -54,6 +54,7 @@ DEFAULT_DIAGNOSE = {
 }
 PANIC_TITLE = GuestText("kernel panic (pvpanic)")
 GUEST_SOURCES = frozenset({"console", "command", "serial", "ssh", "stdout", "stderr"})
+PANIC_END = "---[ end Kernel panic"  # the last line a panicking Linux prints
 CONSOLE_SOURCES = frozenset({"console", "command", "serial", "ssh"})  # checked for crashes
 
 
@@ -206,7 +207,7 @@ class Watch:
                 info = await inst.info()
             except VMError as exc:
                 info = {"info.txt": f"unavailable: {exc}\n"}
-        await asyncio.sleep(self.after_seconds)
+        await self._rest_of_report(rec, kind)
         report = self._read_report(rec, incident.title) if kind == "crash" else None
         evidence.write(folder, "console-after.txt",
                        evidence.console_text(rec.ring.since(mark)[0]))
@@ -229,6 +230,17 @@ class Watch:
             self._save_crash(rec, incident, report)
         incident.files = sorted(p.name for p in folder.iterdir())
         incident.complete = True
+
+    async def _rest_of_report(self, rec: InstanceRecord, kind: str) -> None:
+        """Wait ``after_seconds`` for the rest of a report, or less: once a kernel
+        panic's closing line has come, nothing more comes (a restart need not wait)."""
+        deadline = time.monotonic() + self.after_seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            if kind == "crash" and any(
+                    PANIC_END in text for _, source, text, _ in rec.ring.since(rec.crash_seq)[0]
+                    if source in CONSOLE_SOURCES):
+                return
+            await asyncio.sleep(min(0.05, remaining))
 
     def _read_report(self, rec: InstanceRecord, first: GuestText) -> Report | None:
         """Read the report printed since the crash began, and title ``rec`` by it

@@ -1,0 +1,54 @@
+"""The evidence of a kernel panic is complete at its closing line: the incident
+does not wait the rest of ``after_seconds`` (the farm restarts sooner)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.helpers import scripted_config
+from vmtui.backends.base import InstanceState
+from vmtui.backends.fleet import Fleet
+
+PANIC = [
+    "{name}: up, ssh on port 22",
+    "[   10.000000] sysrq: Trigger a crash",
+    "[   10.000001] Kernel panic - not syncing: sysrq triggered crash",
+    "[   10.000002] CPU: 0 PID: 1 Comm: sh Not tainted 6.1.0 #1",
+    "[   10.000003] Call Trace:",
+    "[   10.000004]  <TASK>",
+    "[   10.000005]  dump_stack_lvl+0x44/0x5c",
+    "[   10.000006]  panic+0x118/0x2f0",
+    "[   10.000007]  </TASK>",
+]
+
+
+async def test_a_panics_closing_line_ends_the_wait(tmp_path: Path) -> None:
+    lines = [*PANIC, "[   10.000008] ---[ end Kernel panic - not syncing: sysrq triggered "
+             "crash ]---"]
+    fleet = Fleet(scripted_config(tmp_path, count=1, lines=lines, name="p"))
+    fleet.watch.after_seconds = 60
+    try:
+        await fleet.start()
+        await fleet.wait_state("p-0", InstanceState.CRASHED, timeout=10)
+        await asyncio.wait_for(fleet.watch.settle(), 10)  # not the 60 s
+        [incident] = fleet.incidents
+        assert incident.complete
+        assert "end Kernel panic" in (incident.folder / "console-after.txt").read_text() or \
+            "end Kernel panic" in (incident.folder / "console-before.txt").read_text()
+    finally:
+        await fleet.close()
+
+
+async def test_without_its_closing_line_the_wait_is_whole(tmp_path: Path) -> None:
+    fleet = Fleet(scripted_config(tmp_path, count=1, lines=PANIC, name="p"))
+    fleet.watch.after_seconds = 1.5
+    try:
+        await fleet.start()
+        await fleet.wait_state("p-0", InstanceState.CRASHED, timeout=10)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await fleet.watch.settle()
+        assert loop.time() - began > 1.0  # the report may go on: it waited
+    finally:
+        await fleet.close()
