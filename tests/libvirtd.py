@@ -112,6 +112,23 @@ class Libvirtd:
             assert time.monotonic() < deadline, "libvirtd did not create its socket"
             time.sleep(0.1)
 
+    def virsh(self, *args: str) -> str:
+        return subprocess.run(["virsh", "-q", "-c", self.uri, *args], check=False,
+                              capture_output=True, text=True, timeout=30).stdout
+
+    def storage(self) -> Path:
+        """A dir storage pool 'default' (autostarted: a restarted daemon has it),
+        with a 16 MiB qcow2 base image; the image's path."""
+        pool = self.folder / "pool"
+        if not (pool / "base.qcow2").exists():
+            pool.mkdir(exist_ok=True)
+            self.virsh("pool-define-as", "default", "dir", "--target", str(pool))
+            self.virsh("pool-start", "default")
+            self.virsh("pool-autostart", "default")
+            self.virsh("vol-create-as", "default", "base.qcow2", "16M", "--format", "qcow2")
+        assert (pool / "base.qcow2").exists(), self.virsh("pool-list", "--all")
+        return pool / "base.qcow2"
+
     def kill_daemon(self) -> None:
         """Stop libvirtd alone: the domains' QEMUs run on (their own sessions)."""
         if self.proc is not None and self.proc.poll() is None:
@@ -161,13 +178,9 @@ class Libvirtd:
     def destroy_all(self) -> None:
         """Every domain of this daemon destroyed and undefined (by virsh: the
         binding's event loop may be gone by the time a fixture ends)."""
-        def virsh(*args: str) -> str:
-            return subprocess.run(["virsh", "-q", "-c", self.uri, *args], check=False,
-                                  capture_output=True, text=True, timeout=30).stdout
-
-        for name in virsh("list", "--all", "--name").split():
-            virsh("destroy", name)
-            virsh("undefine", name)
+        for name in self.virsh("list", "--all", "--name").split():
+            self.virsh("destroy", name)
+            self.virsh("undefine", name)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -196,8 +209,16 @@ def libvirtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Libvirtd]:
     daemon.stop()
 
 
+DISK = """
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='{disk}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>"""
+
+
 def template(guest_kernel: Path, guest_initrd: Path, append: str,
-             metadata: str = "") -> str:
+             metadata: str = "", disk: bool = False) -> str:
     """A TCG domain of the test guest: serial console, pvpanic, host entropy, and
     SSH forwarded to {ssh_port} on loopback (QEMU's user network, restricted)."""
     return f"""<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
@@ -214,7 +235,7 @@ def template(guest_kernel: Path, guest_initrd: Path, append: str,
   <features><acpi/></features>
   <on_crash>preserve</on_crash>
   <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>{DISK if disk else ""}
     <serial type='pty'><target port='0'/></serial>
     <console type='pty'><target type='serial' port='0'/></console>
     <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>

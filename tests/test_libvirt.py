@@ -24,11 +24,11 @@ SYSRQ_CRASH = "kernel panic: sysrq triggered crash"
 
 def libvirt_fleet(guest: Guest, daemon: Libvirtd, tmp: Path, count: int = 2) -> Fleet:
     xml = tmp / "domain.xml"
-    xml.write_text(template(guest.kernel, guest.initrd, guest.append))
+    xml.write_text(template(guest.kernel, guest.initrd, guest.append, disk=True))
     data = {"name": "lv", "type": "libvirt", "count": count, "workdir": str(tmp / "work"),
             "ssh_user": "root", "ssh_key": str(guest.ssh_key),
             "ssh_host_key": str(guest.host_key), "boot_timeout": 120,
-            "vm": {"uri": daemon.uri, "template": str(xml)}}
+            "vm": {"uri": daemon.uri, "template": str(xml), "disk": str(daemon.storage())}}
     fleet = Fleet(parse_config(data, file="<test>", base_dir=tmp))
     fleet.watch.after_seconds = 0.5
     return fleet
@@ -59,6 +59,12 @@ async def test_a_template_pool_on_libvirt(guest: Guest, libvirtd: Libvirtd,  # n
         assert len(await inst.inspector.cpus()) == 2
         assert any(d.vendor == 0x1af4 for d in await inst.inspector.pci_devices())
         assert ("Domain", "lv-0") in inst.facts()
+        # Each domain on its own overlay of the base image.
+        overlays = {dict(fleet.instance(n).facts())["Disk overlay"]  # type: ignore[union-attr]
+                    for n in ("lv-0", "lv-1")}
+        assert len(overlays) == 2 and all(o.endswith(".qcow2") for o in overlays)
+        size = await fleet.guest("lv-1").run("cat /sys/block/vda/size", timeout=30)
+        assert size.stdout == b"32768\n"  # the 16 MiB base, through the overlay
         # Typing goes into the console stream.
         mark = fleet.console("lv-0").next_seq
         await fleet.write_console("lv-0", b"echo typed-$((6*7))\n")
@@ -85,7 +91,8 @@ async def test_a_template_pool_on_libvirt(guest: Guest, libvirtd: Libvirtd,  # n
         assert "RIP=" in regs[0]
     finally:
         await fleet.close()
-    # vmtui destroys the domains it created: none is left.
+    # vmtui destroys the domains it created, and their overlays: none is left.
+    assert sorted(p.name for p in libvirtd.storage().parent.iterdir()) == ["base.qcow2"]
     conn = libvirt.open(libvirtd.uri)
     try:
         assert conn.listAllDomains() == []

@@ -72,10 +72,14 @@ async def test_a_pattern_that_matches_too_few_domains(tmp_path: Path) -> None:
     ({"uri": "not a uri", "domains": "a"}, "uri: 'not a uri' is not a libvirt URI"),
     ({"domains": " "}, "domains: an empty pattern matches no domain"),
     ({"template": "plain.xml"}, "has no {name}"),
+    ({"template": "domain.xml", "disk": "/img.qcow2"}, "the template has no {disk}"),
+    ({"template": "disk.xml"}, "uses {disk}: give disk"),
+    ({"template": "disk.xml", "disk": "img.qcow2"}, "must be an absolute path"),
 ])
 def test_bad_libvirt_config(tmp_path: Path, vm: dict[str, str], message: str) -> None:
     (tmp_path / "domain.xml").write_text("<domain><name>{name}</name></domain>")
     (tmp_path / "plain.xml").write_text("<domain><name>x</name></domain>")
+    (tmp_path / "disk.xml").write_text("<domain><name>{name}</name>{disk}</domain>")
     data = {"name": "t", "type": "libvirt", "count": 1, "workdir": str(tmp_path / "w"),
             "vm": {"uri": "test:///default", **vm}}
     with pytest.raises(ConfigError, match=message.replace("{", r"\{").replace("(", r"\(")):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from vmtui.backends.schema import spec
 
-PLACEHOLDERS = ("{name}", "{index}", "{uuid}", "{mac}", "{ssh_port}")
+PLACEHOLDERS = ("{name}", "{index}", "{uuid}", "{mac}", "{ssh_port}", "{disk}")
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,11 @@ class LibvirtConfig:
         None, must_exist=True,
         help="a domain XML file: vmtui creates one transient domain per instance from it, "
              "filling in " + ", ".join(PLACEHOLDERS))
+    disk: str | None = spec(
+        None, help="a disk image on the libvirt host, in one of its storage pools: each "
+                   "domain gets its own qcow2 overlay of it ({disk} in the template), made in "
+                   "storage_pool and deleted with the domain")
+    storage_pool: str = spec("default", help="the libvirt storage pool overlays are made in")
     ssh_host: str = spec("127.0.0.1", help="where the guests' forwarded SSH ports are "
                                            "reached ({ssh_port} in the template)")
 
@@ -45,3 +50,10 @@ class LibvirtConfig:
         if "{name}" not in text:
             raise ValueError(f"template: {self.template} has no {{name}}: every domain of "
                              "the pool needs its own name")
+        if (self.disk is None) != ("{disk}" not in text):
+            raise ValueError(f"disk: {self.disk!r} is given but the template has no {{disk}} "
+                             "to put its overlay at" if self.disk else
+                             f"template: {self.template} uses {{disk}}: give disk, the image "
+                             "each domain gets an overlay of")
+        if self.disk is not None and not self.disk.startswith("/"):
+            raise ValueError(f"disk: {self.disk!r} must be an absolute path on the libvirt host")

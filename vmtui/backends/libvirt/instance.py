@@ -61,11 +61,13 @@ class LibvirtInstance(Instance):
     """One transient libvirt domain: its console stream, events and monitor."""
 
     def __init__(self, name: str, host: Host, dom: Any, ssh: SSHTarget | None,
-                 output: OutputMerger, boot_timeout: float, *, owned: bool) -> None:
+                 output: OutputMerger, boot_timeout: float, *, owned: bool,
+                 overlay: Any = None) -> None:
         self.name = name
         self.host = host
         self.uri = host.uri
         self.owned = owned  # created by vmtui (transient): destroyed when closed
+        self._overlay = overlay  # its disk overlay volume, deleted with it
         self._libvirt = binding()
         self._conn = host.conn
         self._dom = dom
@@ -225,6 +227,11 @@ class LibvirtInstance(Instance):
                 await call(self._dom.destroy)
             except self._libvirt.libvirtError as exc:
                 log.debug("%s: destroy: %s", self.name, exc)
+        if self._overlay is not None and not self.host.lost:
+            try:
+                await call(self._overlay.delete, 0)
+            except self._libvirt.libvirtError as exc:
+                log.warning("%s: deleting its disk overlay: %s", self.name, exc)
         for callback in self._callbacks:
             try:
                 self._conn.domainEventDeregisterAny(callback)
@@ -298,6 +305,8 @@ class LibvirtInstance(Instance):
         rows = [("libvirt", self.host.label + lost),
                 ("Domain", self._domain_name + ("" if self.owned else " (existing)")),
                 ("UUID", self._uuid)]
+        if self._overlay is not None:
+            rows.append(("Disk overlay", str(self._overlay.path())))
         if self.ssh is not None:
             rows.append(("SSH", f"{self.ssh.user}@{self.ssh.host}:{self.ssh.port}"))
         return rows

@@ -31,15 +31,17 @@ from vmtui.backends.ssh import SSHTarget, wait_for_ssh
 # A domain tells vmtui where its SSH server is reached in its metadata:
 #   <metadata><vmtui:ssh xmlns:vmtui="urn:vmtui:1">10.0.0.5:22</vmtui:ssh></metadata>
 METADATA_NS = "urn:vmtui:1"
+_FORMAT = re.compile(r"<target>.*?<format type=['\"](\w+)['\"]", re.S)
 _ADDRESS = re.compile(r">\s*\[?([^\]<>\s]+?)\]?:(\d+)\s*<")
 
 
-def render(template: str, name: str, index: int, pool: str, ssh_port: int) -> str:
-    """The template with this instance's name, index, UUID, MAC and SSH port."""
+def render(template: str, name: str, index: int, pool: str, ssh_port: int,
+           disk: str = "") -> str:
+    """The template with this instance's name, index, UUID, MAC, SSH port and disk."""
     digest = hashlib.sha256(f"{pool}/{name}".encode()).digest()
     mac = "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
     values = {"{name}": name, "{index}": str(index), "{uuid}": str(uuid.UUID(bytes=digest[:16])),
-              "{mac}": mac, "{ssh_port}": str(ssh_port)}
+              "{mac}": mac, "{ssh_port}": str(ssh_port), "{disk}": disk}
     for key, value in values.items():
         template = template.replace(key, value)
     return template
@@ -74,20 +76,45 @@ class LibvirtPool(Pool):
         cfg, env = self.config, self.env
         conn = await self.libvirt_host.connection()
         assert cfg.template is not None
+        overlay = await self._overlay(conn, name) if cfg.disk else None
         port = free_port()
-        xml = render(cfg.template.read_text(), name, index, env.name, port)
+        xml = render(cfg.template.read_text(), name, index, env.name, port,
+                     overlay.path() if overlay is not None else "")
         (workdir / "domain.xml").write_text(xml)
         try:
             # Paused: the console and events are attached before it runs.
             dom = await call(conn.createXML, xml, lv.VIR_DOMAIN_START_PAUSED)
         except lv.libvirtError as exc:
             _taken_ports.discard(port)
+            if overlay is not None:
+                await call(overlay.delete, 0)
             raise InfraError(f"{name}: libvirt refused the domain: "
                              f"{exc.get_error_message()}") from exc
-        inst = LibvirtInstance(name, self.libvirt_host, dom, self._ssh(cfg.ssh_host, port), output,
-                               env.boot_timeout, owned=True)
+        inst = LibvirtInstance(name, self.libvirt_host, dom, self._ssh(cfg.ssh_host, port),
+                               output, env.boot_timeout, owned=True, overlay=overlay)
         await self._start(inst, output, resume=True)
         return inst
+
+    async def _overlay(self, conn: Any, name: str) -> Any:
+        """A new qcow2 overlay of the config's disk in its storage pool (the volume)."""
+        lv = binding()
+        cfg = self.config
+        try:
+            base = await call(conn.storageVolLookupByPath, cfg.disk)
+            capacity = (await call(base.info))[1]
+            fmt = _FORMAT.search(await call(base.XMLDesc, 0))
+            pool = await call(conn.storagePoolLookupByName, cfg.storage_pool)
+            xml = (f"<volume><name>{name}-{uuid.uuid4().hex[:8]}.qcow2</name>"
+                   f"<capacity unit='bytes'>{capacity}</capacity>"
+                   "<target><format type='qcow2'/></target>"
+                   f"<backingStore><path>{cfg.disk}</path>"
+                   f"<format type='{fmt.group(1) if fmt else 'raw'}'/></backingStore></volume>")
+            return await call(pool.createXML, xml, 0)
+        except lv.libvirtError as exc:
+            raise InfraError(f"{name}: an overlay of disk {cfg.disk} in storage pool "
+                             f"{cfg.storage_pool!r} on {self.libvirt_host.label}: "
+                             f"{exc.get_error_message()} (the image must be a volume of a "
+                             "storage pool there)") from exc
 
     async def _adopt(self, name: str, index: int, output: OutputMerger) -> LibvirtInstance:
         lv = binding()
