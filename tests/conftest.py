@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from tests.libvirtd import libvirtd  # noqa: F401 (one daemon for the whole run)
 from vmtui.backends.config import Config, parse_config
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.qemu import launcher

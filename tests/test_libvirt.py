@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import eventually
-from tests.libvirtd import Libvirtd, libvirtd, template  # noqa: F401
+from tests.libvirtd import Libvirtd, template
 from vmtui.backends.base import InstanceState
 from vmtui.backends.config import parse_config
 from vmtui.backends.fleet import Fleet
@@ -38,7 +38,7 @@ def lines(fleet: Fleet, name: str, source: str = "console") -> list[str]:
     return [line[TEXT] for line in fleet.console(name).since(0)[0] if line[SOURCE] == source]
 
 
-async def test_a_template_pool_on_libvirt(guest: Guest, libvirtd: Libvirtd,  # noqa: F811
+async def test_a_template_pool_on_libvirt(guest: Guest, libvirtd: Libvirtd,
                                           tmp_path: Path) -> None:
     import libvirt
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import eventually
-from tests.libvirtd import Libvirtd, libvirtd, template  # noqa: F401
+from tests.libvirtd import Libvirtd, template
 from vmtui.backends.base import InstanceState
 from vmtui.backends.config import parse_config
 from vmtui.backends.fleet import Fleet
@@ -28,7 +28,7 @@ BOOT_ID = "cat /proc/sys/kernel/random/boot_id"
 
 
 @pytest.fixture
-def outside_domain(guest: Guest, libvirtd: Libvirtd) -> Iterator[tuple[Any, int]]:  # noqa: F811
+def outside_domain(guest: Guest, libvirtd: Libvirtd) -> Iterator[tuple[Any, int]]:
     """A persistent domain 'ext-0' defined and started by someone else, with its
     SSH address in vmtui's metadata."""
     import libvirt
@@ -53,7 +53,7 @@ def lines(fleet: Fleet, name: str, source: str) -> list[str]:
 
 
 async def test_an_existing_domain_over_ssh_survives_a_libvirtd_restart(
-        guest: Guest, libvirtd: Libvirtd, outside_domain: tuple[Any, int],  # noqa: F811
+        guest: Guest, libvirtd: Libvirtd, outside_domain: tuple[Any, int],
         tmp_path: Path) -> None:
     _, port = outside_domain
     await wait_for_ssh(SSHTarget("127.0.0.1", port, "root", guest.ssh_key, guest.host_key,

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import guest_config
 from tests.helpers import eventually
-from tests.libvirtd import Libvirtd, libvirtd, template  # noqa: F401
+from tests.libvirtd import Libvirtd, template
 from vmtui.app import VmtuiApp
 from vmtui.backends.base import InstanceState
 from vmtui.backends.config import parse_config
@@ -46,7 +46,7 @@ def states(app: VmtuiApp) -> dict[str, InstanceState]:
 
 
 async def test_a_qemu_pool_and_a_libvirt_pool_over_ssh_in_one_vmtui(
-        guest: Guest, libvirtd: Libvirtd, tmp_path: Path) -> None:  # noqa: F811
+        guest: Guest, libvirtd: Libvirtd, tmp_path: Path) -> None:
     fleets = pools(guest, libvirtd, tmp_path)
     app = VmtuiApp(fleets)
     running = {"local-0": InstanceState.RUNNING, "lv-0": InstanceState.RUNNING}
