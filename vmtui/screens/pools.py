@@ -22,7 +22,7 @@ class PoolPicker(ModalScreen[str | None]):
     DEFAULT_CSS = """
     PoolPicker { align: center middle; }
     PoolPicker > Vertical {
-        width: auto; min-width: 40; max-width: 80%; height: auto; border: thick $primary;
+        width: 56; max-width: 90%; height: auto; border: thick $primary;
         background: $panel; padding: 0 1;
     }
     PoolPicker OptionList { height: auto; max-height: 20; border: none; }
