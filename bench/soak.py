@@ -28,6 +28,7 @@ import collections
 import os
 import random
 import re
+import shutil
 import signal
 import statistics
 import tempfile
@@ -203,10 +204,21 @@ def check_lines(fleet: Fleet, report: Report) -> None:
             n, key = int(number), (kind, token)
             last = seen.get(key, 0)
             if n != last + 1:
-                report.gaps.append(f"{rec.name} {kind}-{token}: {last} then {n}")
+                report.gaps.append(f"{rec.name} {kind}-{token}: {last} then {n}"
+                                   + _around(text, kind, token, last, n))
             seen[key] = n
             report.lines += 1
         report.runs += len(seen)
+
+
+def _around(text: str, kind: str, token: str, last: int, n: int) -> str:
+    """The log's raw text from the last line seen to the next one (what came
+    between: a guest message spliced into the line, say)."""
+    start = text.find(f"soak{kind}-{token}-{last}\n")
+    end = text.find(f"soak{kind}-{token}-{n}\n", max(start, 0))
+    if start < 0 or end < 0:
+        return ""
+    return "\n    | " + "\n    | ".join(text[start:end + 40].splitlines()[:30])
 
 
 async def soak(minutes: float, count: int, every: float, workdir: Path, seed: int = 1
@@ -265,8 +277,12 @@ async def main() -> None:
     parser.add_argument("--every", type=float, default=8, help="seconds between faults")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="vmtui-soak-") as tmp:
-        show(await soak(args.minutes, args.count, args.every, Path(tmp), args.seed))
+    tmp = Path(tempfile.mkdtemp(prefix="vmtui-soak-"))
+    verdict = show(await soak(args.minutes, args.count, args.every, tmp, args.seed))
+    if verdict == "PASS":
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"the logs are kept in {tmp}")
 
 
 if __name__ == "__main__":
