@@ -44,6 +44,16 @@ async def test_an_existing_domain_on_a_driver_without_console_or_monitor(
         await fleet.wait_state("t-0", InstanceState.PAUSED, timeout=5)
         await fleet.resume("t-0")
         await fleet.wait_state("t-0", InstanceState.RUNNING, timeout=5)
+        # A kill asked for powers the adopted domain off (it stays defined), a
+        # start starts it again.
+        await fleet.kill("t-0")
+        conn = libvirt.open("test:///default")
+        try:
+            assert not conn.lookupByName("test").isActive()
+        finally:
+            conn.close()
+        await fleet.boot("t-0")
+        assert fleet.record("t-0").state is InstanceState.RUNNING, fleet.record("t-0").error
     finally:
         await fleet.close()
     conn = libvirt.open("test:///default")

@@ -177,6 +177,15 @@ class ConsoleWriter(Protocol):
 
 
 @runtime_checkable
+class Outliving(Protocol):
+    """A VM that outlives its instance (vmtui found it running, it did not start
+    it): closing vmtui leaves it as it is, but a kill or restart the operator or
+    the farm asks for powers it off hard first."""
+
+    async def destroy(self) -> None: ...
+
+
+@runtime_checkable
 class Lifecycle(Protocol):
     """Power-down, reset, pause and resume in place."""
 

@@ -30,6 +30,7 @@ from vmtui.backends.base import (
     InstanceState,
     Leftovers,
     Lifecycle,
+    Outliving,
     Snapshots,
     StateError,
 )
@@ -307,13 +308,21 @@ class Fleet:
     async def kill(self, name: str) -> None:
         """Kill the VM process at once (its logs are kept)."""
         self._unheld(name, "kill")
+        await self._power_off(name)
         await self.stop(name)
 
     async def restart(self, name: str) -> None:
         """Kill and boot again; the console log goes on in the same file."""
         self._unheld(name, "restart")
+        await self._power_off(name)
         await self.stop(name)
         await self.boot(name)
+
+    async def _power_off(self, name: str) -> None:
+        # A VM vmtui did not start survives stop(): a kill asked for must end it.
+        inst = self.records[name].instance
+        if isinstance(inst, Outliving):
+            await inst.destroy()
 
     async def diagnose(self, name: str, action: str, *, via: str = "auto",
                        pace: float | None = None) -> Diagnosis:

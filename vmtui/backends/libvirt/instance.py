@@ -266,6 +266,14 @@ class LibvirtInstance(Instance):
     async def resume(self) -> None:
         await call(self._dom.resume)
 
+    async def destroy(self) -> None:
+        """Power the domain off hard (a kill asked for; it stays defined)."""
+        if not self.exited():
+            try:
+                await call(self._dom.destroy)
+            except self._libvirt.libvirtError as exc:
+                log.info("%s: destroy: %s", self.name, exc)
+
     async def start(self) -> None:
         """Start a defined domain that is off (an existing one the pool adopted)."""
         await call(self._dom.create)
