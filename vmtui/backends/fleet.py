@@ -305,24 +305,18 @@ class Fleet:
         if self.records[name].held:
             raise StateError(f"{name}: held; release it before you {action} it")
 
-    async def kill(self, name: str) -> None:
-        """Kill the VM process at once (its logs are kept)."""
-        self._unheld(name, "kill")
-        await self._power_off(name)
+    async def kill(self, name: str, doing: str = "kill") -> None:
+        """Kill the VM process at once (its logs are kept); a VM vmtui did not
+        start, which stop() leaves running, is powered off first."""
+        self._unheld(name, doing)
+        if isinstance(inst := self.records[name].instance, Outliving):
+            await inst.destroy()
         await self.stop(name)
 
     async def restart(self, name: str) -> None:
         """Kill and boot again; the console log goes on in the same file."""
-        self._unheld(name, "restart")
-        await self._power_off(name)
-        await self.stop(name)
+        await self.kill(name, "restart")
         await self.boot(name)
-
-    async def _power_off(self, name: str) -> None:
-        # A VM vmtui did not start survives stop(): a kill asked for must end it.
-        inst = self.records[name].instance
-        if isinstance(inst, Outliving):
-            await inst.destroy()
 
     async def diagnose(self, name: str, action: str, *, via: str = "auto",
                        pace: float | None = None) -> Diagnosis:
@@ -377,8 +371,6 @@ class Fleet:
         await self.pool.close()
         # Sockets QEMU left (a second close finds nothing to remove).
         shutil.rmtree(self._runtime, ignore_errors=True)
-
-    # -- views ---------------------------------------------------------------
 
     def console(self, name: str) -> ConsoleRing:
         """The console ring of instance ``name``."""
