@@ -46,7 +46,11 @@ from vmtui.guest.build import build
 # Each run: a token, then numbered lines on the serial console (S) and stdout (O).
 RUN = ("t=$(cut -c1-8 /proc/sys/kernel/random/uuid); i=0; while true; do i=$((i+1)); "
        "echo soakS-$t-$i > /dev/ttyS0; echo soakO-$t-$i; sleep 0.2; done")
-LINE = re.compile(r"soak([SO])-([0-9a-f]{8})-(\d+)$", re.MULTILINE)
+# A number ends its line, or a kernel message the guest printed into the middle of
+# its own serial line begins there ("soakS-...-521[  127.58] ..."): the guest's
+# kernel splices printk between a process's bytes and its newline; nothing is lost.
+LINE = re.compile(r"soak([SO])-([0-9a-f]{8})-(\d+)(?:$|(?=\[ *\d+\.\d+\] ))", re.MULTILINE)
+SPLICED = re.compile(r"soak[SO]-[0-9a-f]{8}-\d+\[ *\d+\.\d+\] ")
 FAULTS = ("kill", "stop", "reset", "crash", "powerdown")
 MARGIN = 60.0  # seconds beyond the boot timeout before a boot counts as stuck
 
@@ -65,6 +69,7 @@ class Report:
     crashes: int = 0
     incidents: int = 0
     failures: list[str] = field(default_factory=list)  # vmtui's own tasks that broke
+    spliced: int = 0  # numbered lines the guest's kernel printed a message into
     fds: list[tuple[float, int]] = field(default_factory=list)
     rss: list[tuple[float, float]] = field(default_factory=list)
 
@@ -200,6 +205,7 @@ def check_lines(fleet: Fleet, report: Report) -> None:
         report.failures += [f"{rec.name}: {line}" for line in text.splitlines()
                             if line.startswith("[vmtui] ") and (
                                 "background task" in line or "failed unexpectedly" in line)]
+        report.spliced += len(SPLICED.findall(text))
         for kind, token, number in LINE.findall(text):
             n, key = int(number), (kind, token)
             last = seen.get(key, 0)
@@ -257,6 +263,8 @@ def show(report: Report) -> str:
     print(f"faults: {faults}")
     print(f"lines: {report.lines} numbered lines in {report.runs} runs, {len(report.gaps)} gaps"
           + "".join(f"\n  {g}" for g in report.gaps[:20]))
+    print(f"  ({report.spliced} of them with a guest kernel message printed into the line "
+          "by the guest itself)")
     print(f"crashes and verdicts: {report.crashes}, incidents: {report.incidents}")
     print(f"vmtui task failures: {len(report.failures)}"
           + "".join(f"\n  {f}" for f in report.failures[:10]))
