@@ -9,6 +9,7 @@ from pathlib import Path
 from tests.helpers import scripted_config
 from vmtui.backends.base import InstanceState
 from vmtui.backends.fleet import Fleet
+from vmtui.backends.scripted import ScriptedInstance
 
 PANIC = [
     "{name}: up, ssh on port 22",
@@ -50,5 +51,21 @@ async def test_without_its_closing_line_the_wait_is_whole(tmp_path: Path) -> Non
         began = loop.time()
         await fleet.watch.settle()
         assert loop.time() - began > 1.0  # the report may go on: it waited
+    finally:
+        await fleet.close()
+
+
+async def test_a_panic_the_vm_reported_and_stopped_for_ends_the_wait(tmp_path: Path) -> None:
+    # With pvpanic QEMU stops the guest inside panic(): the closing line never comes.
+    fleet = Fleet(scripted_config(tmp_path, count=1, lines=PANIC, name="p"))
+    fleet.watch.after_seconds = 60
+    try:
+        await fleet.start()
+        await fleet.wait_state("p-0", InstanceState.CRASHED, timeout=10)
+        inst = fleet.instance("p-0")
+        assert isinstance(inst, ScriptedInstance)
+        inst.emit("GUEST_PANICKED")
+        await asyncio.wait_for(fleet.watch.settle(), 10)  # not the 60 s
+        assert fleet.incidents[0].complete
     finally:
         await fleet.close()

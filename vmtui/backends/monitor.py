@@ -10,10 +10,20 @@ the full report's title once the report has been printed.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from vmtui.backends.inert import GuestText
 from vmtui.backends.report import first_line_title, headers
+
+if TYPE_CHECKING:
+    from vmtui.backends.records import InstanceRecord
+
+CONSOLE_SOURCES = frozenset({"console", "command", "serial", "ssh"})  # checked for crashes
+PANIC_END = "---[ end Kernel panic"  # the last line a panicking Linux prints
+PANIC_GRACE = 0.1  # seconds for output already written to reach the ring
 
 NO_OUTPUT = GuestText("no output from test machine")
 LOST_CONNECTION = GuestText("lost connection to test machine")
@@ -52,3 +62,27 @@ class CrashDetector:
             if title is not None:
                 found.append((index, title))
         return found
+
+
+async def rest_of_report(rec: InstanceRecord, since: float, after_seconds: float) -> None:
+    """Wait ``after_seconds`` for the rest of a crash report, or less when nothing
+    more can come: a kernel panic's closing line was printed, or the VM reported
+    the panic (pvpanic, about ``since``) and was stopped for it, before the
+    closing line, which then never comes."""
+    deadline = time.monotonic() + after_seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        if _panic_ended(rec) or _panic_stopped(rec, since):
+            await asyncio.sleep(min(PANIC_GRACE, remaining))  # bytes still in the pipe
+            return
+        await asyncio.sleep(min(0.05, remaining))
+
+
+def _panic_ended(rec: InstanceRecord) -> bool:
+    return any(PANIC_END in text for _, source, text, _ in rec.ring.since(rec.crash_seq)[0]
+               if source in CONSOLE_SOURCES)
+
+
+def _panic_stopped(rec: InstanceRecord, since: float) -> bool:
+    return any(e.name == "GUEST_PANICKED" and e.data.get("action") != "run"
+               and e.time >= since - 5 for e in rec.events)
+

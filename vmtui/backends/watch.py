@@ -36,7 +36,13 @@ from vmtui.backends.diagnose import (
 from vmtui.backends.evidence import Incident
 from vmtui.backends.guestops import GuestError
 from vmtui.backends.inert import GuestText
-from vmtui.backends.monitor import LOST_CONNECTION, NO_OUTPUT, CrashDetector
+from vmtui.backends.monitor import (
+    CONSOLE_SOURCES,
+    LOST_CONNECTION,
+    NO_OUTPUT,
+    CrashDetector,
+    rest_of_report,
+)
 from vmtui.backends.records import LIVE, WATCHED, require
 from vmtui.backends.report import Report, find_reports
 from vmtui.backends.tasks import Background
@@ -54,8 +60,6 @@ DEFAULT_DIAGNOSE = {
 }
 PANIC_TITLE = GuestText("kernel panic (pvpanic)")
 GUEST_SOURCES = frozenset({"console", "command", "serial", "ssh", "stdout", "stderr"})
-PANIC_END = "---[ end Kernel panic"  # the last line a panicking Linux prints
-CONSOLE_SOURCES = frozenset({"console", "command", "serial", "ssh"})  # checked for crashes
 
 
 class Watch:
@@ -207,7 +211,10 @@ class Watch:
                 info = await inst.info()
             except VMError as exc:
                 info = {"info.txt": f"unavailable: {exc}\n"}
-        await self._rest_of_report(rec, kind)
+        if kind == "crash":  # the rest of the report, or less when no more can come
+            await rest_of_report(rec, incident.time, self.after_seconds)
+        else:
+            await asyncio.sleep(self.after_seconds)
         report = self._read_report(rec, incident.title) if kind == "crash" else None
         evidence.write(folder, "console-after.txt",
                        evidence.console_text(rec.ring.since(mark)[0]))
@@ -230,17 +237,6 @@ class Watch:
             self._save_crash(rec, incident, report)
         incident.files = sorted(p.name for p in folder.iterdir())
         incident.complete = True
-
-    async def _rest_of_report(self, rec: InstanceRecord, kind: str) -> None:
-        """Wait ``after_seconds`` for the rest of a report, or less: once a kernel
-        panic's closing line has come, nothing more comes (a restart need not wait)."""
-        deadline = time.monotonic() + self.after_seconds
-        while (remaining := deadline - time.monotonic()) > 0:
-            if kind == "crash" and any(
-                    PANIC_END in text for _, source, text, _ in rec.ring.since(rec.crash_seq)[0]
-                    if source in CONSOLE_SOURCES):
-                return
-            await asyncio.sleep(min(0.05, remaining))
 
     def _read_report(self, rec: InstanceRecord, first: GuestText) -> Report | None:
         """Read the report printed since the crash began, and title ``rec`` by it
