@@ -272,6 +272,12 @@ def show(report: Report) -> str:
           f"{report.doubles or 'never'}; QEMU left after close: {len(report.orphans)}")
     print(f"vmtui fds {fd0:.0f} -> {fd1:.0f}, RSS {rss0:.0f} -> {rss1:.0f} MiB "
           "(first vs last fifth)")
+    # The console rings fill for a while (8 lines/s into 10,000 lines: ~20 minutes):
+    # RSS is flat only once they are full. Its median in each fifth of the run:
+    fifths = [[v for t, v in report.rss if i * report.minutes * 12 <= t
+               < (i + 1) * report.minutes * 12] for i in range(5)]
+    print("RSS by fifth (MiB): " + ", ".join(f"{statistics.median(f):.0f}" if f else "-"
+                                             for f in fifths))
     problems = report.problems()
     verdict = "PASS" if not problems else f"FAIL ({'; '.join(problems)})"
     print(f"soak: {verdict}")
