@@ -4,6 +4,7 @@ monitor cannot give said plainly, lifecycle through the API, config errors."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,22 @@ def test_bad_libvirt_config(tmp_path: Path, vm: dict[str, str], message: str) ->
             "vm": {"uri": "test:///default", **vm}}
     with pytest.raises(ConfigError, match=message.replace("{", r"\{").replace("(", r"\(")):
         parse_config(data, file="<t>", base_dir=tmp_path)
+
+
+async def test_an_adopted_domain_without_metadata_is_reached_at_its_address(
+        tmp_path: Path) -> None:
+    # No vmtui metadata: the address comes from libvirt (the test driver's lease).
+    key = tmp_path / "id_ed25519"
+    key.write_text("not a key: never used, the address does not answer\n")
+    data = {"name": "t", "type": "libvirt", "count": 1, "workdir": str(tmp_path / "w"),
+            "ssh_key": str(key), "ssh_host_key_check": False, "boot_timeout": 1,
+            "vm": {"uri": "test:///default", "domains": "test"}}
+    fleet = Fleet(parse_config(data, file="<t>", base_dir=tmp_path))
+    await fleet.start()
+    try:
+        rec = fleet.record("t-0")
+        assert rec.state is InstanceState.FAILED
+        # (the test driver hands out 192.168.122.N, N changing as the domain restarts)
+        assert re.search(r"no SSH at 192\.168\.122\.\d+:22 within 1s", rec.error), rec.error
+    finally:
+        await fleet.close()
