@@ -5,6 +5,7 @@ surviving a libvirtd restart without a reboot, and left running when vmtui quits
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,13 @@ async def test_an_existing_domain_over_ssh_survives_a_libvirtd_restart(
                                      fleet.console("far-0").since(mark)[0]), 20,
                          "the console re-attached")
         assert any("host back" in t for t in lines(fleet, "far-0", "vmtui"))
+        # The SSH link to the host drops (its far end, the netcat sshd runs, dies):
+        # lost again, back again through a new SSH session, still not rebooted.
+        killed = subprocess.run(["pkill", "-f", f"nc .*-U {libvirtd.socket}"], check=False)
+        assert killed.returncode == 0, "no netcat behind the qemu+ssh connection"
+        await fleet.wait_state("far-0", InstanceState.LOST, timeout=30)
+        await fleet.wait_state("far-0", InstanceState.RUNNING, timeout=60)
+        assert (await fleet.guest("far-0").run(BOOT_ID, timeout=30)).stdout == boot_id
         # Lifecycle on a domain vmtui did not create: pause and resume.
         await fleet.pause("far-0")
         await fleet.wait_state("far-0", InstanceState.PAUSED, timeout=15)
