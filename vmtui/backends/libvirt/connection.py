@@ -80,7 +80,7 @@ class Host:
         self.label = uri.split("?", 1)[0]  # for messages: the parameters can be long
         self.conn: Any = None
         self.lost = ""  # why the connection is gone, while it is
-        self._opening: asyncio.Lock | None = None
+        self._opening = asyncio.Lock()  # one open at a time, shared by the instances
         self._watchers: set[Any] = set()  # instances: host_lost(why), host_back(conn)
         self._reconnect: asyncio.Task[None] | None = None
         self._closed = False
@@ -89,8 +89,6 @@ class Host:
         """The open connection (opened on first use)."""
         if self.lost:
             raise InfraError(f"libvirt: {self.label} is lost ({self.lost}); reconnecting")
-        if self._opening is None:
-            self._opening = asyncio.Lock()
         async with self._opening:
             if self.conn is None:
                 conn = await open_connection(self.uri)

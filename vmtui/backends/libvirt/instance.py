@@ -65,12 +65,10 @@ class LibvirtInstance(Instance):
                  overlay: Any = None) -> None:
         self.name = name
         self.host = host
-        self.uri = host.uri
         self.owned = owned  # created by vmtui (transient): destroyed when closed
         self._overlay = overlay  # its disk overlay volume, deleted with it
         self._libvirt = binding()
         self._conn = host.conn
-        self._dom = dom
         self._uuid = dom.UUIDString()
         self._domain_name = dom.name()
         self.domain = MonitorDomain(name, dom, host.uri)
@@ -84,6 +82,11 @@ class LibvirtInstance(Instance):
         self._callbacks: list[int] = []
         self._closed = False
         self.console_missing = ""  # why there is no console stream, if there is none
+
+    @property
+    def _dom(self) -> Any:
+        """The domain's handle (a new one when the host comes back)."""
+        return self.domain.dom
 
     # -- console and events ------------------------------------------------------
 
@@ -150,11 +153,7 @@ class LibvirtInstance(Instance):
         elif event == CRASHED:
             self._emit("GUEST_PANICKED")
         elif event == STOPPED and not self._exit.done():
-            status = {STOPPED_SHUTDOWN: 0, STOPPED_DESTROYED: -9}.get(detail, 1)
-            self._exit.set_result(status)
-            self._end_console("")
-            for sub in list(self._subs):
-                sub.close()
+            self._finish({STOPPED_SHUTDOWN: 0, STOPPED_DESTROYED: -9}.get(detail, 1))
 
     def _rebooted(self, conn: Any, dom: Any, _: Any) -> None:
         self._emit("RESET")
@@ -188,7 +187,7 @@ class LibvirtInstance(Instance):
             self._gone(f"the domain {self._domain_name} was shut off while "
                        f"{self.host.label} was lost")
             return
-        self._dom = self.domain.dom = dom
+        self.domain.dom = dom
         try:
             await self.attach()
         except lv.libvirtError as exc:
@@ -200,8 +199,13 @@ class LibvirtInstance(Instance):
 
     def _gone(self, why: str) -> None:
         self._emit("HOST_GONE", {"reason": why})
+        self._finish(1, why)
+
+    def _finish(self, status: int, why: str = "") -> None:
+        """The domain is over for this instance: its exit status (unless it has
+        one), the console's end, every event subscriber done."""
         if not self._exit.done():
-            self._exit.set_result(1)
+            self._exit.set_result(status)
         self._end_console(why)
         for sub in list(self._subs):
             sub.close()
@@ -222,11 +226,8 @@ class LibvirtInstance(Instance):
             return
         self._closed = True
         self.host.unwatch(self)
-        if self.owned and not self.exited() and not self.host.lost:
-            try:  # a transient domain vmtui created: destroying it removes it
-                await call(self._dom.destroy)
-            except self._libvirt.libvirtError as exc:
-                log.debug("%s: destroy: %s", self.name, exc)
+        if self.owned and not self.host.lost:
+            await self.destroy()  # a transient domain vmtui created: that removes it
         if self._overlay is not None and not self.host.lost:
             try:
                 await call(self._overlay.delete, 0)
@@ -237,15 +238,11 @@ class LibvirtInstance(Instance):
                 self._conn.domainEventDeregisterAny(callback)
             except self._libvirt.libvirtError:
                 pass
-        self._end_console("")
         if self.guest is not None:
             await self.guest.close()
-        if self.ssh is not None:
+        if self.owned and self.ssh is not None:  # the port vmtui chose for it
             _taken_ports.discard(self.ssh.port)
-        if not self._exit.done():
-            self._exit.set_result(-9)
-        for sub in list(self._subs):
-            sub.close()
+        self._finish(-9)
 
     # -- lifecycle ---------------------------------------------------------------
 
