@@ -4,8 +4,6 @@ column (with the host), counts per pool, filters by pool, and ':' switches the v
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,23 +11,13 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.helpers import scripted_config
-from tests.test_snapshots import BOOT
+from tests.test_snapshots import BOOT, fixed_place_and_zone, settled  # noqa: F401
 from vmtui.app import VmtuiApp
 from vmtui.backends.base import InstanceState, VMError
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.fleets import Fleets
 from vmtui.backends.monitor import GuestText
 from vmtui.widgets.pool_table import PoolTable
-
-
-@pytest.fixture(autouse=True)
-def fixed_place_and_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def two_pools(base: Path = Path(".")) -> Fleets:
@@ -81,32 +69,17 @@ def make_app() -> VmtuiApp:
     return VmtuiApp(fleets)
 
 
-async def settle_pools(pilot: Pilot[Any]) -> None:
-    app = pilot.app
-    assert isinstance(app, VmtuiApp)
-    while any(s.state is InstanceState.BOOTING for s in app.bridge.snapshot()):
-        await pilot.pause(0.05)
-    assert isinstance(app.fleet, Fleets)
-    for fleet in app.fleet.fleets:
-        await fleet.watch.settle()
-    app.bridge.push_pool()
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.wait_for_scheduled_animations()
-
-
 def test_two_pools_on_one_screen(snap_compare: Any) -> None:
-    assert snap_compare(make_app(), terminal_size=(160, 48), run_before=settle_pools)
+    assert snap_compare(make_app(), terminal_size=(160, 48), run_before=settled)
 
 
 def test_colon_views_one_pool(snap_compare: Any) -> None:
     async def pick_far(pilot: Pilot[Any]) -> None:
-        await settle_pools(pilot)
+        await settled(pilot)
         await pilot.press("colon")
         await pilot.pause()
         await pilot.press("down", "down", "enter")  # all, local, far
-        await settle_pools(pilot)
+        await settled(pilot)
         table = pilot.app.screen.query_one(PoolTable)
         assert table.pool_view == "far"
         assert table.row_count == 3
@@ -117,16 +90,16 @@ def test_colon_views_one_pool(snap_compare: Any) -> None:
 async def test_the_filter_finds_a_pool_by_its_host() -> None:
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:
-        await settle_pools(pilot)
+        await settled(pilot)
         table = pilot.app.screen.query_one(PoolTable)
         assert table.row_count == 5
         await pilot.press("slash", *"example.org", "enter")
-        await settle_pools(pilot)
+        await settled(pilot)
         assert table.row_count == 3
         await pilot.press("escape")
         await pilot.press("colon")
         await pilot.pause()
         await pilot.press("enter")  # all pools
-        await settle_pools(pilot)
+        await settled(pilot)
         assert table.pool_view is None and table.row_count == 5
         await app.action_quit()

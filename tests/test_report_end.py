@@ -4,6 +4,8 @@ does not wait the rest of ``after_seconds`` (the farm restarts sooner)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from tests.helpers import scripted_config
@@ -24,48 +26,43 @@ PANIC = [
 ]
 
 
-async def test_a_panics_closing_line_ends_the_wait(tmp_path: Path) -> None:
-    lines = [*PANIC, "[   10.000008] ---[ end Kernel panic - not syncing: sysrq triggered "
-             "crash ]---"]
-    fleet = Fleet(scripted_config(tmp_path, count=1, lines=lines, name="p"))
-    fleet.watch.after_seconds = 60
+@contextlib.asynccontextmanager
+async def crashed(tmp: Path, lines: list[str], after: float) -> AsyncIterator[Fleet]:
+    """A scripted VM whose console holds ``lines`` (a panic), once it is crashed."""
+    fleet = Fleet(scripted_config(tmp, count=1, lines=lines, name="p"))
+    fleet.watch.after_seconds = after
     try:
         await fleet.start()
         await fleet.wait_state("p-0", InstanceState.CRASHED, timeout=10)
+        yield fleet
+    finally:
+        await fleet.close()
+
+
+async def test_a_panics_closing_line_ends_the_wait(tmp_path: Path) -> None:
+    lines = [*PANIC, "[   10.000008] ---[ end Kernel panic - not syncing: sysrq triggered "
+             "crash ]---"]
+    async with crashed(tmp_path, lines, after=60) as fleet:
         await asyncio.wait_for(fleet.watch.settle(), 10)  # not the 60 s
         [incident] = fleet.incidents
         assert incident.complete
         assert "end Kernel panic" in (incident.folder / "console-after.txt").read_text() or \
             "end Kernel panic" in (incident.folder / "console-before.txt").read_text()
-    finally:
-        await fleet.close()
 
 
 async def test_without_its_closing_line_the_wait_is_whole(tmp_path: Path) -> None:
-    fleet = Fleet(scripted_config(tmp_path, count=1, lines=PANIC, name="p"))
-    fleet.watch.after_seconds = 1.5
-    try:
-        await fleet.start()
-        await fleet.wait_state("p-0", InstanceState.CRASHED, timeout=10)
+    async with crashed(tmp_path, PANIC, after=1.5) as fleet:
         loop = asyncio.get_running_loop()
         began = loop.time()
         await fleet.watch.settle()
         assert loop.time() - began > 1.0  # the report may go on: it waited
-    finally:
-        await fleet.close()
 
 
 async def test_a_panic_the_vm_reported_and_stopped_for_ends_the_wait(tmp_path: Path) -> None:
     # With pvpanic QEMU stops the guest inside panic(): the closing line never comes.
-    fleet = Fleet(scripted_config(tmp_path, count=1, lines=PANIC, name="p"))
-    fleet.watch.after_seconds = 60
-    try:
-        await fleet.start()
-        await fleet.wait_state("p-0", InstanceState.CRASHED, timeout=10)
+    async with crashed(tmp_path, PANIC, after=60) as fleet:
         inst = fleet.instance("p-0")
         assert isinstance(inst, ScriptedInstance)
         inst.emit("GUEST_PANICKED")
         await asyncio.wait_for(fleet.watch.settle(), 10)  # not the 60 s
         assert fleet.incidents[0].complete
-    finally:
-        await fleet.close()

@@ -50,9 +50,10 @@ def make_app(lines: list[str] | None = None, workload: dict[str, Any] | None = N
 async def settled(pilot: Pilot[Any]) -> None:
     app = pilot.app
     assert isinstance(app, VmtuiApp)
-    while any(s.state is InstanceState.BOOTING for s in app.fleet.snapshot()):
+    while any(s.state is InstanceState.BOOTING for s in app.bridge.snapshot()):
         await pilot.pause(0.05)
-    await app.fleet.watch.settle()
+    for fleet in app.bridge.fleet.fleets:  # one pool, or several shown together
+        await fleet.watch.settle()
     app.bridge.push_pool()
     app.bridge.push_consoles()
     await pilot.pause()
