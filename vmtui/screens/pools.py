@@ -3,6 +3,7 @@ contexts)."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -37,7 +38,9 @@ class PoolPicker(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         total = sum(count for _, _, count in self.pools)
         options = [Option(f"all pools  ({total} instances)", id=ALL)]
-        options += [Option(f"{label}  ({count})", id=name) for name, label, count in self.pools]
+        # Labels hold a host from a config's URI: plain text, never read as markup.
+        options += [Option(Text(f"{label}  ({count})"), id=name)
+                    for name, label, count in self.pools]
         with Vertical():
             yield Static("View which pool?")
             yield OptionList(*options, id="pool-options")
