@@ -52,6 +52,16 @@ def fill(path: Path) -> None:
                 return
 
 
+def off_lines(text: str, numbers: list[int], expected: list[int]) -> str:
+    """Say which numbered lines are missing, doubled or not whole, briefly."""
+    missing = sorted(set(expected) - set(numbers))
+    doubled = len(numbers) - len(set(numbers))
+    broken = [line for line in text.splitlines()
+              if re.search(r"n\d+", line) and not re.fullmatch(r"(.*\s)?n\d+", line)]
+    return (f"{len(missing)} missing (first {missing[:10]}), {doubled} doubled, "
+            f"{len(broken)} lines not ending in their number: {broken[:10]}")
+
+
 def notes(fleet: Fleet, name: str) -> list[str]:
     return [line[TEXT] for line in fleet.console(name).since(0)[0] if line[SOURCE] == "vmtui"]
 
@@ -68,8 +78,11 @@ async def test_a_full_disk_does_not_stop_the_console(guest: Guest, tmp_path: Pat
             assert rec.state is InstanceState.RUNNING, rec.error
             pids = qemu_pids_in(fleet.workdir)
             assert pids
-            fill(work / "filler")
             ops = fleet.guest(name)
+            # The guest kernel's own messages (a clocksource warning on a loaded
+            # host) would land inside a numbered line on ttyS0: only emergencies.
+            await ops.run("echo 1 > /proc/sys/kernel/printk")
+            fill(work / "filler")
             # More than the page the log's tail still has room in.
             await ops.run("seq 100001 101000 | sed s/^/n/ > /dev/ttyS0")
             await eventually(lambda: rec.fault != "", 30, "the instance says the log failed")
@@ -106,7 +119,8 @@ async def test_a_full_disk_does_not_stop_the_console(guest: Guest, tmp_path: Pat
             # (the first follows the shell's prompt on the same line)
             expected = list(range(100001, 101001)) + list(range(1, 20001))
             numbers = [int(n) for n in re.findall(r"n(\d+)$", text, re.MULTILINE)]
-            assert numbers == expected
+            whole = numbers == expected  # (not asserted as is: a 21,000-item diff)
+            assert whole, off_lines(text, numbers, expected)
             assert rec.state is InstanceState.RUNNING  # no verdict from a blind console
 
         finally:
