@@ -83,8 +83,8 @@ BAD = [
     (mutate("vm.qemu_args", "-s"), "vm.qemu_args: expected a list, got a string '-s'"),
     (mutate("vm.qemu_args", ["-s", 3]), "vm.qemu_args[1]: expected a string, got an integer 3"),
     (mutate("vm.bogus", 1),
-     "vm.bogus: unknown key (known keys: accel, append, balloon, bios, cores, cpu, cpus, "
-     "daemonize, devices, firmware, fw_cfg, globals, hugepages, initrd, iommu, kernel, "
+     "vm.bogus: unknown key (known keys: accel, append, balloon, bios, boot_parallel, cores, "
+     "cpu, cpus, daemonize, devices, firmware, fw_cfg, globals, hugepages, initrd, iommu, kernel, "
      "machine, maxcpus, mem, mem_max, mem_prealloc, mem_slots, mlock, network, no_reboot, "
      "no_user_config, nodefaults, nographic, ovmf_code, ovmf_vars, panic, qemu, qemu_args,"
      " qmp_sockets, rng, rtc_base, rtc_clock, rtc_driftfix, sockets, start_paused, "

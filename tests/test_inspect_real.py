@@ -189,3 +189,14 @@ async def test_a_command_ended_by_a_signal_says_which(shared_fleet: Fleet) -> No
     assert result.describe() == "killed by signal SEGV"
     ok = await shared_fleet.guest(NAME).run("exit 4")
     assert (ok.signal, ok.describe()) == ("", "exited with status 4")
+
+
+async def test_the_guests_ssh_server_serves_a_connection_without_re_executing(
+        shared_fleet: Fleet) -> None:
+    # dropbear re-executes itself for each connection when it can open its own
+    # binary (50 to 150 ms under TCG before the banner); the guest starts it so
+    # it cannot, and this session's server process is the daemon's fork.
+    result = await shared_fleet.guest(NAME).run("ps -o args | grep '^dropbear'")
+    servers = result.stdout.decode().splitlines()
+    assert len(servers) >= 2, servers  # the daemon and this session's server
+    assert not any(" -2 " in args for args in servers), servers

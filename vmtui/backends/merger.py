@@ -81,6 +81,9 @@ class OutputMerger:
         self.errors: dict[str, BaseException] = {}
         self.dropped = 0
         self.total_bytes = 0
+        # Set whenever a source says something (whoever waits on it clears it):
+        # a boot's SSH probe comes sooner when the guest prints.
+        self.activity = asyncio.Event()
 
     # -- producers -----------------------------------------------------------
 
@@ -103,6 +106,7 @@ class OutputMerger:
         if tag is not None:
             self._tags[name] = tag
         self.total_bytes += len(data)
+        self.activity.set()
         self._remember(data)
         self._split(name, data)
 

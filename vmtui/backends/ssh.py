@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from dataclasses import dataclass
@@ -60,13 +61,16 @@ class SSHTarget:
         return asyncssh.connect(connect_timeout=timeout, sock=sock, **self.options())
 
 
-async def wait_for_ssh(target: SSHTarget, timeout: float, poll: float = 0.1) -> float:
+async def wait_for_ssh(target: SSHTarget, timeout: float, poll: float = 0.1,
+                       nudge: asyncio.Event | None = None) -> float:
     """Retry until the guest's SSH server accepts us; return the seconds it took.
 
     Short TCP probes wait for the port to answer with an SSH banner (a probe
     made before the guest's network is up hangs: it is given up after half a
     second, never a long timeout); the login then goes over that very
     connection, so readiness is seen within a probe of the server starting.
+    ``nudge`` (set when the guest prints something) brings the next probe
+    forward: a guest says on its console that its SSH server is up.
 
     Raises:
         TimeoutError: naming the address and the last error seen.
@@ -76,7 +80,7 @@ async def wait_for_ssh(target: SSHTarget, timeout: float, poll: float = 0.1) -> 
     deadline = start + timeout
     last: BaseException | None = None
     while True:
-        sock = await banner_seen(target, deadline, poll)
+        sock = await banner_seen(target, deadline, poll, nudge=nudge)
         if sock is None:
             why = f" (last error: {str(last) or type(last).__name__})" if last else ""
             raise TimeoutError(
@@ -97,7 +101,7 @@ async def wait_for_ssh(target: SSHTarget, timeout: float, poll: float = 0.1) -> 
             last = exc
         finally:
             sock.close()
-        await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+        await _between(poll, deadline, nudge)
 
 
 async def _banner(target: SSHTarget, limit: float) -> socket.socket | None:
@@ -135,15 +139,32 @@ async def _banner(target: SSHTarget, limit: float) -> socket.socket | None:
 
 
 async def banner_seen(target: SSHTarget, deadline: float, poll: float = 0.1,
-                      each: float = 0.5) -> socket.socket | None:
+                      each: float = 0.5, nudge: asyncio.Event | None = None,
+                      ) -> socket.socket | None:
     """Probe ``target`` (one probe at a time, each given ``each`` seconds, the next
-    ``poll`` seconds later) until one sees an SSH banner: that probe's socket;
-    None at ``deadline`` (monotonic)."""
+    ``poll`` seconds later, or sooner when ``nudge`` is set) until one sees an
+    SSH banner: that probe's socket; None at ``deadline`` (monotonic)."""
     while (left := deadline - time.monotonic()) > 0:
+        if nudge is not None:
+            nudge.clear()  # what the guest prints from now on may mean it is up
         if (sock := await _banner(target, min(each, left))) is not None:
             return sock
-        await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+        await _between(poll, deadline, nudge)
     return None
+
+
+NUDGE_GAP = 0.02  # the least time between two probes, however busy the console
+
+
+async def _between(poll: float, deadline: float, nudge: asyncio.Event | None) -> None:
+    """The pause before the next probe: ``poll`` seconds, cut short by ``nudge``."""
+    wait = min(poll, max(0.0, deadline - time.monotonic()))
+    if nudge is None or wait <= NUDGE_GAP:
+        await asyncio.sleep(wait)
+        return
+    await asyncio.sleep(NUDGE_GAP)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(nudge.wait(), wait - NUDGE_GAP)
 
 
 async def _other_key_type(target: SSHTarget) -> str:

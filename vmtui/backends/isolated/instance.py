@@ -145,7 +145,7 @@ class IsolatedPool(Pool):
         last = ""
         while (left := deadline - time.monotonic()) > 0:
             try:
-                await wait_for_ssh(ssh, left)
+                await wait_for_ssh(ssh, left, nudge=output.activity)
                 boot_id = (await quiet(ssh, BOOT_ID, min(QUICK, left))).decode().strip()
             except (TimeoutError, GuestError) as exc:
                 last = str(exc)

@@ -278,7 +278,8 @@ class LibvirtInstance(Instance):
     async def wait_ready(self, timeout: float | None = None) -> float:
         if self.ssh is None:
             return 0.0
-        return await wait_for_ssh(self.ssh, timeout or self.boot_timeout)
+        return await wait_for_ssh(self.ssh, timeout or self.boot_timeout,
+                                  nudge=self._output.activity)
 
     # -- console input, diagnose, inspectors -------------------------------------
 

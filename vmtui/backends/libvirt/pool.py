@@ -193,7 +193,7 @@ class LibvirtPool(Pool):
         ssh, name, limit = inst.ssh, inst.name, self.env.boot_timeout
         if ssh is None:
             return
-        ready = asyncio.ensure_future(wait_for_ssh(ssh, limit))
+        ready = asyncio.ensure_future(wait_for_ssh(ssh, limit, nudge=output.activity))
         died = asyncio.ensure_future(inst.wait_exit())
         await asyncio.wait({ready, died}, return_when=asyncio.FIRST_COMPLETED)
         if not ready.done():

@@ -78,6 +78,9 @@ class QemuConfig:
     mem_prealloc: bool = False
     mlock: bool = spec(False, help="lock guest RAM in host memory")
     daemonize: bool = spec(False, help="refused: vmtui manages the process")
+    boot_parallel: int | None = spec(None, min=0, max=1024, help="VMs of this pool booting at "
+                                     "once (0: no limit); unset: one per host CPU, shared by "
+                                     "every local QEMU pool")
     network: bool = spec(True, help="user-mode network (restrict=on) with SSH forwarded")
     panic: Literal["pause", "shutdown", "none"] = spec(
         "pause", help="pvpanic: on a guest panic QEMU pauses it (evidence kept) or exits")

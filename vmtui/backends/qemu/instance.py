@@ -21,6 +21,7 @@ from vmtui.backends.qemu.config import LaunchPlan, QemuConfig, build_argv
 from vmtui.backends.qemu.domain import Domain, DomainError, DomainTimeout, EventSubscription
 from vmtui.backends.qemu.launcher import process_state
 from vmtui.backends.qemu.perinstance import for_instance, make_overlays
+from vmtui.backends.qemu.slots import BootTurns
 from vmtui.backends.qmp_types import VMSnapshot
 from vmtui.backends.ssh import SSHTarget, wait_for_ssh
 
@@ -90,6 +91,7 @@ class QemuInstance(Instance):
         self.domain = domain
         self.ssh = ssh
         self.guest = GuestSession(name, ssh, output) if ssh is not None else None
+        self._activity = output.activity  # the guest printed something
         self.accel = accel
         self.boot_timeout = boot_timeout
         self.arch = arch
@@ -191,7 +193,8 @@ class QemuInstance(Instance):
         """Wait until SSH answers again (after a reset); return the seconds it took."""
         if self.ssh is None:
             return 0.0
-        return await wait_for_ssh(self.ssh, timeout or self.boot_timeout)
+        return await wait_for_ssh(self.ssh, timeout or self.boot_timeout,
+                                  nudge=self._activity)
 
     # -- diagnose --------------------------------------------------------------
 
@@ -277,6 +280,19 @@ class QemuPool(Pool):
 
     async def create(self, name: str, workdir: Path, index: int,
                      output: OutputMerger) -> QemuInstance:
+        if self._turns is None:
+            self._turns = BootTurns(self.config.boot_parallel)
+
+        def waiting(why: str) -> None:
+            output.feed("vmtui", f"[vmtui] {why}\n".encode())
+
+        async with self._turns.turn(waiting):
+            return await self._create(name, workdir, index, output)
+
+    _turns: BootTurns | None = None
+
+    async def _create(self, name: str, workdir: Path, index: int,
+                      output: OutputMerger) -> QemuInstance:
         # This instance's values ({name}, {index}), and its own disk overlays.
         cfg = await make_overlays(for_instance(self.config, name, index), workdir)
         binary = launcher.find_binary(cfg.qemu)
@@ -350,7 +366,8 @@ class QemuPool(Pool):
             await self._unless_exit(inst, output, asyncio.sleep(0.5))
             return
         try:
-            await self._unless_exit(inst, output, wait_for_ssh(inst.ssh, timeout))
+            await self._unless_exit(inst, output,
+                                    wait_for_ssh(inst.ssh, timeout, nudge=output.activity))
         except BootError:
             raise
         except TimeoutError as exc:
