@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from operator import itemgetter
 from pathlib import Path
 
+from vmtui.backends import consolesrc
 from vmtui.backends.base import VMError
 from vmtui.backends.disklog import ConsoleLog
 from vmtui.backends.merger import Chunk, OutputMerger, Pacer
@@ -95,10 +96,28 @@ def partial(rec: InstanceRecord) -> str:
     return merger.partial("console").decode("utf-8", "replace") if merger else ""
 
 
-async def close_console(rec: InstanceRecord) -> None:
-    """Detach ``rec``'s merger and log, let the sources finish, close both."""
+async def end_boot(rec: InstanceRecord, now: float) -> None:
+    """End ``rec``'s boot: its console sources, its instance, its merger and log.
+
+    Each is taken off the record before the first await: a restart may install
+    the next boot's while this closes them, and two ends of one boot may race
+    (the VM's exit seen while a kill is under way).
+    """
+    inst, rec.instance = rec.instance, None
     merger, rec.merger = rec.merger, None
     log_file, rec.log_file = rec.log_file, None
+    if rec.started_at is not None:
+        rec.counters.up_seconds += now - rec.started_at
+        rec.started_at = None
+    await consolesrc.stop(rec)
+    if inst is not None:
+        await inst.close()
+    await _close_console(rec, merger, log_file)
+
+
+async def _close_console(rec: InstanceRecord, merger: OutputMerger | None,
+                         log_file: ConsoleLog | None) -> None:
+    """Let a detached merger's sources finish, then close it and its log."""
     if merger is not None:
         await merger.wait_sources(timeout=2)
         await merger.close()

@@ -105,7 +105,7 @@ async def run_command(argv: list[str], output: OutputMerger, note: Callable[[str
             note(f"console command {argv[0]!r} cannot start: {exc.strerror}")
             return "console command ended (status None)"
         assert proc.stdout is not None
-        inputs[SOURCE] = Input(proc.stdin, break_bytes, line_break=False)
+        inputs[SOURCE] = mine = Input(proc.stdin, break_bytes, line_break=False)
         try:
             while chunk := await proc.stdout.read(65536):
                 output.feed(SOURCE, chunk)
@@ -117,10 +117,16 @@ async def run_command(argv: list[str], output: OutputMerger, note: Callable[[str
             await proc.wait()
             raise
         finally:
-            inputs.pop(SOURCE, None)
+            _drop(inputs, SOURCE, mine)
             output.eof(SOURCE)
 
     await keep_running(once, "starting it again", note, backoff, max_backoff)
+
+
+def _drop(inputs: dict[str, Input], source: str, mine: Input) -> None:
+    """Forget ``mine`` as the input of ``source`` (not a next boot's own)."""
+    if inputs.get(source) is mine:
+        del inputs[source]
 
 
 async def run_serial(path: str, baud: int, output: OutputMerger, note: Callable[[str], None],
@@ -135,14 +141,14 @@ async def run_serial(path: str, baud: int, output: OutputMerger, note: Callable[
             reader, writer = await serialx.open_serial_connection(path, baudrate=baud)
         except (OSError, serialx.SerialException) as exc:
             return f"serial console {path}: cannot open it: {exc}"
-        inputs[SERIAL] = Input(writer, break_bytes, line_break=True)
+        inputs[SERIAL] = mine = Input(writer, break_bytes, line_break=True)
         try:
             while chunk := await reader.read(65536):
                 output.feed(SERIAL, chunk)
         except (OSError, serialx.SerialException) as exc:
             return f"serial console {path}: read failed: {exc}"
         finally:
-            inputs.pop(SERIAL, None)
+            _drop(inputs, SERIAL, mine)
             output.eof(SERIAL)
             writer.close()
         return f"serial console {path}: it closed"
@@ -169,10 +175,10 @@ def start(rec: InstanceRecord, output: OutputMerger, cfg: ConsoleConfig,
 async def stop(rec: InstanceRecord) -> None:
     """End ``rec``'s console sources (its instance is going away)."""
     sources, rec.sources = rec.sources, []
+    rec.inputs.clear()  # before the await: a next boot may open its own meanwhile
     for task in sources:
         task.cancel()
     await asyncio.gather(*sources, return_exceptions=True)
-    rec.inputs.clear()
 
 
 def console_input(rec: InstanceRecord, *, needs_break: bool = False) -> Input:

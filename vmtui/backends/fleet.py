@@ -262,15 +262,7 @@ class Fleet:
         await self._release(rec)
 
     async def _release(self, rec: InstanceRecord) -> None:
-        await consolesrc.stop(rec)
-        # Detach first: a restart may install new ones while this awaits.
-        inst, rec.instance = rec.instance, None
-        if inst is not None:
-            await inst.close()
-        if rec.started_at is not None:
-            rec.counters.up_seconds += self.clock() - rec.started_at
-            rec.started_at = None
-        await consoles.close_console(rec)
+        await consoles.end_boot(rec, self.clock())
 
     # -- operator actions ------------------------------------------------------
 
@@ -310,6 +302,7 @@ class Fleet:
         start, which stop() leaves running, is powered off first."""
         self._unheld(name, doing)
         if isinstance(inst := self.records[name].instance, Outliving):
+            self.records[name].stopping = True  # its end is asked for, not a loss
             await inst.destroy()
         await self.stop(name)
 
