@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import TypeVar
 
-from vmtui.backends.base import BootError, InfraError, Instance, Pool, StateError
+from vmtui.backends.base import BootError, Env, InfraError, Instance, Pool, StateError
 from vmtui.backends.diagnose import sysrq_keys
 from vmtui.backends.guestops import GuestSession
 from vmtui.backends.merger import OutputMerger
@@ -278,18 +278,17 @@ class QemuPool(Pool):
         cfg: QemuConfig = self.env.config
         return cfg
 
+    def __init__(self, env: Env) -> None:
+        super().__init__(env)
+        self._turns = BootTurns(self.config.boot_parallel)  # boots wait for a turn
+
     async def create(self, name: str, workdir: Path, index: int,
                      output: OutputMerger) -> QemuInstance:
-        if self._turns is None:
-            self._turns = BootTurns(self.config.boot_parallel)
-
         def waiting(why: str) -> None:
             output.feed("vmtui", f"[vmtui] {why}\n".encode())
 
         async with self._turns.turn(waiting):
             return await self._create(name, workdir, index, output)
-
-    _turns: BootTurns | None = None
 
     async def _create(self, name: str, workdir: Path, index: int,
                       output: OutputMerger) -> QemuInstance:
