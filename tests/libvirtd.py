@@ -129,6 +129,17 @@ class Libvirtd:
         assert (pool / "base.qcow2").exists(), self.virsh("pool-list", "--all")
         return pool / "base.qcow2"
 
+    def assert_nothing_left(self) -> None:
+        """No domain runs and no overlay is left beside the base image."""
+        import libvirt
+
+        assert sorted(p.name for p in self.storage().parent.iterdir()) == ["base.qcow2"]
+        conn = libvirt.open(self.uri)
+        try:
+            assert conn.listAllDomains() == []
+        finally:
+            conn.close()
+
     def kill_daemon(self) -> None:
         """Stop libvirtd alone: the domains' QEMUs run on (their own sessions)."""
         if self.proc is not None and self.proc.poll() is None:
