@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="seconds to wait for the pool to boot (180)")
     report = sub.add_parser("report", help="find the kernel reports in a console log "
                             "(exit status 1 when there is one)")
-    report.add_argument("log", type=Path, help="a console log (console.log, a syzkaller logN)")
+    report.add_argument("log", help="a console log (console.log, a syzkaller logN), "
+                        "or - for standard input")
     report.add_argument("--os", default="linux", choices=("linux", "freebsd", "openbsd",
                                                            "netbsd"), help="guest OS (linux)")
     report.add_argument("--json", action="store_true", help="one JSON list, for scripts")
@@ -123,31 +124,6 @@ def _demo(args: argparse.Namespace) -> int:
     except GuestBuildError as exc:
         return _fail(str(exc))
     return _run_app(demo_config(guest, count, fuzz=args.fuzz))
-
-
-def _report(args: argparse.Namespace) -> int:
-    import json
-
-    from vmtui.backends.inert import inert
-    from vmtui.backends.report import find_reports
-
-    try:
-        log = args.log.read_bytes().decode("utf-8", "replace")
-    except OSError as exc:
-        return _fail(f"{args.log}: {exc.strerror or exc}", EXIT_CONFIG)
-    reports = find_reports(log, args.os)
-    if args.json:
-        print(json.dumps([r.as_dict() for r in reports], indent=2))  # escapes controls
-    else:
-        for r in reports:  # guest text: every line inert on the way to the terminal
-            broken = f"yes ({r.reason})" if r.corrupted else "no"
-            print(f"{r.title}\n  kind: {r.kind}  corrupted: {broken}  lines: {r.line + 1}"
-                  f"-{r.end + 1}{'  suppressed' if r.suppressed else ''}")
-            print("".join(f"  alt: {alt}\n" for alt in r.alts), end="")
-            print("".join(f"  | {inert(line)}\n" for line in r.text.splitlines()), end="")
-        if not reports:
-            print(f"{args.log}: no kernel report found")
-    return 1 if reports else 0
 
 
 def _argv(config: Config, index: int) -> int:
@@ -229,7 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "screenshot":
         return _screenshot(args)
     if args.command == "report":
-        return _report(args)
+        from vmtui.reportcmd import report_command
+
+        return report_command(args)
     if args.command == "schema":
         import json
 
