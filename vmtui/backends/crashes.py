@@ -6,12 +6,20 @@ to :data:`MAX_LOGS` numbered ``logN``/``reportN`` pairs: a free number first,
 then the oldest pair (by modification time) is replaced. Tools and habits made
 for a syzkaller workdir work on it. The store lives in the pool's workdir, so
 crashes of earlier runs are counted when a new run starts.
+
+Beside them ``stats.json`` keeps what the logs cannot tell once the oldest are
+replaced: how often the title was seen and when first and last (as syzkaller's
+manager keeps its crash stats). It is written whole or not at all (a temporary
+file renamed over it); a folder without one (from an older vmtui) is counted
+by its logs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import math
 import os
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +29,7 @@ from pathlib import Path
 from vmtui.backends.inert import GuestText
 
 MAX_LOGS = 100
+STATS = "stats.json"
 
 
 def crash_id(title: str) -> str:
@@ -63,6 +72,38 @@ class CrashSeen:
     time: float
 
 
+def _read_stats(folder: Path) -> tuple[int, float, float] | None:
+    """The count and first/last seen kept in ``folder``; None if absent or unreadable."""
+    try:
+        data = json.loads((folder / STATS).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    count, first, last = data.get("count"), data.get("first"), data.get("last")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        return None
+    times = []
+    for t in (first, last):
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+            return None
+        times.append(float(t))
+    return count, times[0], times[1]
+
+
+def _write_stats(crash: Crash) -> None:
+    """Keep ``crash``'s count and first/last seen in its folder: a whole file or the old one.
+
+    Raises:
+        OSError: it could not be written.
+    """
+    path = crash.folder / STATS
+    tmp = path.with_name(STATS + ".tmp")
+    tmp.write_text(json.dumps({"count": crash.count, "first": crash.first,
+                               "last": crash.last}) + "\n")
+    os.replace(tmp, path)
+
+
 class CrashStore:
     """The ``crashes/`` folder of a pool."""
 
@@ -82,7 +123,12 @@ class CrashStore:
                 logs = [p.stat().st_mtime for p in folder.glob("log[0-9]*")]
             except OSError:
                 continue  # not one of ours, or half-written: leave it be
-            if logs:
+            stats = _read_stats(folder)
+            if stats is not None:  # the logs still there may be newer than its last write
+                count, first, last = stats
+                self.crashes[title] = Crash(GuestText(title), folder, max(count, len(logs)),
+                                            min([first, *logs]), max([last, *logs]))
+            elif logs:
                 self.crashes[title] = Crash(GuestText(title), folder, len(logs), min(logs),
                                             max(logs))
 
@@ -119,7 +165,9 @@ class CrashStore:
         os.utime(log_path, (when, when))
         os.utime(report_path, (when, when))
         crash.count += 1
-        crash.last = when
+        crash.first = min(crash.first, when)
+        crash.last = max(crash.last, when)
+        _write_stats(crash)
         if instance not in crash.instances:
             crash.instances.append(instance)
         self.crashes[title] = crash
