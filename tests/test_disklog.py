@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import errno
 import os
+import random
+import re
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import scripted_config
-from vmtui.backends import disklog
 from vmtui.backends.disklog import ConsoleLog
 from vmtui.backends.fleet import Fleet
 from vmtui.backends.merger import OutputMerger
@@ -60,7 +61,7 @@ def test_a_failing_log_keeps_lines_in_memory_and_says_so_once(
             raise OSError(code, os.strerror(code))
         return real_write(fd, data)
 
-    monkeypatch.setattr(disklog.os, "write", write)
+    monkeypatch.setattr(os, "write", write)
     log.write(b"before\n")
     full[0] = True
     for i in range(30):  # 30 lines of 8 bytes: the backlog keeps the newest 100 bytes
@@ -76,9 +77,11 @@ def test_a_failing_log_keeps_lines_in_memory_and_says_so_once(
     log.close()
     lines = (tmp_path / "console.log").read_text().splitlines()
     kept = [f"line {i:02d}" for i in range(18, 30)]
-    assert lines == ["before", *kept, "after",
+    # The note stands where the 18 lines are missing, not after the backlog.
+    assert lines == ["before",
                      "[vmtui] console.log writable again; 18 line(s) did not fit in memory "
-                     "meanwhile and are missing here"]
+                     "meanwhile and are missing here",
+                     *kept, "after"]
     assert (tmp_path / "console.log").stat().st_mode & 0o777 == 0o600
 
 
@@ -98,3 +101,138 @@ async def test_each_boot_starts_with_a_marker_after_the_last_boots_partial_line(
     lines = rec.console_log.read_text().splitlines()
     assert [x.split(" at ")[0] for x in lines] == [
         "[vmtui] boot 1 of snap-0", "killed mid-li", "[vmtui] boot 2 of snap-0", "second boot"]
+
+
+class Disk:
+    """``os.write`` on one file of a disk with ``room`` bytes left (None: no limit).
+
+    Like a full file system: a write takes what fits, the next raises ENOSPC.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, log: ConsoleLog) -> None:
+        self.fd = log._fd
+        self.room: int | None = None
+        self.real = os.write
+        monkeypatch.setattr(os, "write", self.write)
+
+    def write(self, fd: int, data: bytes) -> int:
+        if fd != self.fd or self.room is None:
+            return self.real(fd, data)
+        if self.room == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        done = self.real(fd, bytes(data[:self.room]))
+        self.room -= done
+        return done
+
+
+NOTE = re.compile(r"\[vmtui\] console\.log writable again; (?:nothing was lost|(\d+) line\(s\) "
+                  r"did not fit in memory meanwhile and are missing here)")
+
+
+def audit(lines: list[str], sent: int) -> None:
+    """Every line whole, in order, and each gap right after a note that counts it."""
+    due = 0
+    for where, line in enumerate(lines):
+        if note := NOTE.fullmatch(line):
+            due += int(note.group(1) or 0)
+            continue
+        flood = re.fullmatch(r"FLOOD (\d+) x+", line)
+        assert flood, f"line {where} is not whole: {line!r}"
+        assert int(flood.group(1)) == due, (
+            f"line {where} is FLOOD {flood.group(1)} where FLOOD {due} was due: "
+            f"a gap no note stands at: {lines[max(0, where - 2):where + 1]}")
+        due += 1
+    assert due == sent
+
+
+def flood(number: int, width: int = 4) -> bytes:
+    return b"FLOOD %d %s\n" % (number, b"x" * width)
+
+
+def test_a_line_the_full_disk_cut_is_completed_before_anything_else(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The splice seen on a full tmpfs: the disk took "FLOOD 0 x", the rest of
+    # that line was dropped from the backlog, and the next write after the
+    # recovery went on the same line ("FLOOD 0 xFLOOD 27 xxxx").
+    now = [0.0]
+    log = ConsoleLog(tmp_path / "console.log", lambda _: None, retry=1.0, backlog=64,
+                     clock=lambda: now[0])
+    disk = Disk(monkeypatch, log)
+    disk.room = 9
+    log.write(flood(0) + flood(1))
+    for i in range(2, 40):
+        log.write(flood(i))
+        now[0] += 0.3
+    disk.room = None
+    now[0] += 1
+    log.write(flood(40))
+    log.close()
+    lines = (tmp_path / "console.log").read_text().splitlines()
+    assert lines[:2] == ["FLOOD 0 xxxx", "[vmtui] console.log writable again; 35 line(s) did "
+                         "not fit in memory meanwhile and are missing here"]
+    assert lines[2:] == [f"FLOOD {i} xxxx" for i in range(36, 41)]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_whatever_the_disk_takes_every_line_is_whole_and_each_gap_noted_in_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    rnd = random.Random(seed)
+    now = [0.0]
+    log = ConsoleLog(tmp_path / "console.log", lambda _: None, retry=1.0, backlog=300,
+                     clock=lambda: now[0])
+    disk = Disk(monkeypatch, log)
+    sent = 0
+    for _ in range(400):
+        if rnd.random() < 0.1:  # the disk fills, takes a few bytes, or has room again
+            disk.room = rnd.choice([None, None, 0, rnd.randrange(1, 40), rnd.randrange(40, 400)])
+        count = rnd.randrange(1, 5)
+        log.write(b"".join(flood(sent + i, rnd.randrange(1, 30)) for i in range(count)))
+        sent += count
+        now[0] += rnd.choice([0.0, 0.2, 0.7])
+    disk.room = None
+    now[0] += 1
+    log.write(b"")
+    assert log.error == ""
+    log.close()
+    audit((tmp_path / "console.log").read_text().splitlines(), sent)
+
+
+def test_a_note_is_written_at_its_gap_with_every_line_lost_before_it_and_completed_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    log = ConsoleLog(tmp_path / "console.log", lambda _: None, retry=1.0, backlog=30,
+                     clock=lambda: now[0])
+    disk = Disk(monkeypatch, log)
+    disk.room = 0
+    for i in range(10):
+        log.write(flood(i))  # each write is a retry (a note tried, in vain, while room is 0)
+        now[0] += 1.5
+        if i == 6:
+            disk.room = 30  # the next try: the note's first 30 bytes, then nothing again
+    disk.room = None
+    now[0] += 1
+    log.write(b"")
+    log.close()
+    lines = (tmp_path / "console.log").read_text().splitlines()
+    audit(lines, 10)
+    # Lines 0-4 went before the first note began; 5-8 while its rest waited.
+    missing = "line(s) did not fit in memory meanwhile and are missing here"
+    assert lines == [f"[vmtui] console.log writable again; 5 {missing}",
+                     f"[vmtui] console.log writable again; 4 {missing}", "FLOOD 9 xxxx"]
+
+
+def test_closing_with_a_cut_line_cuts_the_file_back_to_the_lines_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "console.log"
+    log = ConsoleLog(path, lambda _: None)
+    log.write(flood(0))
+    disk = Disk(monkeypatch, log)
+    disk.room = 10
+    log.write(flood(1) + flood(2))
+    log.close()  # the disk is still full
+    assert path.read_bytes() == flood(0)
+    monkeypatch.undo()
+    nxt = ConsoleLog(path, lambda _: None)
+    nxt.write(b"[vmtui] boot 2\n")
+    nxt.close()
+    assert path.read_text().splitlines() == ["FLOOD 0 xxxx", "[vmtui] boot 2"]
