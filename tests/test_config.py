@@ -82,8 +82,11 @@ BAD = [
     (mutate("vm.cpus", 1.5), "vm.cpus: expected an integer, got a number 1.5"),
     (mutate("vm.qemu_args", "-s"), "vm.qemu_args: expected a list, got a string '-s'"),
     (mutate("vm.qemu_args", ["-s", 3]), "vm.qemu_args[1]: expected a string, got an integer 3"),
-    (mutate("vm.bogus", 1),
-     "vm.bogus: unknown key (known keys: accel, append, balloon, bios, boot_parallel, cores, "
+    (mutate("vm.memory", 512), "vm.memory: unknown key (did you mean 'mem'?)"),
+    (mutate("vm.memsize", 512), "vm.memsize: unknown key (did you mean 'mem'?)"),
+    (mutate("ssh_keys", "key"), "ssh_keys: unknown key (did you mean 'ssh_key'?)"),
+    (mutate("vm.vnc", 1),
+     "vm.vnc: unknown key (known keys: accel, append, balloon, bios, boot_parallel, cores, "
      "cpu, cpus, daemonize, devices, firmware, fw_cfg, globals, hugepages, initrd, iommu, kernel, "
      "machine, maxcpus, mem, mem_max, mem_prealloc, mem_slots, mlock, network, no_reboot, "
      "no_user_config, nodefaults, nographic, ovmf_code, ovmf_vars, panic, qemu, qemu_args,"

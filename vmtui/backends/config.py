@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -290,3 +291,37 @@ def load_config(path: str | Path) -> Config:
     if data is None:
         raise ConfigError(name, "", "the file is empty")
     return parse_config(data, file=name, base_dir=path.resolve().parent)
+
+
+def read_configs(paths: Sequence[str | Path]) -> tuple[list[Config], list[ConfigError]]:
+    """The configs of pools shown together that are valid, and every problem found:
+    each file's own, and a pool name given in two files (the instances' names
+    would clash; said of the later file)."""
+    configs: list[Config] = []
+    errors: list[ConfigError] = []
+    for path in paths:
+        try:
+            configs.append(load_config(path))
+        except ConfigError as exc:
+            errors += exc.errors
+    first: dict[str, Config] = {}
+    for config in configs:
+        name = config.pool.name
+        if name in first:
+            errors.append(ConfigError(config.source, "name", (
+                f"pool {name!r} is named so in {first[name].source} too: pools shown "
+                "together need names of their own")))
+        first.setdefault(name, config)
+    return configs, errors
+
+
+def load_configs(paths: Sequence[str | Path]) -> list[Config]:
+    """Read and validate the configs of pools shown together.
+
+    Raises:
+        ConfigError: every problem of :func:`read_configs`, one line each.
+    """
+    configs, errors = read_configs(paths)
+    if errors:
+        raise ConfigError.combine(errors)
+    return configs

@@ -62,6 +62,8 @@ def section(cls: type[Any]) -> dict[str, Any]:
         if not f.init:
             continue
         prop = _type(hints[f.name], f.metadata)
+        if f.metadata.get("refuse"):  # only the default passes
+            prop["const"] = f.default
         if f.metadata.get("help"):
             prop["description"] = f.metadata["help"]
         props[f.name] = prop

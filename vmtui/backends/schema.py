@@ -12,6 +12,7 @@ Field constraints live in the dataclass field metadata, built with
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import enum
 import math
 import re
@@ -114,6 +115,7 @@ def spec(
     min: float | None = None,
     max: float | None = None,
     must_exist: bool | str = False,
+    refuse: str = "",
     default_factory: Any = dataclasses.MISSING,
 ) -> Any:
     """Declare a config field with its documentation and constraints.
@@ -125,9 +127,12 @@ def spec(
         max: largest allowed number (inclusive).
         must_exist: for paths, True: an existing file; "folder": an existing
             folder; "any": either.
+        refuse: why any value but the default is refused (an option vmtui cannot
+            honour); said beside every other problem of the file.
         default_factory: as for dataclasses.field.
     """
-    metadata = {"help": help, "min": min, "max": max, "must_exist": must_exist}
+    metadata = {"help": help, "min": min, "max": max, "must_exist": must_exist,
+                "refuse": refuse}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -173,8 +178,8 @@ class _Loader:
         broken = False
         for key in data:
             if key not in fields or not fields[key].init:
-                known = ", ".join(sorted(n for n, f in fields.items() if f.init))
-                self.note(_join(path, str(key)), f"unknown key (known keys: {known})")
+                self.note(_join(path, str(key)), _unknown(str(key), [
+                    n for n, f in fields.items() if f.init]))
                 broken = True
         values: dict[str, Any] = {}
         for name, field in fields.items():
@@ -185,6 +190,10 @@ class _Loader:
                 try:
                     values[name] = self.value(hints[name], data[name], sub, field.metadata)
                 except _Skip:
+                    broken = True
+                    continue
+                if field.metadata.get("refuse") and values[name] != field.default:
+                    self.note(sub, f"refused: {field.metadata['refuse']}")
                     broken = True
             elif (
                 field.default is dataclasses.MISSING
@@ -324,6 +333,20 @@ class _Loader:
         if want is True and folder:
             self.fail(path, f"{resolved} is a folder, not a file")
         return resolved
+
+
+def _unknown(key: str, known: list[str]) -> str:
+    """The problem of an unknown key: the likeliest key meant, else every key."""
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+    if not close:
+        return f"unknown key (known keys: {', '.join(sorted(known))})"
+
+    def shared(name: str) -> int:  # memsize: mem before daemonize
+        return next((i for i, (a, b) in enumerate(zip(key, name, strict=False)) if a != b),
+                    min(len(key), len(name)))
+
+    best = max(close, key=shared)  # ties keep difflib's order, the closest first
+    return f"unknown key (did you mean {best!r}?)"
 
 
 def _join(path: str, name: str) -> str:

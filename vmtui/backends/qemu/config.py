@@ -39,6 +39,10 @@ class FwCfg:
             raise ValueError("file: give a file or a string, one of them")
 
 
+DAEMONIZE_REFUSED = ("vmtui owns each QEMU process (its console, its exit, its death with "
+                     "vmtui); a daemonized QEMU escapes it")
+
+
 @dataclass(frozen=True)
 class QemuConfig:
     """How to start each QEMU instance of a pool (kata's launcher vocabulary)."""
@@ -77,7 +81,8 @@ class QemuConfig:
     hugepages: bool = spec(False, help="back guest RAM with /dev/hugepages")
     mem_prealloc: bool = False
     mlock: bool = spec(False, help="lock guest RAM in host memory")
-    daemonize: bool = spec(False, help="refused: vmtui manages the process")
+    daemonize: bool = spec(False, help="refused: vmtui manages the process",
+                           refuse=DAEMONIZE_REFUSED)
     boot_parallel: int | None = spec(None, min=0, max=1024, help="VMs of this pool booting at "
                                      "once (0: no limit); unset: one per host CPU, shared by "
                                      "every local QEMU pool")
@@ -113,9 +118,8 @@ class QemuConfig:
             if not getattr(self, name).is_file():
                 raise ValueError(f"{name}: {getattr(self, name)} not found (firmware: uefi): "
                                  "install the ovmf package")
-        if self.daemonize:
-            raise ValueError("daemonize: refused: vmtui owns each QEMU process (its console, "
-                             "its exit, its death with vmtui); a daemonized QEMU escapes it")
+        if self.daemonize:  # the loader says so beside other problems; this for Python
+            raise ValueError(f"daemonize: refused: {DAEMONIZE_REFUSED}")
         if self.uuid and not varies(self.uuid) and not UUID_RE.match(self.uuid):
             raise ValueError(f"uuid: {self.uuid!r} is not a UUID")
         for i, item in enumerate(self.globals):
