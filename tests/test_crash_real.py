@@ -117,8 +117,8 @@ async def test_registers_of_both_vcpus(shared_fleet: Fleet) -> None:
 async def test_hold_opens_a_gdb_stub(shared_fleet: Fleet) -> None:
     command = await shared_fleet.hold(SHARED)
     try:
-        port = int(command.split("127.0.0.1:")[1].split("'")[0])
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        path = command.split("target remote ")[1].split("'")[0]  # a unix socket
+        reader, writer = await asyncio.open_unix_connection(path)
         writer.write(b"$?#3f")  # GDB remote protocol: why did the target stop?
         await writer.drain()
         reply = b""
@@ -129,7 +129,7 @@ async def test_hold_opens_a_gdb_stub(shared_fleet: Fleet) -> None:
         assert b"+" in reply and reply.count(b"$T") >= 1, reply
         writer.close()
         snap = next(s for s in shared_fleet.snapshot() if s.name == SHARED)
-        assert snap.held and "target remote 127.0.0.1:" in snap.gdb
+        assert snap.held and f"target remote {path}'" in snap.gdb
         with pytest.raises(Exception, match="held; release it before you restart it"):
             await shared_fleet.restart(SHARED)
     finally:

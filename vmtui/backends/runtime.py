@@ -1,7 +1,9 @@
-"""The runtime folder of a fleet (QMP sockets and the like), and sweeping stale ones.
+"""The runtime folder of a fleet (QMP sockets, gdb stubs), and sweeping stale ones.
 
 Each fleet keeps its sockets in a private ``vmtui-*`` folder of the system's
-temporary folder, with ``owner.pid`` naming the process that made it. A vmtui
+temporary folder (mode 0700 whatever the umask: the folder is what keeps other
+local users off the QMP sockets and the gdb stubs, which read and write guest
+memory), with ``owner.pid`` naming the process that made it. A vmtui
 killed with SIGKILL cannot remove its folder; the next fleet to start removes
 every folder whose owner is gone.
 """
@@ -52,6 +54,6 @@ def sweep(root: Path | None = None) -> list[Path]:
 def make(root: Path | None = None) -> Path:
     """A new private runtime folder (mode 0700) owned by this process."""
     sweep(root)
-    folder = Path(tempfile.mkdtemp(prefix=PREFIX, dir=root))
+    folder = Path(tempfile.mkdtemp(prefix=PREFIX, dir=root))  # 0700, whatever the umask
     (folder / OWNER).write_text(f"{os.getpid()}\n")
     return folder

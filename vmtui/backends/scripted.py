@@ -100,7 +100,9 @@ class ScriptedInstance(Instance):
         return [("QMP socket", str(self.domain.socket))]
 
     async def open_debug_stub(self) -> str:
-        return "gdb -ex 'target remote 127.0.0.1:1234'  # scripted: no stub listens"
+        # The shape of QEMU's: a unix socket in the private runtime folder.
+        return (f"gdb -ex 'target remote {self.domain.socket.parent}/{self.name}.gdb'"
+                "  # scripted: no stub listens")
 
     async def close_debug_stub(self) -> None:
         return None

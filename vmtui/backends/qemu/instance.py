@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shlex
 import shutil
 import socket
@@ -16,7 +15,8 @@ from vmtui.backends.base import BootError, Env, InfraError, Instance, Pool, Stat
 from vmtui.backends.diagnose import sysrq_keys
 from vmtui.backends.guestops import GuestSession
 from vmtui.backends.merger import OutputMerger
-from vmtui.backends.qemu import hostdev, launcher, vmstate
+from vmtui.backends.qemu import gdbstub, hostdev, launcher, vmstate
+from vmtui.backends.qemu.accel import resolve_accel
 from vmtui.backends.qemu.config import LaunchPlan, QemuConfig, build_argv
 from vmtui.backends.qemu.domain import Domain, DomainError, DomainTimeout, EventSubscription
 from vmtui.backends.qemu.launcher import process_state
@@ -30,39 +30,6 @@ T = TypeVar("T")
 
 PROBE_TIMEOUT = 2.0  # seconds QEMU has to answer before a command that acts is sent
 
-
-def kvm_usable() -> tuple[bool, str]:
-    """Whether /dev/kvm can be opened for reading and writing, and why not."""
-    try:
-        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False, "/dev/kvm does not exist"
-    except OSError as exc:
-        return False, f"/dev/kvm cannot be opened: {exc.strerror}"
-    os.close(fd)
-    return True, ""
-
-
-def resolve_accel(requested: str) -> tuple[str, str]:
-    """The accelerator to use and a note for the operator (empty if none).
-
-    Raises:
-        InfraError: KVM was asked for explicitly and is not available.
-    """
-    if requested == "tcg":
-        return "tcg", ""
-    ok, why = kvm_usable()
-    if ok:
-        return "kvm", ""
-    if requested == "kvm":
-        raise InfraError(f"KVM is not available: {why} (use accel: tcg or auto)")
-    return "tcg", f"KVM is not available ({why}): using TCG"
-
-
-# gdb's name for each architecture (syzkaller's target names on the left).
-GDB_ARCH = {"amd64": "i386:x86-64", "386": "i386", "arm64": "aarch64", "arm": "arm",
-            "riscv64": "riscv:rv64", "ppc64le": "powerpc:common64", "s390x": "s390:64-bit",
-            "mips64le": "mips:isa64"}
 
 _taken_ports: set[int] = set()
 
@@ -95,7 +62,7 @@ class QemuInstance(Instance):
         self.accel = accel
         self.boot_timeout = boot_timeout
         self.arch = arch
-        self._gdb_port: int | None = None
+        self._gdb_socket: Path | None = None
         self._closed = False
 
     @property
@@ -135,24 +102,27 @@ class QemuInstance(Instance):
     # -- gdb stub --------------------------------------------------------------
 
     async def open_debug_stub(self) -> str:
-        """QEMU's gdb stub on a loopback port; the gdb command that attaches."""
-        port = free_port()
-        answer = await self.domain.hmp(f"gdbserver tcp:127.0.0.1:{port}")
+        """QEMU's gdb stub on a unix socket in the private runtime folder (never
+        a TCP port: any local user may connect to one); the gdb command that
+        attaches."""
+        path = gdbstub.socket_path(self.qmp_socket.parent, self.name)
+        try:
+            gdbstub.check_private(path)
+        except StateError as exc:
+            raise StateError(f"{self.name}: {exc}") from None
+        answer = await self.domain.hmp(gdbstub.hmp_open(path))
         if "Waiting for gdb connection" not in answer:
-            _taken_ports.discard(port)
             raise StateError(f"{self.name}: QEMU refused the gdb stub: {answer.strip()}")
-        self._gdb_port = port
-        arch = GDB_ARCH.get(self.arch)
-        prefix = f"gdb -ex 'set architecture {arch}' " if arch else "gdb "
-        return f"{prefix}-ex 'target remote 127.0.0.1:{port}'  # add your vmlinux for symbols"
+        self._gdb_socket = path
+        return gdbstub.attach_command(path, self.arch)
 
     async def close_debug_stub(self) -> None:
-        if self._gdb_port is None:
+        if self._gdb_socket is None:
             return
-        port, self._gdb_port = self._gdb_port, None
-        _taken_ports.discard(port)
+        path, self._gdb_socket = self._gdb_socket, None
         if not self.exited():
-            await self.domain.hmp("gdbserver none")
+            await self.domain.hmp("gdbserver none")  # QEMU removes the socket
+        path.unlink(missing_ok=True)
 
     def exited(self) -> bool:
         return self.proc.returncode is not None
@@ -264,10 +234,11 @@ class QemuInstance(Instance):
         await self.domain.close()
         if self.proc.stdin is not None:
             self.proc.stdin.close()
-        for port in (self.ssh.port if self.ssh else None, self._gdb_port):
-            if port is not None:
-                _taken_ports.discard(port)
+        if self.ssh is not None:
+            _taken_ports.discard(self.ssh.port)
         self.domain.socket.unlink(missing_ok=True)
+        if self._gdb_socket is not None:  # a QEMU that was killed left it
+            self._gdb_socket.unlink(missing_ok=True)
 
 
 class QemuPool(Pool):
@@ -295,9 +266,9 @@ class QemuPool(Pool):
         # This instance's values ({name}, {index}), and its own disk overlays.
         cfg = await make_overlays(for_instance(self.config, name, index), workdir)
         binary = launcher.find_binary(cfg.qemu)
-        accel, note = resolve_accel(cfg.accel)
+        accel, note = await resolve_accel(cfg.accel, binary, cfg.cpu, cfg.machine)
         if note:
-            output.feed("vmtui", f"{note}\n".encode())
+            output.feed("vmtui", f"[vmtui] {note}\n".encode())
         hostdev.check_host(cfg, accel)
         ssh_port = free_port() if cfg.network else None
         fds = hostdev.open_device_fds(cfg, name)

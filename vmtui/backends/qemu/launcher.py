@@ -5,6 +5,11 @@ forked. It must also die with vmtui when vmtui is killed outright (SIGKILL
 runs no cleanup), so the child asks the kernel for a parent-death signal. That
 signal fires when the *thread* that forked the child exits: QEMU is therefore
 only ever spawned from the event loop's thread, never from a thread worker.
+
+QEMU runs with umask 077: every socket it listens on (the QMP sockets of
+``vm.qmp_sockets``, socket chardevs) and every file it creates is its owner's
+alone, whatever the user's umask and wherever the path is, so no other local
+user can connect to a monitor or a console.
 """
 
 from __future__ import annotations
@@ -22,7 +27,11 @@ from vmtui.backends.base import InfraError
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent: int) -> None:
+QEMU_UMASK = 0o077
+
+
+def _child_setup(parent: int) -> None:
+    os.umask(QEMU_UMASK)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     # The parent may have died between fork and prctl: then nobody will send
@@ -61,7 +70,7 @@ async def spawn(argv: list[str], cwd: Path,
             cwd=cwd,
             start_new_session=True,
             pass_fds=pass_fds,
-            preexec_fn=lambda: _die_with_parent(parent),
+            preexec_fn=lambda: _child_setup(parent),
         )
     except OSError as exc:
         raise InfraError(f"cannot start {argv[0]}: {exc.strerror}") from exc
