@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,11 +12,12 @@ from pathlib import Path
 import yaml
 
 from vmtui import __version__
-from vmtui.backends.config import Config, load_config
+from vmtui.backends.config import Config, load_config, load_configs, read_configs
 from vmtui.backends.schema import ConfigError
 
 COMMANDS = ("argv", "check", "demo", "guest", "report", "run", "schema", "screenshot")
 EXIT_CONFIG = 2
+EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell shows for `yes | head`
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,8 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="open the pools of CONFIG... (the same as "
                                      "'vmtui CONFIG...')")
     run.add_argument("config", nargs="+", help="pool configs (YAML): one pool each")
-    check = sub.add_parser("check", help="validate CONFIG without starting anything")
-    check.add_argument("config", help="pool config (YAML)")
+    check = sub.add_parser("check", help="validate CONFIG... without starting anything: "
+                           "each file, and pools shown together (their names)")
+    check.add_argument("config", nargs="+", help="pool configs (YAML): one pool each")
     argv = sub.add_parser("argv", help="print the QEMU command line of an instance of CONFIG, "
                           "one argument per line, without starting anything")
     argv.add_argument("config", help="pool config (YAML)")
@@ -70,8 +73,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str, status: int = 1) -> int:
-    print(f"vmtui: {message}", file=sys.stderr)
+    """Say ``message`` on standard error, each of its lines as ``vmtui: ...``."""
+    print("".join(f"vmtui: {line}\n" for line in message.splitlines()), end="",
+          file=sys.stderr)
     return status
+
+
+def _check(paths: list[str]) -> int:
+    """``vmtui check``: each valid file ``ok``, then every problem, one line each."""
+    configs, errors = read_configs(paths)
+    bad = {e.file for e in errors}
+    for config in configs:
+        if config.source not in bad:
+            count = config.pool.count
+            print(f"{config.source}: ok ({config.pool.type}, {count} "
+                  f"instance{'s' if count != 1 else ''})")
+    if errors:
+        return _fail(ConfigError.combine(errors).args[0], EXIT_CONFIG)
+    return 0
 
 
 def _run_app(*configs: Config) -> int:
@@ -127,32 +146,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _argv(config: Config, index: int) -> int:
-    """The argv instance ``index`` would get. Chosen only at start, and shown as
-    variables: the SSH port, the runtime folder, the fds of tap devices."""
-    import shlex
+    from vmtui.argvcmd import ArgvError, print_argv
 
-    from vmtui.backends.qemu import QemuConfig
-    from vmtui.backends.qemu.config import LaunchPlan, build_argv
-    from vmtui.backends.qemu.instance import resolve_accel
-    from vmtui.backends.qemu.layout import device_ids
-    from vmtui.backends.qemu.perinstance import for_instance
-
-    if not isinstance(config.vm, QemuConfig):
-        return _fail(f"{config.source}: type: {config.pool.type} has no QEMU command line",
-                     EXIT_CONFIG)
-    if not 0 <= index < config.pool.count:
-        return _fail(f"--instance: {index} is not one of 0 to {config.pool.count - 1}",
-                     EXIT_CONFIG)
-    name = f"{config.pool.name}-{index}"
-    cfg = for_instance(config.vm, name, index)
-    fds = {dev_id: [-1] * (2 * d.queues) for d, dev_id in zip(cfg.devices, device_ids(cfg.devices),
-                                                             strict=True) if d.kind == "net"}
-    plan = LaunchPlan(name, Path("$RUNTIME") / f"{name}.qmp", 65535 if cfg.network else None,
-                      resolve_accel(cfg.accel)[0], fds,
-                      Path("$WORKDIR") / "uefi-vars.fd" if cfg.firmware == "uefi" else None)
-    for arg in build_argv(cfg, plan):
-        print(shlex.quote(arg.replace(":65535-", ":$SSH_PORT-").replace("=-1", "=$FD")
-                          .replace(":-1", ":$FD")))
+    try:
+        print_argv(config, index)
+    except ArgvError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
     return 0
 
 
@@ -187,6 +186,21 @@ def _screenshot(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vmtui`` console script."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # a reader gone shows here, not at exit
+    except BrokenPipeError:
+        # The reader left (vmtui schema | head): stop quietly, as a tool ended by
+        # SIGPIPE would; devnull under stdout keeps Python's last flush quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and not args_list[0].startswith("-") and args_list[0] not in COMMANDS:
         args_list.insert(0, "run")
@@ -218,18 +232,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "run":
         try:
-            configs = [load_config(path) for path in args.config]
+            configs = load_configs(args.config)
         except ConfigError as exc:
             return _fail(str(exc), EXIT_CONFIG)
         return _run_app(*configs)
+    if args.command == "check":
+        return _check(args.config)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         return _fail(str(exc), EXIT_CONFIG)
     if args.command == "argv":
         return _argv(config, args.instance)
-    if args.command == "check":
-        print(f"{args.config}: ok ({config.pool.type}, {config.pool.count} "
-              f"instance{'s' if config.pool.count != 1 else ''})")
-        return 0
     return EXIT_CONFIG
