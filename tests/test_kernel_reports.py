@@ -5,7 +5,9 @@ the console and titles it from the whole report.
 Each expected title is computed by syzkaller's rules (pkg/report/linux.go) from
 the report this guest's kernel (Debian 6.1 cloud) prints, and written down here
 with the rule that gives it. A fresh guest per trigger: most of them kill the
-writing shell or leave the kernel tainted and stalled.
+writing shell or leave the kernel tainted and stalled. Nothing lowers a watchdog
+here: the lockup, hang and stall report at the guest's own thresholds (its rc),
+as a user who writes the word gets them.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ class Trigger:
     title: str
     kind: str
     why: str  # the syzkaller rule that gives the title
-    setup: str = "true"  # shorten a watchdog's threshold below the module's 12 s
     cpus: int = 1
     corrupted: bool = False
 
@@ -56,19 +57,16 @@ TRIGGERS = [
     # A stall is named by the frame above the first dispatch frame (vfs_write here),
     # so every stall reached through one file's write shares a title.
     Trigger("lockup", "BUG: soft lockup in proc_reg_write", "HANG",
-            "the stall extractor over RIP and call trace: the frame above vfs_write",
-            setup="echo 3 > /proc/sys/kernel/watchdog_thresh"),
+            "the stall extractor over RIP and call trace: the frame above vfs_write"),
     # Scheduler and wait frames (__schedule, schedule, schedule_timeout) are skipped.
     Trigger("hang", "INFO: task hung in vmtui_crash_hang", "HANG",
-            "the hung-task extractor: the first frame that is not a wait",
-            setup="echo 3 > /proc/sys/kernel/hung_task_timeout_secs"),
+            "the hung-task extractor: the first frame that is not a wait"),
     # Linux 6.1 prints a self-detected stall as the interrupted task's registers and
     # stack, without the timer interrupt's frames that syzkaller's rule starts from:
     # syzkaller finds no frame and calls the report corrupted (its own corpus files
     # linux/718-720 are this form). vmtui agrees, so the title dedupes with syzbot's.
     Trigger("rcu", "INFO: rcu detected stall in corrupted", "HANG",
             "the stall rule needs apic_timer_interrupt frames, absent here",
-            setup="echo 3 > /sys/module/rcupdate/parameters/rcu_cpu_stall_timeout",
             cpus=2, corrupted=True),
     Trigger("overflow", "BUG: stack guard page was hit in proc_reg_write", "UNKNOWN",
             "the guard-page BUG uses the stall extractor: the frame above vfs_write"),
@@ -82,13 +80,13 @@ async def trigger(guest: Guest, workdir: Path, t: Trigger) -> None:
     await asyncio.wait_for(fleet.start(), 150)
     try:
         shell = fleet.guest(name)
-        loaded = await shell.run(f"insmod {CRASH_MODULE} && {t.setup} && "
-                                 "cat /proc/sys/kernel/tainted", timeout=30)
+        loaded = await shell.run(f"insmod {CRASH_MODULE} && cat /proc/sys/kernel/tainted",
+                                 timeout=30)
         assert loaded.status == 0, loaded.describe()
         assert int(loaded.stdout) & TAINT_UNSIGNED_MODULE  # unsigned, and loaded anyway
         writer = asyncio.ensure_future(shell.run(f"echo {t.word} > /proc/vmtui_crash",
                                                  timeout=60))
-        await fleet.wait_state(name, InstanceState.CRASHED, timeout=60)
+        await fleet.wait_state(name, InstanceState.CRASHED, timeout=90)
         await fleet.watch.settle()
         rec = fleet.record(name)
         assert rec.title == t.title, f"{t.word}: {t.why}"

@@ -29,7 +29,7 @@ from vmtui.guest import crashmod
 from vmtui.guest.cpio import CpioWriter
 
 # Bump when the guest's layout changes, so old caches are rebuilt.
-GUEST_FORMAT = 7
+GUEST_FORMAT = 8
 KERNEL_META_PACKAGES = ("linux-image-cloud-amd64", "linux-image-amd64")
 # Loaded at boot in this order after their dependencies; missing ones are skipped.
 MODULES = ("virtio_pci", "virtio_net", "virtio_blk", "virtio_console", "virtio_scsi",

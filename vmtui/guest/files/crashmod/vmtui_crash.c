@@ -16,12 +16,21 @@
  *   overflow  recurse off the stack's end  -> BUG: stack guard page was hit
  *
  * Each trigger lives in its own noinline function, so the report names it.
- * The lockup, hang and stall last SPIN_SECONDS and then return; the test sets
- * the watchdogs' thresholds below that first.
+ * The lockup, hang and stall last a bounded time and then return, each long
+ * enough for the test guest's own thresholds (set by its rc at boot):
+ *
+ *   lockup  16 s  soft lockup after 2 * watchdog_thresh (5) = 10-12 s, and ends
+ *                 before the RCU stall (21 s) that a preempt-off spin also is
+ *   hang    24 s  hung_task_timeout_secs 10, checked every 2 s: 10-14 s
+ *   rcu     30 s  the kernel's rcu_cpu_stall_timeout (21 s) after the grace
+ *                 period this trigger asks for; the soft-lockup watchdog is
+ *                 touched meanwhile, so the stall is the report (2 vCPUs or
+ *                 more: the grace period's kthread runs on another CPU)
  */
 #include <linux/delay.h>
 #include <linux/jiffies.h>
 #include <linux/module.h>
+#include <linux/nmi.h>
 #include <linux/preempt.h>
 #include <linux/proc_fs.h>
 #include <linux/rcupdate.h>
@@ -29,7 +38,9 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
-#define SPIN_SECONDS 12
+#define LOCKUP_SECONDS 16
+#define HANG_SECONDS 24
+#define STALL_SECONDS 30
 
 static volatile long vmtui_sink;
 static volatile int vmtui_zero;
@@ -61,26 +72,32 @@ static noinline void vmtui_crash_divide(void)
 	vmtui_sink = 1000 / vmtui_zero;
 }
 
-static noinline void vmtui_crash_spin(void)
+/* Spin for @seconds; @quiet: keep the soft-lockup watchdog from reporting it. */
+static noinline void vmtui_crash_spin(unsigned int seconds, bool quiet)
 {
-	unsigned long end = jiffies + SPIN_SECONDS * HZ;
+	unsigned long end = jiffies + seconds * HZ;
 
-	while (time_before(jiffies, end))
+	while (time_before(jiffies, end)) {
+		if (quiet)
+			touch_softlockup_watchdog();
 		cpu_relax();
+	}
 }
 
 static noinline void vmtui_crash_lockup(void)
 {
 	preempt_disable();
-	vmtui_crash_spin();
+	vmtui_crash_spin(LOCKUP_SECONDS, false);
 	preempt_enable();
 }
 
 static noinline void vmtui_crash_rcu(void)
 {
+	/* A grace period must be under way for a stall to be seen: ask for one. */
+	vmtui_sink = (long)start_poll_synchronize_rcu();
 	rcu_read_lock();
 	preempt_disable();
-	vmtui_crash_spin();
+	vmtui_crash_spin(STALL_SECONDS, true);
 	preempt_enable();
 	rcu_read_unlock();
 }
@@ -88,7 +105,7 @@ static noinline void vmtui_crash_rcu(void)
 static noinline void vmtui_crash_hang(void)
 {
 	set_current_state(TASK_UNINTERRUPTIBLE);
-	vmtui_sink = schedule_timeout(SPIN_SECONDS * HZ); /* no tail call: keep this frame */
+	vmtui_sink = schedule_timeout(HANG_SECONDS * HZ); /* no tail call: keep this frame */
 }
 
 /* 512 bytes a frame; not a tail call, so it cannot become a loop. */
