@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-from vmtui.backends.base import InfraError
-from vmtui.backends.qemu import instance
 from vmtui.backends.qemu.config import LaunchPlan, QemuConfig, build_argv
 from vmtui.backends.qemu.perinstance import default_mac, default_uuid
 from vmtui.backends.schema import ConfigError, load_section
@@ -308,15 +306,6 @@ def test_refused_with_field(d: Path, vm: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as info:
         load(d, **vm)
     assert str(info.value) == f"pool.yaml: {message.format(d=d)}"
-
-
-def test_kvm_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(instance, "kvm_usable", lambda: (False, "/dev/kvm does not exist"))
-    with pytest.raises(InfraError, match=r"^KVM is not available: /dev/kvm does not exist"):
-        instance.resolve_accel("kvm")
-    assert instance.resolve_accel("auto") == (
-        "tcg", "KVM is not available (/dev/kvm does not exist): using TCG")
-    assert instance.resolve_accel("tcg") == ("tcg", "")
 
 
 def test_hugepages_with_a_shared_backend_drop_mem_path(d: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shlex
 import shutil
 import socket
@@ -17,6 +16,7 @@ from vmtui.backends.diagnose import sysrq_keys
 from vmtui.backends.guestops import GuestSession
 from vmtui.backends.merger import OutputMerger
 from vmtui.backends.qemu import gdbstub, hostdev, launcher, vmstate
+from vmtui.backends.qemu.accel import resolve_accel
 from vmtui.backends.qemu.config import LaunchPlan, QemuConfig, build_argv
 from vmtui.backends.qemu.domain import Domain, DomainError, DomainTimeout, EventSubscription
 from vmtui.backends.qemu.launcher import process_state
@@ -29,34 +29,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PROBE_TIMEOUT = 2.0  # seconds QEMU has to answer before a command that acts is sent
-
-
-def kvm_usable() -> tuple[bool, str]:
-    """Whether /dev/kvm can be opened for reading and writing, and why not."""
-    try:
-        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False, "/dev/kvm does not exist"
-    except OSError as exc:
-        return False, f"/dev/kvm cannot be opened: {exc.strerror}"
-    os.close(fd)
-    return True, ""
-
-
-def resolve_accel(requested: str) -> tuple[str, str]:
-    """The accelerator to use and a note for the operator (empty if none).
-
-    Raises:
-        InfraError: KVM was asked for explicitly and is not available.
-    """
-    if requested == "tcg":
-        return "tcg", ""
-    ok, why = kvm_usable()
-    if ok:
-        return "kvm", ""
-    if requested == "kvm":
-        raise InfraError(f"KVM is not available: {why} (use accel: tcg or auto)")
-    return "tcg", f"KVM is not available ({why}): using TCG"
 
 
 _taken_ports: set[int] = set()
@@ -294,9 +266,9 @@ class QemuPool(Pool):
         # This instance's values ({name}, {index}), and its own disk overlays.
         cfg = await make_overlays(for_instance(self.config, name, index), workdir)
         binary = launcher.find_binary(cfg.qemu)
-        accel, note = resolve_accel(cfg.accel)
+        accel, note = await resolve_accel(cfg.accel, binary, cfg.cpu, cfg.machine)
         if note:
-            output.feed("vmtui", f"{note}\n".encode())
+            output.feed("vmtui", f"[vmtui] {note}\n".encode())
         hostdev.check_host(cfg, accel)
         ssh_port = free_port() if cfg.network else None
         fds = hostdev.open_device_fds(cfg, name)
