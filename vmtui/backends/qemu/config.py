@@ -11,6 +11,7 @@ from typing import Literal
 
 from vmtui.backends.qemu.devices import OWN_PREFIX, Device, Net, opt
 from vmtui.backends.qemu.layout import ArgvContext, bridge_chassis, device_ids
+from vmtui.backends.qemu.listeners import tcp_listeners
 from vmtui.backends.qemu.perinstance import check_pool, default_mac, default_uuid
 from vmtui.backends.schema import Size, spec, varies
 
@@ -118,6 +119,8 @@ class QemuConfig:
             if not getattr(self, name).is_file():
                 raise ValueError(f"{name}: {getattr(self, name)} not found (firmware: uefi): "
                                  "install the ovmf package")
+        if listeners := tcp_listeners(self.qemu_args):
+            raise ValueError(listeners[0])
         if self.daemonize:  # the loader says so beside other problems; this for Python
             raise ValueError(f"daemonize: refused: {DAEMONIZE_REFUSED}")
         if self.uuid and not varies(self.uuid) and not UUID_RE.match(self.uuid):
