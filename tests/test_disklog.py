@@ -236,3 +236,20 @@ def test_closing_with_a_cut_line_cuts_the_file_back_to_the_lines_start(
     nxt.write(b"[vmtui] boot 2\n")
     nxt.close()
     assert path.read_text().splitlines() == ["FLOOD 0 xxxx", "[vmtui] boot 2"]
+
+
+@pytest.mark.parametrize(("left", "after"), [
+    (b"[vmtui] boot 1\nhalf a li", b"[vmtui] boot 1\nhalf a li\n[vmtui] boot 2\n"),
+    (b"whole\n", b"whole\n[vmtui] boot 2\n"),
+    (b"", b"[vmtui] boot 2\n"),
+])
+def test_a_log_left_inside_a_line_by_a_killed_vmtui_is_mended_on_open(
+        tmp_path: Path, left: bytes, after: bytes) -> None:
+    # close() cuts a torn line back; a vmtui killed with SIGKILL cannot, and
+    # the next boot's marker must not be glued onto the torn line.
+    path = tmp_path / "console.log"
+    path.write_bytes(left)
+    log = ConsoleLog(path, lambda _: None)
+    log.write(b"[vmtui] boot 2\n")
+    log.close()
+    assert path.read_bytes() == after

@@ -61,6 +61,8 @@ class ConsoleLog:
         self.error = ""  # why writing fails, while it does
         self.lost_lines = 0  # lines dropped from the backlog, not yet noted in the file
         self.written = 0
+        if _ends_mid_line(path):  # a vmtui killed while the disk held part of a line
+            self.write(b"\n")
 
     def write(self, data: bytes) -> None:
         """Append ``data`` (whole lines), now or once the file takes it."""
@@ -177,3 +179,13 @@ class ConsoleLog:
     @property
     def closed(self) -> bool:
         return self._fd < 0
+
+
+def _ends_mid_line(path: Path) -> bool:
+    """Whether ``path`` ends inside a line (its last byte is not a newline)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) != b"\n"
+    except OSError:  # empty (no byte before the end), or unreadable: nothing to mend
+        return False
