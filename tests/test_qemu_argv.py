@@ -43,7 +43,7 @@ def pairs(args: list[str]) -> list[tuple[str, str]]:
 
 def test_base_argv(d: Path) -> None:
     assert argv(d, initrd="initrd", append="console=ttyS0 quiet", cpus=2, mem="512M",
-                qemu_args=["-s"]) == [
+                qemu_args=["-no-shutdown"]) == [
         "qemu-system-x86_64", "-name", "p-0,debug-threads=on", "-M", "pc", "-accel", "tcg",
         "-m", "512M", "-smp", "2", "-nodefaults", "-no-user-config", "-display", "none",
         "-chardev", "stdio,id=vmtui-console,signal=off", "-serial", "chardev:vmtui-console",
@@ -52,7 +52,7 @@ def test_base_argv(d: Path) -> None:
         "-uuid", default_uuid("p-0"),  # each instance its own
         "-device", "pvpanic", "-action", "panic=pause",
         "-netdev", "user,id=vmtui-ssh,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22",
-        "-device", "virtio-net-pci,netdev=vmtui-ssh,id=vmtui-ssh-dev", "-s",
+        "-device", "virtio-net-pci,netdev=vmtui-ssh,id=vmtui-ssh-dev", "-no-shutdown",
     ]
 
 
