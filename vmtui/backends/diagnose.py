@@ -29,14 +29,22 @@ Write = Callable[[bytes], Awaitable[None]]
 
 @dataclass
 class Diagnosis:
-    """What a diagnose action produced, for the console timeline and the evidence."""
+    """What a diagnose action produced, for the console timeline and the evidence.
+
+    ``sections`` holds what vmtui did or read for each step; ``marks`` where in
+    the timeline (a ring sequence number) each step began, so the console lines
+    a step produced can be cut from it (from its mark to the next step's).
+    """
 
     action: str
     sections: dict[str, str] = field(default_factory=dict)
+    marks: dict[str, int] = field(default_factory=dict)
 
-    def text(self) -> str:
-        return "".join(f"== {title} ==\n{body.rstrip()}\n" for title, body in
-                       self.sections.items())
+    def text(self, output: dict[str, str] | None = None) -> str:
+        """The sections as text, each followed by its console ``output`` if given."""
+        output = output or {}
+        return "".join(f"== {title} ==\n{body.rstrip()}\n{output.get(title, '')}"
+                       for title, body in self.sections.items())
 
 
 async def send_sequence(write: Write, lines: tuple[str, ...], pace: float = 1.0) -> None:

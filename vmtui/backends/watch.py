@@ -1,10 +1,10 @@
-"""What the fleet watches for: crashes, silence, lost VMs; and the evidence it keeps.
+"""What the fleet watches for: crashes, silence, lost VMs; diagnose and hold.
 
 syzkaller's monitor, for every instance: each console line goes past a crash
 detector; a clock declares a silent VM hung after ``no_output_timeout``; a VM
 process that dies unasked is a lost connection. Each of these, and each
-diagnose, writes an incident folder. Hold pins an instance and opens QEMU's
-gdb stub.
+diagnose, writes an incident folder (backends/incidents.py). Hold pins an
+instance and opens QEMU's gdb stub.
 """
 
 from __future__ import annotations
@@ -12,15 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from typing import TYPE_CHECKING
 
-from vmtui.backends import consolesrc, evidence
+from vmtui.backends import consolesrc
 from vmtui.backends.base import (
     DebugStub,
     Diagnosable,
-    Infoer,
     Instance,
     InstanceState,
     StateError,
@@ -35,17 +33,10 @@ from vmtui.backends.diagnose import (
 )
 from vmtui.backends.evidence import Incident
 from vmtui.backends.guestops import GuestError
+from vmtui.backends.incidents import IncidentWriter
 from vmtui.backends.inert import GuestText
-from vmtui.backends.monitor import (
-    CONSOLE_SOURCES,
-    LOST_CONNECTION,
-    NO_OUTPUT,
-    CrashDetector,
-    rest_of_report,
-)
+from vmtui.backends.monitor import CONSOLE_SOURCES, LOST_CONNECTION, NO_OUTPUT, CrashDetector
 from vmtui.backends.records import LIVE, WATCHED, require
-from vmtui.backends.report import Report, find_reports
-from vmtui.backends.tasks import Background
 
 if TYPE_CHECKING:
     from vmtui.backends.fleet import Fleet, InstanceRecord
@@ -59,6 +50,11 @@ DEFAULT_DIAGNOSE = {
     "openbsd": ("ddb", "registers"),
 }
 PANIC_TITLE = GuestText("kernel panic (pvpanic)")
+# Between diagnose steps: the guest's answer to one ends when its console has
+# been quiet this long (at most OUTPUT_WAIT seconds), so the next step's lines
+# are its own.
+QUIET = 0.3
+OUTPUT_WAIT = 3.0
 GUEST_SOURCES = frozenset({"console", "command", "serial", "ssh", "stdout", "stderr"})
 
 
@@ -69,10 +65,7 @@ class Watch:
         self.fleet = fleet
         self.detector = CrashDetector(fleet.config.pool.os)
         self.timeout = fleet.config.pool.no_output_timeout
-        self.after_seconds = after_seconds
-        self.incidents: list[Incident] = []
-        # Incident writers; each records its own failure on its incident.
-        self._tasks = Background(f"{fleet.config.pool.name}:incidents")
+        self.writer = IncidentWriter(fleet, self.diagnose, after_seconds)
 
     # -- detection -------------------------------------------------------------
 
@@ -82,8 +75,10 @@ class Watch:
         stdout and stderr) proves it alive; the console's is checked for crashes."""
         if source in GUEST_SOURCES:
             rec.last_output = self.fleet.clock()
-        if source not in CONSOLE_SOURCES:
-            return
+        if source not in CONSOLE_SOURCES or not (
+                rec.state in WATCHED
+                or (rec.state is InstanceState.CRASHED and rec.title == PANIC_TITLE)):
+            return  # no crash to find (the flood after one, say): no lines to check
         for index, title in self.detector.check_lines(texts):
             if rec.state in WATCHED:
                 # The batch is the newest lines of the ring: the report starts here.
@@ -117,10 +112,7 @@ class Watch:
 
     def _collect(self, rec: InstanceRecord, kind: str, title: GuestText,
                  diagnosis: Diagnosis | None = None) -> None:
-        task = self._tasks.spawn(self.write_incident(rec, kind, title, diagnosis),
-                                 f"incident:{rec.name}")
-        if kind != "diagnose":
-            rec.incident = task
+        self.writer.collect(rec, kind, title, diagnosis)
 
     def hung_in(self, rec: InstanceRecord, now: float) -> float | None:
         """Seconds left before a silent ``rec`` is declared hung (None: no clock)."""
@@ -159,142 +151,31 @@ class Watch:
             await asyncio.sleep(period)
             self.tick()
 
-    # -- evidence ----------------------------------------------------------------
+    # -- evidence (backends/incidents.py writes it) ---------------------------------
 
-    async def write_incident(self, rec: InstanceRecord, kind: str, title: GuestText,
-                             diagnosis: Diagnosis | None = None) -> Incident:
-        """Write an incident folder for ``rec``; returns once it is complete.
+    @property
+    def incidents(self) -> list[Incident]:
+        return self.writer.incidents
 
-        A folder that cannot be written (disk full, read-only) leaves an
-        incident whose ``error`` says why, and a note on the instance.
-        """
-        when = self.fleet.wallclock()
-        incident = Incident(rec.name, kind, GuestText(title), when,
-                            rec.workdir / "incidents", boot=rec.counters.boots)
-        self.incidents.append(incident)
-        try:
-            await self._write(rec, incident, diagnosis)
-        except (OSError, ValueError) as exc:
-            incident.error = f"{type(exc).__name__}: {exc}"
-            self.fleet.note(rec, f"writing the incident {incident.title!r} failed: "
-                                 f"{incident.error}")
-            log.error("%s: writing an incident failed", rec.name, exc_info=exc)
-        return incident
+    @property
+    def after_seconds(self) -> float:
+        """How long a crash's report and a verdict's console are waited for."""
+        return self.writer.after_seconds
 
-    async def _write(self, rec: InstanceRecord, incident: Incident,
-                     diagnosis: Diagnosis | None) -> None:
-        kind, title = incident.kind, incident.title
-        folder = incident.folder = evidence.new_folder(rec.workdir, title, incident.time)
-        mark = rec.ring.next_seq
-        evidence.write(folder, "console-before.txt",
-                       evidence.console_text(rec.ring.since(max(0, mark - 2000))[0]))
-        inst = rec.instance
-        if kind == "verdict" and title == NO_OUTPUT and rec.state is not InstanceState.PAUSED:
-            # Silent but running: ask the kernel what it is doing (into console-after).
-            try:
-                diagnosis = await self.diagnose(rec.name, "diagnose", record=False)
-            except VMError as exc:
-                diagnosis = Diagnosis("diagnose", {"failed": str(exc)})
-        registers = "" if isinstance(inst, Diagnosable) or inst is None else (
-            f"not available: the {self.fleet.config.pool.type} VM type does not run the "
-            "machine, so it cannot stop its CPUs\n")
-        if isinstance(inst, Diagnosable) and not rec.instance_exited():
-            try:
-                regs = await inst.registers()
-                registers = "".join(f"== cpu {cpu} ==\n{text.rstrip()}\n"
-                                    for cpu, text in regs.items())
-            except VMError as exc:
-                registers = f"registers unavailable: {exc}\n"
-        info: dict[str, str] = {}
-        if isinstance(inst, Infoer):
-            try:
-                info = await inst.info()
-            except VMError as exc:
-                info = {"info.txt": f"unavailable: {exc}\n"}
-        if kind == "crash":  # the rest of the report, or less when no more can come
-            await rest_of_report(rec, incident.time, self.after_seconds)
-        else:
-            await asyncio.sleep(self.after_seconds)
-        report = self._read_report(rec, incident.title) if kind == "crash" else None
-        evidence.write(folder, "console-after.txt",
-                       evidence.console_text(rec.ring.since(mark)[0]))
-        evidence.write(folder, "registers.txt", registers or "the VM was not running\n")
-        evidence.write(folder, "diagnosis.txt", diagnosis.text() if diagnosis else "")
-        evidence.write_events(folder, rec.events)
-        for name, text in info.items():
-            evidence.write(folder, name, text)
-        evidence.write(folder, "config.yaml", evidence.config_yaml(self.fleet.config))
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(incident.time))
-        read = "" if report is None else (
-            f"type: {report.kind}\ncorrupted: {report.reason or 'no'}\n"
-            + "".join(f"alt: {alt}\n" for alt in report.alts))
-        evidence.write(folder, "report.txt",
-                       f"title: {rec.title if kind != 'diagnose' else title}\n"
-                       f"kind: {kind}\ninstance: {rec.name}\nstate: {rec.state.value}\n"
-                       f"time: {stamp}\n{read}")
-        incident.title = GuestText(rec.title) if kind == "crash" else title
-        if kind != "diagnose":
-            self._save_crash(rec, incident, report)
-        incident.files = sorted(p.name for p in folder.iterdir())
-        incident.complete = True
-
-    def _read_report(self, rec: InstanceRecord, first: GuestText) -> Report | None:
-        """Read the report printed since the crash began, and title ``rec`` by it
-        (syzkaller's title, from the whole report) unless it was renamed since."""
-        lines = [text for _, source, text, _ in rec.ring.since(rec.crash_seq)[0]
-                 if source in CONSOLE_SOURCES]
-        reports = find_reports("".join(f"{line}\n" for line in lines), self.fleet.config.pool.os)
-        if not reports:
-            return None
-        if rec.title == first:
-            if rec.error == first:
-                rec.error = reports[0].title
-            rec.title = reports[0].title
-        return reports[0]
-
-    def _save_crash(self, rec: InstanceRecord, incident: Incident, report: Report | None) -> None:
-        """File the crash under its title in the pool's crashes/ (syzkaller's layout);
-        the incident links to it."""
-        boot_lines = rec.ring.since(rec.boot_seq)[0]
-        text = report.text if report is not None else evidence.console_text(
-            rec.ring.since(rec.crash_seq)[0], stamps=False)
-        seen = self.fleet.crashes.add(
-            rec.name, incident.title,
-            evidence.console_text(boot_lines, stamps=False).encode("utf-8", "replace"),
-            f"{incident.title}\n\n{text}", incident.time)
-        link = incident.folder / "crash"
-        link.symlink_to(os.path.relpath(seen.crash.folder, incident.folder))
+    @after_seconds.setter
+    def after_seconds(self, seconds: float) -> None:
+        self.writer.after_seconds = seconds
 
     async def attach_leftovers(self, rec: InstanceRecord, files: dict[str, bytes]) -> None:
-        """What a machine kept across its reboot (pstore) joins the incident of
-        the crash or verdict of the boot before this one, as ``pstore-NAME``."""
-        task = rec.incident
-        if task is not None and not task.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(task), 60)
-        incident = next((i for i in reversed(self.incidents)
-                         if i.instance == rec.name and i.kind != "diagnose"), None)
-        if incident is None or incident.boot != rec.counters.boots - 1 or incident.error:
-            self.fleet.note(rec, f"pstore held {len(files)} file(s) no incident of this run "
-                                 "is waiting for: kept in the workdir only")
-            return
-        try:
-            for name, data in files.items():
-                (incident.folder / f"pstore-{name}").write_bytes(data)
-        except OSError as exc:
-            self.fleet.note(rec, f"pstore: adding to the incident failed ({exc.strerror or exc});"
-                                 " the files stay in the workdir")
-            return
-        incident.files = sorted(p.name for p in incident.folder.iterdir())
-        self.fleet.note(rec, f"pstore: {len(files)} file(s) added to the incident "
-                             f"{incident.folder.name}")
+        """What a machine kept across its reboot (pstore) joins its last incident."""
+        await self.writer.attach_leftovers(rec, files)
 
     async def settle(self) -> None:
         """Wait for incident folders still being written."""
-        await self._tasks.settle()
+        await self.writer.settle()
 
     async def close(self) -> None:
-        await self._tasks.cancel()
+        await self.writer.close()
 
     # -- diagnose ------------------------------------------------------------------
 
@@ -318,7 +199,12 @@ class Watch:
         os_name = fleet.config.pool.os
         steps = [action] if action != "diagnose" else DEFAULT_DIAGNOSE.get(
             os_name, ("registers",))
-        for step in steps:
+        for number, step in enumerate(steps):
+            if number:
+                await self._quiet(rec)
+            section = f"sysrq {step.removeprefix('sysrq-')}" if step.startswith("sysrq-") \
+                else step
+            result.marks[section] = rec.ring.next_seq
             if step in ("registers", "nmi") and not isinstance(inst, Diagnosable):
                 why = (f"{name}: no {step} here: its VM type ({fleet.config.pool.type}) "
                        "does not run the machine, so it cannot stop its CPUs")
@@ -329,10 +215,11 @@ class Watch:
                 letter = step.removeprefix("sysrq-")
                 sysrq_keys(letter)  # a valid letter, or ValueError
                 how = await self._sysrq(rec, inst, letter, via)
-                result.sections[f"sysrq {letter}"] = f"sent via {how}"
+                result.sections[section] = f"sent via {how}"
             elif step == "registers":
                 for cpu, text in (await inst.registers()).items():
                     result.sections[f"registers cpu {cpu}"] = text
+                    result.marks[f"registers cpu {cpu}"] = rec.ring.next_seq
                     for line in text.rstrip().splitlines():
                         rec.ring.append("vmtui", f"cpu{cpu} {line}", fleet.wallclock())
             elif step == "nmi":
@@ -350,6 +237,16 @@ class Watch:
         if record:
             self._collect(rec, "diagnose", GuestText(f"diagnose {action}"), result)
         return result
+
+    async def _quiet(self, rec: InstanceRecord) -> None:
+        """Wait until the guest's console has been quiet for QUIET seconds (at most
+        OUTPUT_WAIT): the answer to the step before is then complete."""
+        deadline = time.monotonic() + OUTPUT_WAIT
+        seen, since = rec.ring.next_seq, time.monotonic()
+        while (now := time.monotonic()) < deadline and now - since < QUIET:
+            await asyncio.sleep(0.05)
+            if rec.ring.next_seq != seen:
+                seen, since = rec.ring.next_seq, time.monotonic()
 
     async def _sysrq(self, rec: InstanceRecord, inst: Instance, letter: str, via: str) -> str:
         """Send SysRq ``letter`` the way ``via`` says; how it went."""

@@ -1,4 +1,5 @@
-"""Unique crashes of the pool: one row per title, its newest report on Enter."""
+"""Unique crashes of the pool: one row per title, its newest report on Enter; from
+the report, its full console log (l) and the incident it was filed from (i)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from textual.widgets.data_table import ColumnKey
 
 from vmtui.bridge import Bridge, Crash
 from vmtui.screens.listing import ListingScreen
+from vmtui.screens.text import TextScreen
 from vmtui.widgets.inert import inert_text
 
 
@@ -77,6 +79,35 @@ class CrashesScreen(ListingScreen[Crash]):
         except OSError as exc:
             self.notify(f"{item.folder}: {exc}", severity="error")
             return
-        from vmtui.screens.text import TextScreen
+        self.app.push_screen(CrashReportScreen(self.bridge, item, text.splitlines()))
 
-        self.app.push_screen(TextScreen(f"{item.title} (newest report)", text.splitlines()))
+
+class CrashReportScreen(TextScreen):
+    """A crash's newest report, from its first line; l: the console log saved with
+    it, i: the incident folder it was filed from."""
+
+    BINDINGS = [Binding("l", "log", "Full log"), Binding("i", "incident", "Incident")]
+
+    def __init__(self, bridge: Bridge, crash: Crash, lines: list[str]) -> None:
+        super().__init__(f"{crash.title} (newest report)", lines, top=True)
+        self.bridge = bridge
+        self.crash = crash
+
+    def action_log(self) -> None:
+        try:
+            name, text = self.bridge.crash_log(self.crash)
+        except OSError as exc:
+            self.notify(f"{self.crash.folder}: {exc}", severity="error")
+            return
+        self.app.push_screen(TextScreen(f"{self.crash.title} ({name}: the console of its boot)",
+                                        text.splitlines()))
+
+    def action_incident(self) -> None:
+        incident = self.bridge.crash_incident(self.crash)
+        if incident is None:
+            self.notify("no incident of this run was filed under this title (the report "
+                        "and log are in the crashes/ folder)", severity="warning")
+            return
+        from vmtui.screens.incidents import IncidentScreen
+
+        self.app.push_screen(IncidentScreen(incident))
