@@ -65,7 +65,11 @@ async def test_a_crash_incident_is_named_by_its_final_title_and_holds_its_report
         assert "report as syzkaller's reportN holds it" in summary["files"]["report.txt"]
         assert summary["report_window"] == {"lines_read": len(OOPS), "lines_not_read": 0,
                                             "lines_lost": 0}
-        assert (folder / "crash").resolve() == fleet.crashes.all()[0].folder.resolve()
+        crash = fleet.crashes.all()[0].folder
+        assert (folder / "crash").resolve() == crash.resolve()
+        shown = incident.read("crash").splitlines()
+        assert shown[1] == f"-> {crash.resolve()}"
+        assert {"description", "log0", "report0"} <= set(shown[2:])
     finally:
         await fleet.close()
 

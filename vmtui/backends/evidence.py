@@ -70,7 +70,11 @@ class Incident:
         """
         if name not in self.files:
             raise FileNotFoundError(f"{name} is not a file of this incident")
-        return (self.folder / name).read_text(errors="replace")
+        path = self.folder / name
+        if path.is_dir():  # the link to the crash's folder: where it leads, what it holds
+            return (f"{describe(name)}\n-> {path.resolve()}\n"
+                    + "".join(f"{p.name}\n" for p in sorted(path.iterdir())))
+        return path.read_text(errors="replace")
 
 
 def slug(title: str) -> str:
