@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from vmtui.backends.config import parse_config
-from vmtui.backends.fleet import Fleet
-from vmtui.backends.ring import TEXT, TIME
+from vmtui.backends.config.pool import parse_config
+from vmtui.backends.console.ring import TEXT, TIME
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.demo import demo_dict
 from vmtui.guest.build import build
 

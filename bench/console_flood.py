@@ -41,9 +41,9 @@ from textual.screen import Screen
 from textual.widgets import Log
 
 from vmtui.app import VmtuiApp, calm_collector
-from vmtui.backends.config import parse_config
-from vmtui.backends.fleet import Fleet
-from vmtui.backends.ring import TEXT
+from vmtui.backends.config.pool import parse_config
+from vmtui.backends.console.ring import TEXT
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.bridge import Bridge
 from vmtui.screens.instance import InstanceScreen
 from vmtui.widgets.console_view import ConsoleView

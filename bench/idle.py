@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 from vmtui.app import VmtuiApp
-from vmtui.backends.config import parse_config
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.config.pool import parse_config
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.widgets.inspector import Inspector
 
 SIZE = (160, 48)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from vmtui.backends.monitor import CrashDetector
-from vmtui.backends.report import find_reports
+from vmtui.backends.monitor.detector import CrashDetector
+from vmtui.backends.monitor.report import find_reports
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 

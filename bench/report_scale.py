@@ -20,7 +20,7 @@ import argparse
 import statistics
 import time
 
-from vmtui.backends.report import find_reports
+from vmtui.backends.monitor.report import find_reports
 
 WARNING = """\
 ------------[ cut here ]------------

@@ -33,12 +33,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from vmtui.backends.base import InstanceState
-from vmtui.backends.config import parse_config
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.config.pool import parse_config
+from vmtui.backends.console.ring import SOURCE, TEXT
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
-from vmtui.backends.ring import SOURCE, TEXT
-from vmtui.backends.ssh import wait_for_ssh
+from vmtui.backends.ssh.target import wait_for_ssh
+from vmtui.backends.vm.base import InstanceState
 from vmtui.demo import demo_dict
 from vmtui.guest.build import build
 

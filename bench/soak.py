@@ -36,10 +36,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vmtui.backends.base import InstanceState, VMError
-from vmtui.backends.config import parse_config
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.config.pool import parse_config
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
+from vmtui.backends.vm.base import InstanceState, VMError
 from vmtui.demo import demo_dict
 from vmtui.guest.build import build
 

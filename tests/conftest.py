@@ -11,8 +11,8 @@ import pytest
 import pytest_asyncio
 
 from tests.libvirtd import libvirtd  # noqa: F401 (one daemon for the whole run)
-from vmtui.backends.config import Config, parse_config
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.config.pool import Config, parse_config
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import launcher
 from vmtui.demo import demo_dict
 from vmtui.guest.build import Guest, build

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vmtui.backends.config import Config, parse_config
+from vmtui.backends.config.pool import Config, parse_config
 
 
 def scripted_config(tmp: Path, *, count: int = 2, lines: list[str] | None = None,

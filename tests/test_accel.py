@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from vmtui.backends.base import InfraError
 from vmtui.backends.qemu import accel
 from vmtui.backends.qemu.accel import PROBE_EXIT, Verdict
+from vmtui.backends.vm.base import InfraError
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import guest_config
-from vmtui.backends.base import InstanceState
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.console.ring import TEXT
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import accel
-from vmtui.backends.ring import TEXT
+from vmtui.backends.vm.base import InstanceState
 from vmtui.demo import demo_dict
 from vmtui.guest.build import Guest
 

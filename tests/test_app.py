@@ -13,8 +13,8 @@ from textual.pilot import Pilot
 
 from tests.helpers import pid_alive, qemu_pids_in, scripted_config, wait_dead
 from vmtui.app import VmtuiApp
-from vmtui.backends.base import InstanceState
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.vm.base import InstanceState
 from vmtui.bridge import Bridge
 from vmtui.demo import demo_config
 from vmtui.guest.build import Guest

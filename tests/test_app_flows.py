@@ -16,9 +16,9 @@ from tests.conftest import guest_config
 from tests.helpers import scripted_config
 from tests.test_app import states, until
 from vmtui.app import VmtuiApp
-from vmtui.backends.base import InstanceState
-from vmtui.backends.fleet import Fleet
-from vmtui.backends.ring import TEXT
+from vmtui.backends.console.ring import TEXT
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.vm.base import InstanceState
 from vmtui.bridge import Bridge
 from vmtui.guest.build import Guest
 from vmtui.screens.confirm import ConfirmScreen

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import guest_config
-from vmtui.backends.config import ConfigError
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.config.pool import ConfigError
+from vmtui.backends.console.ring import SOURCE, TEXT, TIME
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import slots
 from vmtui.backends.qemu.slots import BootTurns
-from vmtui.backends.ring import SOURCE, TEXT, TIME
 from vmtui.guest.build import Guest
 
 

@@ -10,8 +10,8 @@ import jsonschema
 import pytest
 import yaml
 
-from vmtui.backends.config import PoolConfig
-from vmtui.backends.jsonschema import config_schema
+from vmtui.backends.config.jsonschema import config_schema
+from vmtui.backends.config.pool import PoolConfig
 from vmtui.cli import main
 
 

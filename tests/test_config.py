@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from vmtui.backends.config import load_config
-from vmtui.backends.schema import ConfigError
+from vmtui.backends.config.pool import load_config
+from vmtui.backends.config.schema import ConfigError
 from vmtui.cli import main
 
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from tests.helpers import eventually
-from vmtui.backends import consolesrc
-from vmtui.backends.base import InstanceState, StateError
-from vmtui.backends.config import parse_config
-from vmtui.backends.fleet import Fleet
-from vmtui.backends.schema import ConfigError
+from vmtui.backends.config.pool import parse_config
+from vmtui.backends.config.schema import ConfigError
+from vmtui.backends.console import sources as consolesrc
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.vm.base import InstanceState, StateError
 
 
 def config(tmp_path: Path, command: str, **console: Any) -> Any:

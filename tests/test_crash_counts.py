@@ -10,8 +10,8 @@ from textual.widgets import DataTable
 
 from tests.helpers import scripted_config
 from vmtui.app import VmtuiApp
-from vmtui.backends.crashes import CrashStore
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.monitor.crashes import CrashStore
 from vmtui.screens.crashes import CrashesScreen
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import guest_config
-from vmtui.backends.base import InstanceState
-from vmtui.backends.config import parse_config
-from vmtui.backends.evidence import FILES
-from vmtui.backends.fleet import Fleet
-from vmtui.backends.monitor import NO_OUTPUT
+from vmtui.backends.config.pool import parse_config
+from vmtui.backends.console.ring import TEXT
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.monitor.detector import NO_OUTPUT
+from vmtui.backends.monitor.evidence import FILES
 from vmtui.backends.qemu import QemuInstance
-from vmtui.backends.ring import TEXT
+from vmtui.backends.vm.base import InstanceState
 from vmtui.demo import demo_dict
 from vmtui.guest.build import Guest
 

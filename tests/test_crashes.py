@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from vmtui.backends.crashes import CrashStore
+from vmtui.backends.monitor.crashes import CrashStore
 
 
 def test_one_folder_per_title_with_numbered_pairs(tmp_path: Path) -> None:

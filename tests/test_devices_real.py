@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import make_disk
-from vmtui.backends.base import InstanceState
-from vmtui.backends.config import parse_config
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.config.pool import parse_config
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
+from vmtui.backends.vm.base import InstanceState
 from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import eventually, scripted_config
-from vmtui.backends.diagnose import FREEBSD_DDB, OPENBSD_DDB, send_sequence, sysrq_keys
-from vmtui.backends.fleet import Fleet
-from vmtui.backends.ring import SOURCE, TEXT
+from vmtui.backends.console.ring import SOURCE, TEXT
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.vm.diagnose import FREEBSD_DDB, OPENBSD_DDB, send_sequence, sysrq_keys
 
 
 class DdbPeer:

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from vmtui.backends.base import InstanceState
-from vmtui.backends.config import Config, parse_config
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.config.pool import Config, parse_config
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.vm.base import InstanceState
 from vmtui.demo import demo_dict
 from vmtui.guest.bootdisk import build_boot_disk
 from vmtui.guest.build import Guest

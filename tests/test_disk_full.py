@@ -19,11 +19,11 @@ import pytest
 
 from tests.conftest import guest_config
 from tests.helpers import eventually, pid_alive, qemu_pids_in
-from vmtui.backends import consoles
-from vmtui.backends.base import InstanceState, VMError
-from vmtui.backends.disklog import ConsoleLog
-from vmtui.backends.fleet import Fleet
-from vmtui.backends.ring import SOURCE, TEXT
+from vmtui.backends.console import path as consoles
+from vmtui.backends.console.disklog import ConsoleLog
+from vmtui.backends.console.ring import SOURCE, TEXT
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.vm.base import InstanceState, VMError
 from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest

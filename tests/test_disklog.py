@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import scripted_config
-from vmtui.backends.disklog import ConsoleLog
-from vmtui.backends.fleet import Fleet
-from vmtui.backends.merger import OutputMerger
+from vmtui.backends.console.disklog import ConsoleLog
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.vm.merger import OutputMerger
 
 
 class Bytes:

@@ -16,11 +16,11 @@ from textual.widgets import DataTable, Static
 from tests.helpers import eventually, scripted_config
 from tests.test_app import until
 from vmtui.app import VmtuiApp
-from vmtui.backends.base import InstanceState
-from vmtui.backends.fleet import Fleet
-from vmtui.backends.ring import SOURCE, TEXT
+from vmtui.backends.console.ring import SOURCE, TEXT
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.scripted import ScriptedInstance
-from vmtui.backends.tasks import Background
+from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.tasks import Background
 from vmtui.screens.incidents import IncidentsScreen
 
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from tests.helpers import eventually, scripted_config
-from vmtui.backends.base import InstanceState
-from vmtui.backends.config import parse_config
-from vmtui.backends.fleet import Fleet
-from vmtui.backends.ring import SOURCE, TEXT
-from vmtui.backends.schema import ConfigError
+from vmtui.backends.config.pool import parse_config
+from vmtui.backends.config.schema import ConfigError
+from vmtui.backends.console.ring import SOURCE, TEXT
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.vm.base import InstanceState
 
 
 def farm(tmp_path: Path, count: int = 1, **workload: Any) -> Fleet:

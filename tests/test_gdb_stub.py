@@ -19,10 +19,10 @@ import pytest
 
 from tests.conftest import guest_config
 from tests.helpers import scripted_config
-from vmtui.backends.base import InstanceState, StateError
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
 from vmtui.backends.qemu.gdbstub import attach_command, check_private, hmp_open
+from vmtui.backends.vm.base import InstanceState, StateError
 from vmtui.guest.build import Guest
 
 SHARED = "shared-0"

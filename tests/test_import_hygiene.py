@@ -84,13 +84,13 @@ def test_the_floors_only_meet_in_the_bridge() -> None:
 
 
 @pytest.mark.parametrize(("module", "source"), [
-    ("vmtui.backends.fleet", "def f():\n    from textual.app import App\n"),
-    ("vmtui.backends.fleet", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+    ("vmtui.backends.fleet.fleet", "def f():\n    from textual.app import App\n"),
+    ("vmtui.backends.fleet.fleet", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                              "    from vmtui.bridge import Bridge\n"),
     ("vmtui.backends.qemu.instance", "import rich.text\n"),
-    ("vmtui.backends.fleet", "from vmtui import config\n"),
-    ("vmtui.screens.pool", "from vmtui.backends.base import InstanceState\n"),
-    ("vmtui.widgets.console_view", "def f():\n    import vmtui.backends.ring\n"),
+    ("vmtui.backends.fleet.fleet", "from vmtui import config\n"),
+    ("vmtui.screens.pool", "from vmtui.backends.vm.base import InstanceState\n"),
+    ("vmtui.widgets.console_view", "def f():\n    import vmtui.backends.console.ring\n"),
     ("vmtui.app", "from vmtui import backends\n"),
 ])
 def test_the_rule_catches_a_crossing(module: str, source: str) -> None:
@@ -98,10 +98,10 @@ def test_the_rule_catches_a_crossing(module: str, source: str) -> None:
 
 
 @pytest.mark.parametrize(("module", "source"), [
-    ("vmtui.backends.fleet", "from vmtui.backends.base import Pool\nimport asyncio\n"),
+    ("vmtui.backends.fleet.fleet", "from vmtui.backends.vm.base import Pool\nimport asyncio\n"),
     ("vmtui.screens.pool", "from vmtui.bridge import Bridge, InstanceState\n"),
-    ("vmtui.bridge", "from vmtui.backends.fleet import Fleet\nfrom textual.app import App\n"),
-    ("vmtui.cli", "from vmtui.backends.config import load_config\n"),
+    ("vmtui.bridge", "from vmtui.backends.fleet.fleet import Fleet\nfrom textual.app import App\n"),
+    ("vmtui.cli", "from vmtui.backends.config.pool import load_config\n"),
 ])
 def test_the_rule_lets_the_allowed_through(module: str, source: str) -> None:
     assert violations(module, source) == []
@@ -109,9 +109,10 @@ def test_the_rule_lets_the_allowed_through(module: str, source: str) -> None:
 
 SCRIPT = f"""
 import sys
-import vmtui.backends, vmtui.backends.fleet, vmtui.backends.merger, vmtui.backends.ring
-import vmtui.backends.qemu, vmtui.backends.scripted, vmtui.backends.ssh
-import vmtui.backends.config, vmtui.backends.inspection, vmtui.backends.events
+import vmtui.backends, vmtui.backends.fleet.fleet, vmtui.backends.vm.merger
+import vmtui.backends.console.ring
+import vmtui.backends.qemu, vmtui.backends.scripted, vmtui.backends.ssh.target
+import vmtui.backends.config.pool, vmtui.backends.fleet.inspection, vmtui.backends.fleet.events
 import vmtui.demo, vmtui.guest.build
 bad = sorted(m for m in sys.modules if m.split(".")[0] in {UI_LIBRARIES!r}
              or m in ("vmtui.app", "vmtui.bridge")

@@ -12,10 +12,10 @@ from pathlib import Path
 from tests.helpers import eventually, scripted_config
 from tests.test_app import until
 from vmtui.app import VmtuiApp
-from vmtui.backends.base import InstanceState
-from vmtui.backends.evidence import slug
-from vmtui.backends.fleet import Fleet
-from vmtui.backends.monitor import REPORT_LINES
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.monitor.detector import REPORT_LINES
+from vmtui.backends.monitor.evidence import slug
+from vmtui.backends.vm.base import InstanceState
 from vmtui.screens.crashes import CrashReportScreen
 from vmtui.screens.incidents import IncidentScreen
 from vmtui.screens.text import TextScreen

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import guest_config
-from vmtui.backends.base import InstanceState
-from vmtui.backends.evidence import slug
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.monitor.evidence import slug
+from vmtui.backends.vm.base import InstanceState
 from vmtui.guest.build import Guest
 from vmtui.guest.crashmod import CRASH_MODULE
 

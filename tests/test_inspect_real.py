@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import eventually
-from vmtui.backends.fleet import Fleet
-from vmtui.backends.guestops import CommandTimeout
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
 from vmtui.backends.qemu.domain import DomainError
+from vmtui.backends.ssh.session import CommandTimeout
 
 pytestmark = pytest.mark.guest
 NAME = "shared-0"
@@ -159,7 +159,7 @@ async def test_forward_round_trip(shared_fleet: Fleet) -> None:
 async def test_a_different_host_key_is_refused(shared_fleet: Fleet, tmp_path: Path) -> None:
     import asyncssh
 
-    from vmtui.backends.ssh import SSHTarget, wait_for_ssh
+    from vmtui.backends.ssh.target import SSHTarget, wait_for_ssh
 
     wrong = tmp_path / "other.pub"
     asyncssh.generate_private_key("ssh-ed25519").write_public_key(str(wrong))

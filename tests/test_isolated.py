@@ -16,9 +16,9 @@ import pytest
 
 from tests.boards import MUX_BREAK, Board, start_board
 from tests.helpers import eventually
-from vmtui.backends.base import InstanceState, StateError
-from vmtui.backends.config import parse_config
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.config.pool import parse_config
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.vm.base import InstanceState, StateError
 from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest

@@ -9,10 +9,10 @@ import asyncssh
 import pytest
 import yaml
 
-from vmtui.backends.config import parse_config
+from vmtui.backends.config.pool import parse_config
+from vmtui.backends.config.schema import ConfigError
+from vmtui.backends.console.ssh_source import Replayed
 from vmtui.backends.isolated.config import Target, parse_target
-from vmtui.backends.schema import ConfigError
-from vmtui.backends.sshconsole import Replayed
 
 
 def load(tmp_path: Path, vm: dict[str, Any], **pool: Any) -> Any:

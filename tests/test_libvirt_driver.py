@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from vmtui.backends.base import InstanceState
-from vmtui.backends.config import ConfigError, parse_config
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.config.pool import ConfigError, parse_config
+from vmtui.backends.console.ring import SOURCE, TEXT
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.libvirt import LibvirtInstance
 from vmtui.backends.qemu.domain import DomainError
-from vmtui.backends.ring import SOURCE, TEXT
+from vmtui.backends.vm.base import InstanceState
 
 
 def fleet_of(tmp: Path, count: int = 1, **vm: Any) -> Fleet:

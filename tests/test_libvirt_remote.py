@@ -14,13 +14,13 @@ import pytest
 
 from tests.helpers import eventually
 from tests.libvirtd import Libvirtd, template
-from vmtui.backends.base import InstanceState
-from vmtui.backends.config import parse_config
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.config.pool import parse_config
+from vmtui.backends.console.ring import SOURCE, TEXT
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.libvirt.pool import render
 from vmtui.backends.qemu.instance import free_port
-from vmtui.backends.ring import SOURCE, TEXT
-from vmtui.backends.ssh import SSHTarget, wait_for_ssh
+from vmtui.backends.ssh.target import SSHTarget, wait_for_ssh
+from vmtui.backends.vm.base import InstanceState
 from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest

@@ -12,11 +12,11 @@ import pytest
 
 from tests.conftest import guest_config, make_disk
 from tests.helpers import eventually
-from vmtui.backends.base import InstanceState, StateError
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.console.ring import TEXT
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
 from vmtui.backends.qemu.domain import DomainTimeout
-from vmtui.backends.ring import TEXT
+from vmtui.backends.vm.base import InstanceState, StateError
 from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest

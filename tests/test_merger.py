@@ -9,7 +9,7 @@ import io
 import pytest
 
 from tests.helpers import eventually
-from vmtui.backends.merger import Chunk, OutputMerger
+from vmtui.backends.vm.merger import Chunk, OutputMerger
 
 
 def reader(*pieces: bytes) -> asyncio.StreamReader:
@@ -167,7 +167,7 @@ async def collect_all(merger: OutputMerger) -> list[bytes]:
 
 
 async def test_pacer_holds_a_source_back_while_busy() -> None:
-    from vmtui.backends.merger import Pacer
+    from vmtui.backends.vm.merger import Pacer
 
     pacer = Pacer(pause=0.5)
     merger = OutputMerger(pacer=pacer)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from vmtui.backends.merger import OutputMerger
-from vmtui.backends.monitor import CrashDetector
+from vmtui.backends.monitor.detector import CrashDetector
+from vmtui.backends.vm.merger import OutputMerger
 
 DATA = Path(__file__).parent / "data"
 

@@ -13,10 +13,10 @@ from textual.pilot import Pilot
 from tests.helpers import scripted_config
 from tests.test_snapshots import BOOT, fixed_place_and_zone, settled  # noqa: F401
 from vmtui.app import VmtuiApp
-from vmtui.backends.base import InstanceState, VMError
-from vmtui.backends.fleet import Fleet
-from vmtui.backends.fleets import Fleets
-from vmtui.backends.monitor import GuestText
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.fleet.fleets import Fleets
+from vmtui.backends.monitor.detector import GuestText
+from vmtui.backends.vm.base import InstanceState, VMError
 from vmtui.widgets.pool_table import PoolTable
 
 

@@ -15,10 +15,10 @@ from tests.conftest import guest_config
 from tests.helpers import eventually
 from tests.libvirtd import Libvirtd, template
 from vmtui.app import VmtuiApp
-from vmtui.backends.base import InstanceState
-from vmtui.backends.config import parse_config
-from vmtui.backends.fleet import Fleet
-from vmtui.backends.fleets import Fleets
+from vmtui.backends.config.pool import parse_config
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.fleet.fleets import Fleets
+from vmtui.backends.vm.base import InstanceState
 from vmtui.guest.build import Guest
 from vmtui.widgets.pool_table import PoolTable
 

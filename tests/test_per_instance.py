@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from vmtui.backends.config import parse_config
+from vmtui.backends.config.pool import parse_config
+from vmtui.backends.config.schema import ConfigError
 from vmtui.backends.qemu.config import LaunchPlan, build_argv
 from vmtui.backends.qemu.perinstance import default_mac, default_uuid, for_instance
-from vmtui.backends.schema import ConfigError
 
 
 def config(tmp_path: Path, count: int = 3, **vm: Any) -> Any:

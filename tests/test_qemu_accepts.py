@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import make_disk
+from vmtui.backends.config.schema import load_section
 from vmtui.backends.qemu.config import LaunchPlan, QemuConfig, build_argv
-from vmtui.backends.schema import load_section
 from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest

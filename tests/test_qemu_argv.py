@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from vmtui.backends.config.schema import ConfigError, load_section
 from vmtui.backends.qemu.config import LaunchPlan, QemuConfig, build_argv
 from vmtui.backends.qemu.perinstance import default_mac, default_uuid
-from vmtui.backends.schema import ConfigError, load_section
 
 
 @pytest.fixture

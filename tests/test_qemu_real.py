@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import pid_alive, qemu_pids_in, wait_dead
-from vmtui.backends.base import BootError, InstanceState
-from vmtui.backends.config import parse_config
-from vmtui.backends.fleet import Fleet
-from vmtui.backends.merger import OutputMerger
+from vmtui.backends.config.pool import parse_config
+from vmtui.backends.console.ring import TEXT
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
-from vmtui.backends.ring import TEXT
+from vmtui.backends.vm.base import BootError, InstanceState
+from vmtui.backends.vm.merger import OutputMerger
 from vmtui.demo import demo_config, demo_dict
 from vmtui.guest.build import Guest
 
@@ -104,7 +104,7 @@ async def test_boot_timeout_is_a_boot_error_with_console(guest: Guest, workdir: 
 CHILD = """
 import asyncio, sys
 from pathlib import Path
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.demo import demo_config
 from vmtui.guest.build import Guest
 

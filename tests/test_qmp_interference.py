@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.helpers import eventually
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
 from vmtui.backends.qemu.domain import DomainTimeout
 

@@ -22,7 +22,7 @@ from textual import events
 from tests.conftest import guest_config
 from tests.test_app import states, until
 from vmtui.app import VmtuiApp
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.guest.build import Guest
 from vmtui.guest.crashmod import CRASH_MODULE
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from vmtui.backends.merger import OutputMerger
-from vmtui.backends.report import find_reports
+from vmtui.backends.monitor.report import find_reports
+from vmtui.backends.vm.merger import OutputMerger
 
 CORPUS = Path(__file__).parent / "data" / "syzkaller-report"
 OSES = ("linux", "freebsd", "openbsd", "netbsd")

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from tests.helpers import scripted_config
-from vmtui.backends.base import InstanceState
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.scripted import ScriptedInstance
+from vmtui.backends.vm.base import InstanceState
 
 PANIC = [
     "{name}: up, ssh on port 22",

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from tests.test_report_corpus import CORPUS, load
-from vmtui.backends.report import (
+from vmtui.backends.monitor.report import (
     Report,
     ReportScanner,
     find_reports,
@@ -19,7 +19,7 @@ from vmtui.backends.report import (
     scan_reports,
     scan_text,
 )
-from vmtui.backends.report.stream import LINE_CAP
+from vmtui.backends.monitor.report.stream import LINE_CAP
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from report_scale import TITLE, flood

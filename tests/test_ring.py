@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from vmtui.backends.ring import SEQ, SOURCE, TEXT, ConsoleRing
+from vmtui.backends.console.ring import SEQ, SOURCE, TEXT, ConsoleRing
 
 
 def test_append_and_extend_number_lines_in_order() -> None:

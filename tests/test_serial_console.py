@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from vmtui.backends.base import InstanceState
-from vmtui.backends.config import parse_config
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.config.pool import parse_config
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.vm.base import InstanceState
 from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from vmtui.backends import runtime
+from vmtui.backends.fleet import runtime
 
 
 def _read_until(fd: int, proc: subprocess.Popen[bytes], want: bytes, timeout: float) -> bytes:

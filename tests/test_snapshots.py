@@ -14,8 +14,8 @@ from textual.pilot import Pilot
 
 from tests.helpers import scripted_config
 from vmtui.app import VmtuiApp
-from vmtui.backends.base import InstanceState
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.vm.base import InstanceState
 
 SIZES = [(80, 24), (160, 48)]
 BOOT = [

@@ -7,8 +7,8 @@ import asyncio
 import socket
 import time
 
-from vmtui.backends.merger import OutputMerger
-from vmtui.backends.ssh import SSHTarget, banner_seen
+from vmtui.backends.ssh.target import SSHTarget, banner_seen
+from vmtui.backends.vm.merger import OutputMerger
 
 
 def closed_port() -> int:

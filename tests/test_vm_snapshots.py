@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import guest_config, make_disk
-from vmtui.backends.base import VMError
-from vmtui.backends.fleet import Fleet
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.vm.base import VMError
 from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest

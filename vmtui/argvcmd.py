@@ -11,7 +11,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from vmtui.backends.config import Config
+from vmtui.backends.config.pool import Config
 from vmtui.backends.qemu import QemuConfig
 from vmtui.backends.qemu.accel import resolve_for_argv as resolve_accel
 from vmtui.backends.qemu.config import LaunchPlan, build_argv

@@ -24,17 +24,17 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.timer import Timer
 
-from vmtui.backends import consoles
-from vmtui.backends.base import InstanceState, VMError
-from vmtui.backends.crashes import Crash
-from vmtui.backends.diagnose import DESTRUCTIVE_SYSRQ, SYSRQ
-from vmtui.backends.evidence import Incident
-from vmtui.backends.fleet import Fleet
-from vmtui.backends.fleets import Fleets
+from vmtui.backends.console import path as consoles
+from vmtui.backends.console.ring import SOURCE, TEXT, Line
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.fleet.fleets import Fleets
+from vmtui.backends.fleet.inspection import TABS, Table, inspect
+from vmtui.backends.fleet.records import LIVE, Counters, InstanceSnapshot, PoolTotals
 from vmtui.backends.inert import GuestText, inert
-from vmtui.backends.inspection import TABS, Table, inspect
-from vmtui.backends.records import LIVE, Counters, InstanceSnapshot, PoolTotals
-from vmtui.backends.ring import SOURCE, TEXT, Line
+from vmtui.backends.monitor.crashes import Crash
+from vmtui.backends.monitor.evidence import Incident
+from vmtui.backends.vm.base import InstanceState, VMError
+from vmtui.backends.vm.diagnose import DESTRUCTIVE_SYSRQ, SYSRQ
 
 # What the front may use of the backends: value types, constants, and the
 # Fleet and Fleets only as types (to hand them to the app).

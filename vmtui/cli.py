@@ -12,8 +12,8 @@ from pathlib import Path
 import yaml
 
 from vmtui import __version__
-from vmtui.backends.config import Config, load_config, load_configs, read_configs
-from vmtui.backends.schema import ConfigError
+from vmtui.backends.config.pool import Config, load_config, load_configs, read_configs
+from vmtui.backends.config.schema import ConfigError
 
 COMMANDS = ("argv", "check", "demo", "guest", "report", "run", "schema", "screenshot")
 EXIT_CONFIG = 2
@@ -95,9 +95,9 @@ def _check(paths: list[str]) -> int:
 
 def _run_app(*configs: Config) -> int:
     from vmtui.app import VmtuiApp
-    from vmtui.backends.base import VMError
-    from vmtui.backends.fleet import Fleet
-    from vmtui.backends.fleets import Fleets
+    from vmtui.backends.fleet.fleet import Fleet
+    from vmtui.backends.fleet.fleets import Fleets
+    from vmtui.backends.vm.base import VMError
 
     try:
         fleets = [Fleet(config) for config in configs]
@@ -156,7 +156,7 @@ def _argv(config: Config, index: int) -> int:
 
 
 def _screenshot(args: argparse.Namespace) -> int:
-    from vmtui.backends.fleet import Fleet
+    from vmtui.backends.fleet.fleet import Fleet
     from vmtui.screenshot import ScreenshotError, take
 
     try:
@@ -225,8 +225,8 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command == "schema":
         import json
 
-        from vmtui.backends.config import PoolConfig
-        from vmtui.backends.jsonschema import config_schema
+        from vmtui.backends.config.jsonschema import config_schema
+        from vmtui.backends.config.pool import PoolConfig
 
         print(json.dumps(config_schema(PoolConfig), indent=2))
         return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vmtui.backends.config import Config, parse_config
+from vmtui.backends.config.pool import Config, parse_config
 from vmtui.guest.build import Guest, cache_root, default_guest
 
 DEMO_COUNT = 3

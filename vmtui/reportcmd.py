@@ -17,7 +17,7 @@ import threading
 from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
-    from vmtui.backends.report import Report
+    from vmtui.backends.monitor.report import Report
 
 EXIT_INPUT = 2
 WAIT_NOTE_SECONDS = 0.5  # a FIFO that has no writer by then is said to be waiting
@@ -67,7 +67,7 @@ def _text_lines(r: Report) -> str:
 
 def report_command(args: argparse.Namespace) -> int:
     """Print the reports of ``args.log``; exit status 1 when there is one, 2 on bad input."""
-    from vmtui.backends.report import ReportScanner, read_text, scan_text
+    from vmtui.backends.monitor.report import ReportScanner, read_text, scan_text
 
     name = "standard input" if args.log == "-" else args.log
     try:

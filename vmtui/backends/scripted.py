@@ -14,10 +14,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmtui.backends.base import BootError, Instance, Pool, StateError, VMError, register
-from vmtui.backends.guestops import GuestError, RunResult
-from vmtui.backends.merger import OutputMerger
-from vmtui.backends.qmp_types import (
+from vmtui.backends.config.schema import spec
+from vmtui.backends.ssh.session import GuestError, RunResult
+from vmtui.backends.vm.base import BootError, Instance, Pool, StateError, VMError, register
+from vmtui.backends.vm.merger import OutputMerger
+from vmtui.backends.vm.qmp_types import (
     CPU,
     BlockDevice,
     BlockStats,
@@ -27,7 +28,6 @@ from vmtui.backends.qmp_types import (
     Version,
     VMSnapshot,
 )
-from vmtui.backends.schema import spec
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The isolated VM type: machines reached over SSH that vmtui does not start."""
 
-from vmtui.backends.base import register
 from vmtui.backends.isolated.config import IsolatedConfig
 from vmtui.backends.isolated.instance import IsolatedInstance, IsolatedPool
+from vmtui.backends.vm.base import register
 
 register("isolated", IsolatedPool, IsolatedConfig)
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmtui.backends.schema import spec
+from vmtui.backends.config.schema import spec
 
 _TARGET_RE = re.compile(r"^(?:(?P<user>[^@\s:]+)@)?(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|"
                         r"(?P<host>[A-Za-z0-9._-]+))(?::(?P<port>\d+))?$")

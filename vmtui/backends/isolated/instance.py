@@ -19,11 +19,11 @@ from pathlib import Path
 
 import asyncssh
 
-from vmtui.backends.base import BootError, Env, Instance, Pool
-from vmtui.backends.guestops import GuestError, GuestSession
 from vmtui.backends.isolated.config import IsolatedConfig, Target
-from vmtui.backends.merger import OutputMerger
-from vmtui.backends.ssh import BOOT_ID, SSHTarget, wait_for_ssh
+from vmtui.backends.ssh.session import GuestError, GuestSession
+from vmtui.backends.ssh.target import BOOT_ID, SSHTarget, wait_for_ssh
+from vmtui.backends.vm.base import BootError, Env, Instance, Pool
+from vmtui.backends.vm.merger import OutputMerger
 
 log = logging.getLogger(__name__)
 

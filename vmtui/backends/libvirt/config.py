@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmtui.backends.schema import spec
+from vmtui.backends.config.schema import spec
 
 PLACEHOLDERS = ("{name}", "{index}", "{uuid}", "{mac}", "{ssh_port}", "{disk}")
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from vmtui.backends.base import InfraError
 from vmtui.backends.qemu.domain import Domain, DomainError
+from vmtui.backends.vm.base import InfraError
 
 T = TypeVar("T")
 

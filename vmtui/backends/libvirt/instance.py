@@ -16,14 +16,14 @@ import logging
 import time
 from typing import Any
 
-from vmtui.backends.base import Instance
-from vmtui.backends.diagnose import sysrq_keys
-from vmtui.backends.guestops import GuestSession
 from vmtui.backends.libvirt.connection import Host, MonitorDomain, binding, call
-from vmtui.backends.merger import OutputMerger
 from vmtui.backends.qemu.instance import _taken_ports
-from vmtui.backends.qmp_types import Event
-from vmtui.backends.ssh import SSHTarget, wait_for_ssh
+from vmtui.backends.ssh.session import GuestSession
+from vmtui.backends.ssh.target import SSHTarget, wait_for_ssh
+from vmtui.backends.vm.base import Instance
+from vmtui.backends.vm.diagnose import sysrq_keys
+from vmtui.backends.vm.merger import OutputMerger
+from vmtui.backends.vm.qmp_types import Event
 
 log = logging.getLogger(__name__)
 

@@ -20,13 +20,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from vmtui.backends.base import BootError, InfraError, Pool
 from vmtui.backends.libvirt.config import LibvirtConfig
 from vmtui.backends.libvirt.connection import Host, binding, call
 from vmtui.backends.libvirt.instance import STATE_PAUSED, STATE_SHUTOFF, LibvirtInstance
-from vmtui.backends.merger import OutputMerger
 from vmtui.backends.qemu.instance import _taken_ports, free_port
-from vmtui.backends.ssh import SSHTarget, wait_for_ssh
+from vmtui.backends.ssh.target import SSHTarget, wait_for_ssh
+from vmtui.backends.vm.base import BootError, InfraError, Pool
+from vmtui.backends.vm.merger import OutputMerger
 
 # A domain tells vmtui where its SSH server is reached in its metadata:
 #   <metadata><vmtui:ssh xmlns:vmtui="urn:vmtui:1">10.0.0.5:22</vmtui:ssh></metadata>

@@ -1,8 +1,8 @@
 """The QEMU VM type."""
 
-from vmtui.backends.base import register
 from vmtui.backends.qemu.config import QemuConfig
 from vmtui.backends.qemu.instance import QemuInstance, QemuPool
+from vmtui.backends.vm.base import register
 
 register("qemu", QemuPool, QemuConfig)
 

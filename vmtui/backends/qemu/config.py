@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from vmtui.backends.config.schema import Size, spec, varies
 from vmtui.backends.qemu.devices import OWN_PREFIX, Device, Net, opt
 from vmtui.backends.qemu.layout import ArgvContext, bridge_chassis, device_ids
 from vmtui.backends.qemu.listeners import tcp_listeners
 from vmtui.backends.qemu.perinstance import check_pool, default_mac, default_uuid
-from vmtui.backends.schema import Size, spec, varies
 
 # One place for the default guest memory; the bounds follow a KVM VMM's
 # rules: at least 1 MiB, at most 1 TiB.

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 from qemu.qmp import ExecuteError, QMPClient, QMPError
 from qemu.qmp.protocol import Runstate
 
-from vmtui.backends.base import VMError
-from vmtui.backends.qmp_types import (
+from vmtui.backends.vm.base import VMError
+from vmtui.backends.vm.qmp_types import (
     CPU,
     BlockDevice,
     BlockJob,
@@ -31,7 +31,7 @@ from vmtui.backends.qmp_types import (
     Status,
     Version,
 )
-from vmtui.backends.tasks import Background
+from vmtui.backends.vm.tasks import Background
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

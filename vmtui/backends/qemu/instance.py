@@ -11,10 +11,6 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import TypeVar
 
-from vmtui.backends.base import BootError, Env, InfraError, Instance, Pool, StateError
-from vmtui.backends.diagnose import sysrq_keys
-from vmtui.backends.guestops import GuestSession
-from vmtui.backends.merger import OutputMerger
 from vmtui.backends.qemu import gdbstub, hostdev, launcher, vmstate
 from vmtui.backends.qemu.accel import resolve_accel
 from vmtui.backends.qemu.config import LaunchPlan, QemuConfig, build_argv
@@ -22,8 +18,12 @@ from vmtui.backends.qemu.domain import Domain, DomainError, DomainTimeout, Event
 from vmtui.backends.qemu.launcher import process_state
 from vmtui.backends.qemu.perinstance import for_instance, make_overlays
 from vmtui.backends.qemu.slots import BootTurns
-from vmtui.backends.qmp_types import VMSnapshot
-from vmtui.backends.ssh import SSHTarget, wait_for_ssh
+from vmtui.backends.ssh.session import GuestSession
+from vmtui.backends.ssh.target import SSHTarget, wait_for_ssh
+from vmtui.backends.vm.base import BootError, Env, InfraError, Instance, Pool, StateError
+from vmtui.backends.vm.diagnose import sysrq_keys
+from vmtui.backends.vm.merger import OutputMerger
+from vmtui.backends.vm.qmp_types import VMSnapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

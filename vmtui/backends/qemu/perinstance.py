@@ -19,10 +19,10 @@ import uuid
 from pathlib import Path
 from typing import Any, TypeVar
 
-from vmtui.backends.base import InfraError
+from vmtui.backends.config.schema import fill, varies
 from vmtui.backends.qemu.devices import Block, Chardev, Net
 from vmtui.backends.qemu.layout import device_ids
-from vmtui.backends.schema import fill, varies
+from vmtui.backends.vm.base import InfraError
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from vmtui.backends.qemu.domain import Domain, DomainError
-from vmtui.backends.qmp_types import VMSnapshot
+from vmtui.backends.vm.qmp_types import VMSnapshot
 
 TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _jobs = itertools.count()

@@ -1,0 +1,1 @@
+"""The pool config: dataclasses, the validator, the JSON Schema."""

@@ -1,0 +1,1 @@
+"""The facade and its organs: records, watch, incidents, events, farm, Fleet, Fleets."""

@@ -1,0 +1,238 @@
+"""The farm loop: every VM busy with the workload, round after round.
+
+syzkaller's manager keeps each VM of its pool busy: boot, copy the fuzzer in,
+run it with its output merged into the console, watch for a crash, a hang or a
+lost VM, save the evidence, restart the VM, again. Here, per instance:
+
+    boot ─► copy ─► run (a round) ─┬─ the command ends: ``always`` runs it again
+       ▲                           └─ crash, hang, lost VM: the incident is
+       └── restart (after backoff) ◄──  written, the crash filed, then restart
+                                        (``on-crash``/``always``) or leave it
+
+A held instance starts no new round and is never restarted until released.
+An instance the operator stopped waits until the operator starts it again.
+More than ``max_restarts`` restarts within ``restart_window`` park it as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from vmtui.backends.config.pool import WorkloadConfig
+from vmtui.backends.fleet import recycle
+from vmtui.backends.fleet.records import (
+    InstanceRecord,
+    InstanceSnapshot,
+    PoolTotals,
+)
+from vmtui.backends.vm.base import InstanceState, VMError
+
+if TYPE_CHECKING:
+    from vmtui.backends.fleet.fleet import Fleet
+
+log = logging.getLogger(__name__)
+
+# States that end a round (the VM is no longer running the workload).
+ROUND_OVER = (InstanceState.CRASHED, InstanceState.LOST, InstanceState.STOPPED,
+              InstanceState.FAILED)
+INCIDENT_WAIT = 60.0  # seconds a restart waits for the crash's evidence at most
+
+
+class Farm:
+    """The workload loop of every instance of a fleet."""
+
+    def __init__(self, fleet: Fleet, workload: WorkloadConfig) -> None:
+        self.fleet = fleet
+        self.workload = workload
+        self._restarts: dict[str, collections.deque[float]] = {
+            name: collections.deque() for name in fleet.records}
+        self._copied: dict[str, int] = {}  # instance → the boot its files were copied for
+        self._parked: set[str] = set()
+        # recycle: snapshot — the VM process whose restart snapshot was taken
+        # (False: it could not be taken; the VM is reset or rebooted instead).
+        self._snapshots: dict[str, Any] = {}
+        self.closing = False  # the fleet is closing: no loop starts anything new
+
+    async def start(self) -> None:
+        """Start every loop; return once each instance's first boot has settled."""
+        for rec in self.fleet.records.values():
+            rec.tasks.spawn(self._loop(rec), "farm")
+        await asyncio.gather(*(self.fleet.wait_state(
+            name, InstanceState.RUNNING, InstanceState.FAILED, InstanceState.STOPPED,
+            InstanceState.CRASHED, InstanceState.LOST) for name in self.fleet.records))
+
+    # -- the loop ----------------------------------------------------------------
+
+    async def _loop(self, rec: InstanceRecord) -> None:
+        while not self.closing:
+            await self._wait_unheld(rec)
+            if rec.name in self._parked or (rec.state is InstanceState.STOPPED
+                                            and rec.counters.boots):
+                # Parked, or the operator stopped it: wait until it is started again.
+                rec.phase = "parked" if rec.name in self._parked else "stopped"
+                await self._wait_leave(rec, rec.state)
+                self._parked.discard(rec.name)
+                self._restarts[rec.name].clear()
+            if rec.state is InstanceState.LOST and rec.host_lost:
+                # Its host is unreachable, the VM may run on: wait for it, no restart.
+                rec.phase = "waiting for its host"
+                while rec.state is InstanceState.LOST and rec.host_lost and not self.closing:
+                    await asyncio.sleep(0.5)
+                continue
+            if rec.state is InstanceState.BOOTING:
+                await self.fleet.wait_state(rec.name, *ROUND_OVER, InstanceState.RUNNING)
+            if rec.state is not InstanceState.RUNNING:
+                try:
+                    await self._restart(rec)
+                except VMError as exc:  # held meanwhile, or the VM went away
+                    self.fleet.note(rec, f"restart: {exc}")
+                continue  # running now, failed (restarted next turn) or parked
+            try:
+                outcome = await self._round(rec)
+            except Exception as exc:  # a bug must not end this instance's loop for good
+                log.exception("%s: round failed", rec.name)
+                self.fleet.note(rec, f"round failed unexpectedly: {exc!r}; restarting the VM")
+                outcome = "broken"
+            if outcome == "broken" and rec.state is InstanceState.RUNNING:
+                await self._restart(rec, kill=True)
+                continue
+            if outcome == "exited" and self.workload.restart != "always":
+                rec.phase = "idle (the command ended)"
+                await self.fleet.wait_state(rec.name, *ROUND_OVER)
+            if rec.state in (InstanceState.CRASHED, InstanceState.LOST):
+                await self._evidence(rec)
+                if self.workload.restart == "never":
+                    rec.phase = "left as it is (restart: never)"
+                    await self._wait_leave(rec, rec.state)
+
+    async def _wait_leave(self, rec: InstanceRecord, state: InstanceState) -> None:
+        await self.fleet.wait_state(rec.name, *(s for s in InstanceState if s is not state))
+
+    async def _wait_unheld(self, rec: InstanceRecord) -> None:
+        while rec.held:
+            rec.phase = "held"
+            await asyncio.sleep(0.2)
+
+    async def _evidence(self, rec: InstanceRecord) -> None:
+        """Wait until the crash's incident is written (registers, console after)."""
+        task = rec.incident
+        if task is not None and not task.done():
+            rec.phase = "collecting evidence"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), INCIDENT_WAIT)
+
+    async def _restart(self, rec: InstanceRecord, kill: bool = False) -> bool:
+        """Boot ``rec`` (again; ``kill`` a running VM first); False when it was
+        parked instead."""
+        first = rec.counters.boots == 0
+        if not first:
+            times = self._restarts[rec.name]
+            now = self.fleet.clock()
+            while times and now - times[0] > self.workload.restart_window:
+                times.popleft()
+            if len(times) >= self.workload.max_restarts:
+                reason = (f"parked: {len(times)} restarts within "
+                          f"{self.workload.restart_window:g}s (max_restarts "
+                          f"{self.workload.max_restarts})")
+                self.fleet.note(rec, reason)
+                self._parked.add(rec.name)
+                await self.fleet.stop(rec.name)
+                self.fleet.set_state(rec, InstanceState.FAILED, reason)
+                return False
+            times.append(now)
+            if self.workload.backoff:
+                rec.phase = f"restarting in {self.workload.backoff:g}s"
+                await asyncio.sleep(self.workload.backoff)
+            await self._wait_unheld(rec)
+            rec.counters.restarts += 1
+        rec.phase = "booting"
+        how = self.workload.recycle
+        if (not first and not kill and how == "snapshot"
+                and recycle.can_restore(rec, self._snapshots.get(rec.name))):
+            if await recycle.restore(self.fleet, rec):
+                self._copied[rec.name] = rec.counters.boots  # the snapshot holds the copies
+        elif (not first and not kill and how in ("reset", "snapshot")
+              and recycle.can_reset(rec)):
+            await recycle.reset(self.fleet, rec)
+        elif rec.state in (InstanceState.OFFLINE, InstanceState.FAILED,
+                           InstanceState.STOPPED):
+            await self.fleet.boot(rec.name)
+        else:
+            await self.fleet.restart(rec.name)
+        return True
+
+    async def _round(self, rec: InstanceRecord) -> str:
+        """Copy the files in (once per boot), run the command; how the round ended:
+        "exited" (the command ended), "over" (the VM left running) or "broken"
+        (SSH failed while the VM seems to run: it is restarted)."""
+        fleet = self.fleet
+        round_ = rec.counters.rounds + 1
+        started = fleet.clock()
+        try:
+            guest = fleet.guest(rec.name)
+            if self._copied.get(rec.name) != rec.counters.boots:
+                rec.phase = "copying"
+                for item in self.workload.copy:
+                    await guest.copy_in(item.src, item.target)
+                self._copied[rec.name] = rec.counters.boots
+            taken = self._snapshots.get(rec.name)
+            if self.workload.recycle == "snapshot" and taken is not False \
+                    and taken is not rec.instance:  # once per VM process
+                rec.phase = "taking the restart snapshot"
+                self._snapshots[rec.name] = rec.instance if await recycle.take(fleet, rec) \
+                    else False
+            rec.phase = f"round {round_}"
+            command = self.workload.command(rec.name, rec.index, round_)
+            run = asyncio.ensure_future(guest.run(command, timeout=None, keep=False))
+            over = asyncio.ensure_future(fleet.wait_state(rec.name, *ROUND_OVER))
+            try:
+                await asyncio.wait({run, over}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                over.cancel()
+                ending: list[asyncio.Future[Any]] = [over]
+                if not run.done():
+                    run.cancel()
+                if run.done() or rec.state is InstanceState.RUNNING:
+                    ending.append(run)
+                else:
+                    # The VM crashed: killing the command in it would wait for a
+                    # guest that cannot answer. The command ends when the VM does.
+                    run.add_done_callback(_forget)
+                await asyncio.gather(*ending, return_exceptions=True)
+            if rec.state is InstanceState.RUNNING and run.done() and not run.cancelled():
+                result = run.result()  # raises what the run raised
+                fleet.note(rec, f"round {round_}: the command {result.describe()}")
+                return "exited"
+            return "over"
+        except VMError as exc:
+            # SSH broke (the guest may be crashing): give the console a moment
+            # to say so, else restart the VM all the same.
+            if rec.state is InstanceState.RUNNING:
+                with contextlib.suppress(TimeoutError):
+                    await fleet.wait_state(rec.name, *ROUND_OVER, timeout=5)
+            if rec.state is InstanceState.RUNNING:
+                fleet.note(rec, f"round {round_}: {exc}; restarting the VM")
+                return "broken"
+            return "over"
+        finally:
+            rec.counters.rounds += 1
+            rec.counters.workload_seconds += fleet.clock() - started
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a command cut by a crash ends how it ends
+
+
+def pool_totals(fleet: Fleet, snapshots: list[InstanceSnapshot]) -> PoolTotals:
+    """VM-hours, crashes per hour and unique crash titles of this run."""
+    up = sum(s.counters.up_seconds for s in snapshots if s.counters)
+    crashes = sum(s.counters.crashes for s in snapshots if s.counters)
+    started = fleet.started_at
+    hours = (fleet.clock() - started) / 3600 if started is not None else 0.0
+    unique = sum(1 for c in fleet.crashes.crashes.values() if c.instances)
+    return PoolTotals(up / 3600, crashes, crashes / hours if hours > 0 else 0.0, unique)

@@ -1,0 +1,397 @@
+"""The facade every caller uses: a pool of instances with their state and consoles.
+
+The Fleet adds, once for every VM type, what syzkaller's ``vm.go`` adds over
+``vmimpl``: a workdir per instance, an explicit state machine, the console
+kept in a bounded ring plus a complete log file on disk (``consoles``), and
+snapshots for the UI. It is plain asyncio and knows nothing of Textual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from vmtui.backends.config.pool import Config
+from vmtui.backends.console import path as consoles
+from vmtui.backends.console import sources as consolesrc
+from vmtui.backends.console import ssh_source as sshconsole
+from vmtui.backends.console.ring import ConsoleRing
+from vmtui.backends.fleet import events, runtime
+from vmtui.backends.fleet.farm import Farm
+from vmtui.backends.fleet.records import (
+    LIVE,
+    InstanceRecord,
+    InstanceSnapshot,
+    require,
+    snapshot_of,
+)
+from vmtui.backends.fleet.watch import Watch
+from vmtui.backends.monitor.crashes import CrashStore
+from vmtui.backends.monitor.evidence import Incident
+from vmtui.backends.ssh.session import GuestSession
+from vmtui.backends.vm import base
+from vmtui.backends.vm.base import (
+    BootError,
+    ConsoleWriter,
+    Env,
+    EventSource,
+    GuestAccess,
+    InfraError,
+    Instance,
+    InstanceState,
+    Leftovers,
+    Lifecycle,
+    Outliving,
+    Snapshots,
+    StateError,
+)
+from vmtui.backends.vm.diagnose import Diagnosis
+from vmtui.backends.vm.merger import Pacer
+from vmtui.backends.vm.tasks import Background
+
+__all__ = ["LIVE", "Fleet", "InstanceRecord", "InstanceSnapshot"]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+class Fleet:
+    """A pool of instances of one VM type, built from a validated :class:`Config`.
+
+    Args:
+        config: the validated config.
+        clock: monotonic seconds, replaceable for deterministic tests.
+        wallclock: epoch seconds stamped on console lines.
+        run_name: the folder of this run under the pool workdir (default: a
+            new ``run-DATE-TIME-XXXX`` folder, so no earlier log is touched).
+    """
+
+    def __init__(self, config: Config, *, clock: Clock = time.monotonic,
+                 wallclock: Clock = time.time, run_name: str | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.wallclock = wallclock
+        pool_cfg = config.pool
+        pool_cfg.workdir.mkdir(parents=True, exist_ok=True)
+        if run_name is None:
+            # One folder per run, so an earlier run's logs are never overwritten.
+            self.workdir = Path(tempfile.mkdtemp(
+                prefix=time.strftime("run-%Y%m%d-%H%M%S-"), dir=pool_cfg.workdir))
+        else:
+            self.workdir = pool_cfg.workdir / run_name
+            self.workdir.mkdir(exist_ok=True, mode=0o700)
+        self._runtime = runtime.make()  # mode 0700; stale ones of dead vmtuis swept
+        self.env = Env(
+            name=pool_cfg.name, os=pool_cfg.os, arch=pool_cfg.arch, workdir=self.workdir,
+            runtime_dir=self._runtime, ssh_key=pool_cfg.ssh_key, ssh_user=pool_cfg.ssh_user,
+            ssh_host_key=pool_cfg.ssh_host_key,
+            ssh_host_key_check=pool_cfg.ssh_host_key_check,
+            boot_timeout=pool_cfg.boot_timeout, config=config.vm,
+        )
+        self.pool = base.lookup(pool_cfg.type).pool(self.env)
+        self.records: dict[str, InstanceRecord] = {}
+        for index in range(pool_cfg.count):
+            name = f"{pool_cfg.name}-{index}"
+            rec = InstanceRecord(name, index, self.workdir / name, pool_cfg.console_lines,
+                                 Background(name))
+            rec.tasks.on_failure = partial(self._task_failed, rec)
+            self.records[name] = rec
+        self._closed = False
+        self.watch = Watch(self)
+        self.pacer = Pacer()
+        self._tasks = Background(pool_cfg.name, on_failure=self._fleet_task_failed)
+        self._clock: asyncio.Task[None] | None = None
+        # Unique crashes of the pool, in syzkaller's layout, across runs.
+        self.crashes = CrashStore(pool_cfg.workdir / "crashes")
+        self.farm = Farm(self, pool_cfg.workload) if pool_cfg.workload else None
+        self.started_at: float | None = None
+
+    # -- state ---------------------------------------------------------------
+
+    def set_state(self, rec: InstanceRecord, state: InstanceState, error: str = "") -> None:
+        """Move ``rec`` to ``state`` (StateError for a move the machine forbids)."""
+        if state is rec.state:
+            return
+        if state not in base.TRANSITIONS[rec.state]:
+            raise base.StateError(f"{rec.name}: cannot go from {rec.state.value} "
+                                  f"to {state.value}")
+        log.debug("%s: %s -> %s", rec.name, rec.state.value, state.value)
+        now = self.clock()
+        if state is InstanceState.BOOTING:
+            rec.counters.boots += 1
+            rec.boot_began = now
+            rec.boot_seq = rec.ring.next_seq
+        elif state is InstanceState.RUNNING and rec.state is InstanceState.BOOTING:
+            rec.counters.booting_seconds += now - rec.boot_began
+            rec.running_at = now
+        elif state is InstanceState.RUNNING and rec.state is InstanceState.PAUSED:
+            rec.last_output = now  # the silence clock starts again on resume
+        rec.state = state
+        rec.error = error
+        rec.state_changed.set()
+        rec.state_changed = asyncio.Event()
+
+    def record(self, name: str) -> InstanceRecord:
+        """The record of instance ``name``; KeyError if there is none."""
+        return self.records[name]
+
+    async def wait_state(self, name: str, *states: InstanceState,
+                         timeout: float | None = None) -> InstanceState:
+        """Wait until instance ``name`` is in one of ``states``."""
+        rec = self.records[name]
+
+        # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancellation
+        # that arrives as the state changes, and a cancelled caller runs on.
+        async with asyncio.timeout(timeout):
+            while rec.state not in states:
+                await rec.state_changed.wait()
+            return rec.state
+
+    # -- failures of background work -------------------------------------------
+
+    def _task_failed(self, rec: InstanceRecord, task: str, exc: BaseException) -> None:
+        rec.fault = f"{task} failed: {exc!r}"
+        self.note(rec, f"background task {rec.fault}")
+
+    def _fleet_task_failed(self, task: str, exc: BaseException) -> None:
+        for rec in self.records.values():
+            self._task_failed(rec, f"pool {task}", exc)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Boot every instance concurrently; returns when all are settled.
+
+        With a ``workload:``, each instance's farm loop boots it and goes on
+        (copy, run, restart after a crash) until the fleet is closed.
+        """
+        if self._clock is None:
+            self._clock = self._tasks.spawn(self.watch.run_clock(), "verdict-clock")
+            self.started_at = self.clock()
+        if self.farm is not None:
+            await self.farm.start()
+            return
+        await asyncio.gather(*(self.boot(name) for name in self.records))
+
+    async def boot(self, name: str) -> None:
+        """Boot one instance; its failure is recorded, not raised.
+
+        A stop or close while it boots cancels the boot and kills the VM.
+        """
+        rec = self.records[name]
+        if self._closed:
+            raise base.StateError("the fleet is closed")
+        self._unheld(name, "start")
+        rec.boot_task = rec.tasks.spawn(self._boot(rec), "boot")
+        await self._settle_boot(rec)
+
+    @staticmethod
+    async def _settle_boot(rec: InstanceRecord) -> None:
+        """Wait for ``rec``'s boot task; its cancellation (a stop) is no error,
+        but a cancellation of the caller itself goes on up."""
+        assert rec.boot_task is not None
+        try:
+            await rec.boot_task
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if me is not None and me.cancelling():
+                raise
+
+    async def _boot(self, rec: InstanceRecord) -> None:
+        name = rec.name
+        self.set_state(rec, InstanceState.BOOTING)
+        rec.fresh_boot()
+        try:
+            merger = consoles.open_console(rec, self.pacer, self.wallclock)
+        except base.VMError as exc:
+            self.set_state(rec, InstanceState.FAILED, str(exc))
+            return
+        rec.started_at = rec.last_output = self.clock()
+        console = self.config.pool.console
+        if console is not None:  # from the start: a board's serial shows its boot
+            consolesrc.start(rec, merger, console, self.note)
+        rec.tasks.spawn(consoles.consume(rec, merger, self.wallclock,
+                                         self.watch.on_lines), "console")
+        try:
+            rec.instance = await self.pool.create(name, rec.workdir, rec.index, merger)
+        except asyncio.CancelledError:
+            await self._release(rec)
+            raise
+        except Exception as exc:
+            if not isinstance(exc, (BootError, InfraError)):
+                log.exception("%s: unexpected error while booting", name)
+                exc = InfraError(f"{name}: unexpected error while booting: {exc!r}")
+            log.info("%s: boot failed: %s", name, exc)
+            rec.boot_output = exc.output
+            if rec.state is InstanceState.BOOTING:
+                self.set_state(rec, InstanceState.FAILED, str(exc))
+            await self._release(rec)
+            return
+        if rec.state is InstanceState.BOOTING:
+            self.set_state(rec, InstanceState.RUNNING)
+        inst = rec.instance
+        if inst is not None and inst.starts_paused and rec.state is InstanceState.RUNNING:
+            self.set_state(rec, InstanceState.PAUSED)
+        rec.tasks.spawn(self._watch_exit(rec, inst), "exit-watch")
+        if console is not None and console.ssh and isinstance(inst, GuestAccess):
+            sshconsole.start(rec, inst.guest, merger, console, self.note)
+        if isinstance(inst, Leftovers) and inst.leftovers():
+            rec.tasks.spawn(self.watch.attach_leftovers(rec, inst.leftovers()), "pstore")
+        if isinstance(inst, EventSource):
+            rec.tasks.spawn(events.follow(self, rec, inst), "event-follower")
+
+    async def _watch_exit(self, rec: InstanceRecord, inst: Instance) -> None:
+        status = await inst.wait_exit()
+        if rec.instance is inst and rec.state is InstanceState.LOST:
+            await self._release(rec)  # its host had gone; now the VM is known gone too
+            return
+        if rec.instance is not inst or rec.state not in LIVE:
+            return
+        # A clean exit (the guest powered off) or one an operator asked for
+        # is a stop; anything else, a kill or a QEMU crash, means it is lost.
+        if status == 0 or rec.stopping:
+            self.set_state(rec, InstanceState.STOPPED)
+        else:
+            self.set_state(rec, InstanceState.LOST,
+                           f"the VM process exited with status {status}")
+            self.watch.on_lost(rec)
+        await self._release(rec)
+
+    async def _release(self, rec: InstanceRecord) -> None:
+        await consoles.end_boot(rec, self.clock())
+
+    # -- operator actions ------------------------------------------------------
+
+    def _live(self, name: str, doing: str, capability: type[Any]) -> Any:
+        return require(self.records[name], LIVE, doing, capability)
+
+    async def powerdown(self, name: str, timeout: float = 30.0) -> None:
+        """Press the power button; kill it if the guest is still up after ``timeout``."""
+        inst: Lifecycle = self._live(name, "power down", Lifecycle)
+        self.records[name].stopping = True
+        await inst.powerdown(timeout)
+        await self.wait_state(name, InstanceState.STOPPED, timeout=5)
+
+    async def reset(self, name: str) -> None:
+        """Hard reset: the guest reboots (state follows the RESET event)."""
+        await self._live(name, "reset", Lifecycle).reset()
+
+    def vm_snapshots(self, name: str) -> Snapshots:
+        """The instance's VM snapshots: take, list, restore and delete them."""
+        snaps: Snapshots = self._live(name, "use VM snapshots", Snapshots)
+        return snaps
+
+    async def pause(self, name: str) -> None:
+        """Stop the vCPUs (state follows the STOP event)."""
+        await self._live(name, "pause", Lifecycle).pause()
+
+    async def resume(self, name: str) -> None:
+        """Let the vCPUs run again."""
+        await self._live(name, "resume", Lifecycle).resume()
+
+    def _unheld(self, name: str, action: str) -> None:
+        if self.records[name].held:
+            raise StateError(f"{name}: held; release it before you {action} it")
+
+    async def kill(self, name: str, doing: str = "kill") -> None:
+        """Kill the VM process at once (its logs are kept); a VM vmtui did not
+        start, which stop() leaves running, is powered off first."""
+        self._unheld(name, doing)
+        if isinstance(inst := self.records[name].instance, Outliving):
+            self.records[name].stopping = True  # its end is asked for, not a loss
+            await inst.destroy()
+        await self.stop(name)
+
+    async def restart(self, name: str) -> None:
+        """Kill and boot again; the console log goes on in the same file."""
+        await self.kill(name, "restart")
+        await self.boot(name)
+
+    async def diagnose(self, name: str, action: str, *, via: str = "auto",
+                       pace: float | None = None) -> Diagnosis:
+        """Run a diagnose action (see :meth:`Watch.diagnose`)."""
+        return await self.watch.diagnose(name, action, via=via, pace=pace)
+
+    async def hold(self, name: str) -> str:
+        """Pin ``name`` and open its gdb stub; the gdb command that attaches."""
+        return await self.watch.hold(name)
+
+    async def release(self, name: str) -> None:
+        """Unpin ``name`` and close its gdb stub."""
+        await self.watch.release(name)
+
+    @property
+    def incidents(self) -> list[Incident]:
+        """Every incident recorded so far, oldest first."""
+        return self.watch.incidents
+
+    def note(self, rec: InstanceRecord, text: str) -> None:
+        """A line from vmtui itself in the timeline and the log on disk."""
+        consoles.note(rec, text, self.wallclock())
+
+    def guest(self, name: str) -> GuestSession:
+        """The SSH session into instance ``name`` (run, copy_in, forward)."""
+        inst: GuestAccess = self._live(name, "run commands in the guest", GuestAccess)
+        if inst.guest is None:
+            raise StateError(f"{name}: no SSH session (its config has no network or key)")
+        return inst.guest
+
+    async def stop(self, name: str) -> None:
+        """Stop one instance (kill it) and keep its logs."""
+        rec = self.records[name]
+        rec.stopping = True
+        if rec.boot_task is not None and not rec.boot_task.done():
+            rec.boot_task.cancel()
+            await self._settle_boot(rec)
+        if rec.state is not InstanceState.STOPPED:
+            self.set_state(rec, InstanceState.STOPPED)
+        await self._release(rec)
+
+    async def close(self) -> None:
+        """Stop every instance and wait until no VM process is left."""
+        self._closed = True
+        if self.farm is not None:
+            self.farm.closing = True
+        await self._tasks.cancel()
+        await self.watch.close()
+        await asyncio.gather(*(self.stop(name) for name in self.records))
+        for rec in self.records.values():
+            await rec.tasks.cancel()
+        await self.pool.close()
+        # Sockets QEMU left (a second close finds nothing to remove).
+        shutil.rmtree(self._runtime, ignore_errors=True)
+
+    def console(self, name: str) -> ConsoleRing:
+        """The console ring of instance ``name``."""
+        return self.records[name].ring
+
+    def console_partial(self, name: str) -> str:
+        """The console's unfinished last line (a shell prompt), decoded."""
+        return consoles.partial(self.records[name])
+
+    async def write_console(self, name: str, data: bytes) -> None:
+        """Type ``data`` into the console of ``name`` (attach mode): the VM's own,
+        else an open console source that takes input (a serial device)."""
+        rec = self.records[name]
+        if isinstance(rec.instance, ConsoleWriter) or not rec.inputs:
+            await self._live(name, "type into the console", ConsoleWriter).write_console(data)
+        else:
+            await consolesrc.console_input(rec).write(data)
+
+    def instance(self, name: str) -> Instance | None:
+        """The live instance behind ``name``, if it is up."""
+        return self.records[name].instance
+
+    def snapshot(self) -> list[InstanceSnapshot]:
+        """A consistent picture of every instance, for the pool table."""
+        now, pool = self.clock(), self.config.pool.name
+        return [snapshot_of(rec, now, self.watch.hung_in(rec, now), pool)
+                for rec in self.records.values()]

@@ -1,0 +1,1 @@
+"""Kernel reports with syzkaller's titles, evidence folders, unique crashes."""

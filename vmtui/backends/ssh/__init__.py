@@ -1,0 +1,1 @@
+"""Reaching a guest over SSH: waiting for it, sessions, commands, copies, forwards."""
