@@ -38,7 +38,7 @@ from vmtui.backends.console.ring import SOURCE, TEXT
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
 from vmtui.backends.ssh.target import wait_for_ssh
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 from vmtui.demo import demo_dict
 from vmtui.guest.build import build
 

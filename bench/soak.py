@@ -39,7 +39,8 @@ from pathlib import Path
 from vmtui.backends.config.pool import parse_config
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
-from vmtui.backends.vm.base import InstanceState, VMError
+from vmtui.backends.vm.errors import VMError
+from vmtui.backends.vm.state import InstanceState
 from vmtui.demo import demo_dict
 from vmtui.guest.build import build
 

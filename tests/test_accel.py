@@ -13,7 +13,7 @@ import pytest
 
 from vmtui.backends.qemu import accel
 from vmtui.backends.qemu.accel import PROBE_EXIT, Verdict
-from vmtui.backends.vm.base import InfraError
+from vmtui.backends.vm.errors import InfraError
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from tests.conftest import guest_config
 from vmtui.backends.console.ring import TEXT
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import accel
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 from vmtui.demo import demo_dict
 from vmtui.guest.build import Guest
 

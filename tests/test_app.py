@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 from tests.helpers import pid_alive, qemu_pids_in, scripted_config, wait_dead
 from vmtui.app import VmtuiApp
 from vmtui.backends.fleet.fleet import Fleet
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 from vmtui.bridge import Bridge
 from vmtui.demo import demo_config
 from vmtui.guest.build import Guest

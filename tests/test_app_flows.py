@@ -18,7 +18,7 @@ from tests.test_app import states, until
 from vmtui.app import VmtuiApp
 from vmtui.backends.console.ring import TEXT
 from vmtui.backends.fleet.fleet import Fleet
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 from vmtui.bridge import Bridge
 from vmtui.guest.build import Guest
 from vmtui.screens.confirm import ConfirmScreen

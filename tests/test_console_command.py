@@ -13,7 +13,8 @@ from vmtui.backends.config.pool import parse_config
 from vmtui.backends.config.schema import ConfigError
 from vmtui.backends.console import sources as consolesrc
 from vmtui.backends.fleet.fleet import Fleet
-from vmtui.backends.vm.base import InstanceState, StateError
+from vmtui.backends.vm.errors import StateError
+from vmtui.backends.vm.state import InstanceState
 
 
 def config(tmp_path: Path, command: str, **console: Any) -> Any:

@@ -15,7 +15,7 @@ from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.monitor.detector import NO_OUTPUT
 from vmtui.backends.monitor.evidence import FILES
 from vmtui.backends.qemu import QemuInstance
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 from vmtui.demo import demo_dict
 from vmtui.guest.build import Guest
 

@@ -16,7 +16,7 @@ import pytest
 
 from vmtui.backends.config.pool import Config, parse_config
 from vmtui.backends.fleet.fleet import Fleet
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 from vmtui.demo import demo_dict
 from vmtui.guest.bootdisk import build_boot_disk
 from vmtui.guest.build import Guest

@@ -23,7 +23,8 @@ from vmtui.backends.console import path as consoles
 from vmtui.backends.console.disklog import ConsoleLog
 from vmtui.backends.console.ring import SOURCE, TEXT
 from vmtui.backends.fleet.fleet import Fleet
-from vmtui.backends.vm.base import InstanceState, VMError
+from vmtui.backends.vm.errors import VMError
+from vmtui.backends.vm.state import InstanceState
 from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest

@@ -19,7 +19,7 @@ from vmtui.app import VmtuiApp
 from vmtui.backends.console.ring import SOURCE, TEXT
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.scripted import ScriptedInstance
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 from vmtui.backends.vm.tasks import Background
 from vmtui.screens.incidents import IncidentsScreen
 

@@ -15,7 +15,7 @@ from vmtui.backends.config.pool import parse_config
 from vmtui.backends.config.schema import ConfigError
 from vmtui.backends.console.ring import SOURCE, TEXT
 from vmtui.backends.fleet.fleet import Fleet
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 
 
 def farm(tmp_path: Path, count: int = 1, **workload: Any) -> Fleet:

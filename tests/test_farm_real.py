@@ -15,7 +15,7 @@ from tests.helpers import eventually, qemu_pids_in
 from vmtui.backends.config.pool import parse_config
 from vmtui.backends.console.ring import SOURCE, TEXT
 from vmtui.backends.fleet.fleet import Fleet
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 from vmtui.demo import demo_dict
 from vmtui.guest.build import Guest
 

@@ -22,7 +22,8 @@ from tests.helpers import scripted_config
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
 from vmtui.backends.qemu.gdbstub import attach_command, check_private, hmp_open
-from vmtui.backends.vm.base import InstanceState, StateError
+from vmtui.backends.vm.errors import StateError
+from vmtui.backends.vm.state import InstanceState
 from vmtui.guest.build import Guest
 
 SHARED = "shared-0"

@@ -24,7 +24,7 @@ from tests.helpers import scripted_config
 from tests.test_app import states, until
 from vmtui.app import VmtuiApp
 from vmtui.backends.fleet.fleet import Fleet
-from vmtui.backends.vm.base import VMError
+from vmtui.backends.vm.errors import VMError
 from vmtui.screens.help import HelpScreen
 from vmtui.screens.incidents import IncidentScreen, IncidentsScreen
 from vmtui.screens.instance import InstanceScreen

@@ -89,7 +89,7 @@ def test_the_floors_only_meet_in_the_bridge() -> None:
                              "    from vmtui.bridge import Bridge\n"),
     ("vmtui.backends.qemu.instance", "import rich.text\n"),
     ("vmtui.backends.fleet.fleet", "from vmtui import config\n"),
-    ("vmtui.screens.pool", "from vmtui.backends.vm.base import InstanceState\n"),
+    ("vmtui.screens.pool", "from vmtui.backends.vm.state import InstanceState\n"),
     ("vmtui.widgets.console_view", "def f():\n    import vmtui.backends.console.ring\n"),
     ("vmtui.app", "from vmtui import backends\n"),
 ])
@@ -98,7 +98,7 @@ def test_the_rule_catches_a_crossing(module: str, source: str) -> None:
 
 
 @pytest.mark.parametrize(("module", "source"), [
-    ("vmtui.backends.fleet.fleet", "from vmtui.backends.vm.base import Pool\nimport asyncio\n"),
+    ("vmtui.backends.fleet.fleet", "from vmtui.backends.vm.contract import Pool\nimport asyncio\n"),
     ("vmtui.screens.pool", "from vmtui.bridge import Bridge, InstanceState\n"),
     ("vmtui.bridge", "from vmtui.backends.fleet.fleet import Fleet\nfrom textual.app import App\n"),
     ("vmtui.cli", "from vmtui.backends.config.pool import load_config\n"),

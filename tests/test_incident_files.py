@@ -15,7 +15,7 @@ from vmtui.app import VmtuiApp
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.monitor.detector import REPORT_LINES
 from vmtui.backends.monitor.evidence import slug
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 from vmtui.screens.crashes import CrashReportScreen
 from vmtui.screens.incidents import IncidentScreen
 from vmtui.screens.text import TextScreen

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import guest_config
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.monitor.evidence import slug
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 from vmtui.guest.build import Guest
 from vmtui.guest.crashmod import CRASH_MODULE
 

@@ -18,7 +18,8 @@ from tests.boards import MUX_BREAK, Board, start_board
 from tests.helpers import eventually
 from vmtui.backends.config.pool import parse_config
 from vmtui.backends.fleet.fleet import Fleet
-from vmtui.backends.vm.base import InstanceState, StateError
+from vmtui.backends.vm.errors import StateError
+from vmtui.backends.vm.state import InstanceState
 from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest

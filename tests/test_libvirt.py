@@ -14,7 +14,7 @@ from vmtui.backends.config.pool import parse_config
 from vmtui.backends.console.ring import SOURCE, TEXT
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.libvirt import LibvirtInstance
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest

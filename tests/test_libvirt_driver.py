@@ -15,7 +15,7 @@ from vmtui.backends.console.ring import SOURCE, TEXT
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.libvirt import LibvirtInstance
 from vmtui.backends.qemu.domain import DomainError
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 
 
 def fleet_of(tmp: Path, count: int = 1, **vm: Any) -> Fleet:

@@ -20,7 +20,7 @@ from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.libvirt.pool import render
 from vmtui.backends.qemu.instance import free_port
 from vmtui.backends.ssh.target import SSHTarget, wait_for_ssh
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest

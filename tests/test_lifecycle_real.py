@@ -16,7 +16,8 @@ from vmtui.backends.console.ring import TEXT
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
 from vmtui.backends.qemu.domain import DomainTimeout
-from vmtui.backends.vm.base import InstanceState, StateError
+from vmtui.backends.vm.errors import StateError
+from vmtui.backends.vm.state import InstanceState
 from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest

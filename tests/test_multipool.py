@@ -16,7 +16,8 @@ from vmtui.app import VmtuiApp
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.fleet.fleets import Fleets
 from vmtui.backends.monitor.detector import GuestText
-from vmtui.backends.vm.base import InstanceState, VMError
+from vmtui.backends.vm.errors import VMError
+from vmtui.backends.vm.state import InstanceState
 from vmtui.widgets.pool_table import PoolTable
 
 

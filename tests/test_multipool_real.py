@@ -18,7 +18,7 @@ from vmtui.app import VmtuiApp
 from vmtui.backends.config.pool import parse_config
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.fleet.fleets import Fleets
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 from vmtui.guest.build import Guest
 from vmtui.widgets.pool_table import PoolTable
 

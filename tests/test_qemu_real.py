@@ -15,8 +15,9 @@ from vmtui.backends.config.pool import parse_config
 from vmtui.backends.console.ring import TEXT
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
-from vmtui.backends.vm.base import BootError, InstanceState
+from vmtui.backends.vm.errors import BootError
 from vmtui.backends.vm.merger import OutputMerger
+from vmtui.backends.vm.state import InstanceState
 from vmtui.demo import demo_config, demo_dict
 from vmtui.guest.build import Guest
 

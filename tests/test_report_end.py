@@ -11,7 +11,7 @@ from pathlib import Path
 from tests.helpers import scripted_config
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.scripted import ScriptedInstance
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 
 PANIC = [
     "{name}: up, ssh on port 22",

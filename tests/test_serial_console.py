@@ -15,7 +15,7 @@ import pytest
 
 from vmtui.backends.config.pool import parse_config
 from vmtui.backends.fleet.fleet import Fleet
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest

@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from tests.helpers import scripted_config
 from vmtui.app import VmtuiApp
 from vmtui.backends.fleet.fleet import Fleet
-from vmtui.backends.vm.base import InstanceState
+from vmtui.backends.vm.state import InstanceState
 
 SIZES = [(80, 24), (160, 48)]
 BOOT = [

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import guest_config, make_disk
 from vmtui.backends.fleet.fleet import Fleet
-from vmtui.backends.vm.base import VMError
+from vmtui.backends.vm.errors import VMError
 from vmtui.guest.build import Guest
 
 pytestmark = pytest.mark.guest

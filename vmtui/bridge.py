@@ -33,8 +33,9 @@ from vmtui.backends.fleet.records import LIVE, Counters, InstanceSnapshot, PoolT
 from vmtui.backends.inert import GuestText, inert
 from vmtui.backends.monitor.crashes import Crash
 from vmtui.backends.monitor.evidence import Incident
-from vmtui.backends.vm.base import InstanceState, VMError
 from vmtui.backends.vm.diagnose import DESTRUCTIVE_SYSRQ, SYSRQ
+from vmtui.backends.vm.errors import VMError
+from vmtui.backends.vm.state import InstanceState
 
 # What the front may use of the backends: value types, constants, and the
 # Fleet and Fleets only as types (to hand them to the app).

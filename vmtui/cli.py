@@ -97,7 +97,7 @@ def _run_app(*configs: Config) -> int:
     from vmtui.app import VmtuiApp
     from vmtui.backends.fleet.fleet import Fleet
     from vmtui.backends.fleet.fleets import Fleets
-    from vmtui.backends.vm.base import VMError
+    from vmtui.backends.vm.errors import VMError
 
     try:
         fleets = [Fleet(config) for config in configs]

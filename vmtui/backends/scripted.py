@@ -16,7 +16,7 @@ from pathlib import Path
 
 from vmtui.backends.config.schema import spec
 from vmtui.backends.ssh.session import GuestError, RunResult
-from vmtui.backends.vm.base import BootError, Instance, Pool, StateError, VMError, register
+from vmtui.backends.vm import BootError, Instance, Pool, StateError, VMError, register
 from vmtui.backends.vm.merger import OutputMerger
 from vmtui.backends.vm.qmp_types import (
     CPU,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vmtui.backends.config.schema import Size
-from vmtui.backends.vm import base
+from vmtui.backends.vm import contract
 
 SIZE = {"anyOf": [{"type": "integer", "minimum": 0, "description": "MiB"},
                   {"type": "string", "pattern": r"^\s*\d+\s*[KMGTkmgt]?(i?[Bb])?\s*$"}]}
@@ -90,8 +90,8 @@ def config_schema(pool_cls: type[Any]) -> dict[str, Any]:
         return {"anyOf": [named, {"not": {"required": ["type"]}}]} if name == default else named
 
     out["allOf"] = [{"if": chosen(name),
-                     "then": {"properties": {"vm": section(base.lookup(name).config)}}}
-                    for name in base.type_names()]
+                     "then": {"properties": {"vm": section(contract.lookup(name).config)}}}
+                    for name in contract.type_names()]
     out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     out["title"] = "vmtui pool config"
     return out

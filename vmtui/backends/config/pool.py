@@ -19,7 +19,7 @@ import asyncssh
 import yaml
 
 from vmtui.backends.config.schema import ConfigError, load_section, spec
-from vmtui.backends.vm import base
+from vmtui.backends.vm import contract
 
 OSES = ("linux", "freebsd", "openbsd", "netbsd")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -199,14 +199,14 @@ def parse_config(data: Any, *, file: str, base_dir: Path) -> Config:
     raw = data if isinstance(data, dict) else {}
     kind = pool.type if pool is not None else raw.get("type", "qemu")
     try:
-        vm_type = base.lookup(kind) if isinstance(kind, str) else None
+        vm_type = contract.lookup(kind) if isinstance(kind, str) else None
     except KeyError:
         vm_type = None
     if not isinstance(data, dict):
         pass  # nothing more to read
     elif vm_type is None:
         if not any(e.path == "type" for e in errors):
-            known = ", ".join(base.type_names())
+            known = ", ".join(contract.type_names())
             errors.append(ConfigError(file, "type", f"unknown VM type {kind!r} (known: {known})"))
     else:
         try:

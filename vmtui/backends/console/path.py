@@ -20,7 +20,7 @@ from pathlib import Path
 from vmtui.backends.console import sources as consolesrc
 from vmtui.backends.console.disklog import ConsoleLog
 from vmtui.backends.fleet.records import InstanceRecord
-from vmtui.backends.vm.base import VMError
+from vmtui.backends.vm.errors import VMError
 from vmtui.backends.vm.merger import Chunk, OutputMerger, Pacer
 
 OnLines = Callable[[InstanceRecord, str, list[str]], None]

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import serialx
 
 from vmtui.backends.config.schema import fill
-from vmtui.backends.vm.base import StateError
+from vmtui.backends.vm.errors import StateError
 from vmtui.backends.vm.merger import OutputMerger
 
 if TYPE_CHECKING:

@@ -14,16 +14,11 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vmtui.backends.fleet.records import LIVE
 from vmtui.backends.monitor import evidence
-from vmtui.backends.vm.base import (
-    EventSource,
-    Inspectable,
-    Instance,
-    InstanceState,
-    Lifecycle,
-    VMError,
-)
+from vmtui.backends.vm.capabilities import EventSource, Inspectable, Lifecycle
+from vmtui.backends.vm.contract import Instance
+from vmtui.backends.vm.errors import VMError
+from vmtui.backends.vm.state import LIVE, InstanceState
 
 if TYPE_CHECKING:
     from vmtui.backends.fleet.fleet import Fleet

@@ -29,7 +29,8 @@ from vmtui.backends.fleet.records import (
     InstanceSnapshot,
     PoolTotals,
 )
-from vmtui.backends.vm.base import InstanceState, VMError
+from vmtui.backends.vm.errors import VMError
+from vmtui.backends.vm.state import InstanceState
 
 if TYPE_CHECKING:
     from vmtui.backends.fleet.fleet import Fleet

@@ -26,7 +26,6 @@ from vmtui.backends.console.ring import ConsoleRing
 from vmtui.backends.fleet import events, runtime
 from vmtui.backends.fleet.farm import Farm
 from vmtui.backends.fleet.records import (
-    LIVE,
     InstanceRecord,
     InstanceSnapshot,
     require,
@@ -36,24 +35,21 @@ from vmtui.backends.fleet.watch import Watch
 from vmtui.backends.monitor.crashes import CrashStore
 from vmtui.backends.monitor.evidence import Incident
 from vmtui.backends.ssh.session import GuestSession
-from vmtui.backends.vm import base
-from vmtui.backends.vm.base import (
-    BootError,
+from vmtui.backends.vm import contract
+from vmtui.backends.vm.capabilities import (
     ConsoleWriter,
-    Env,
     EventSource,
     GuestAccess,
-    InfraError,
-    Instance,
-    InstanceState,
     Leftovers,
     Lifecycle,
     Outliving,
     Snapshots,
-    StateError,
 )
+from vmtui.backends.vm.contract import Env, Instance
 from vmtui.backends.vm.diagnose import Diagnosis
+from vmtui.backends.vm.errors import BootError, InfraError, StateError, VMError
 from vmtui.backends.vm.merger import Pacer
+from vmtui.backends.vm.state import LIVE, TRANSITIONS, InstanceState
 from vmtui.backends.vm.tasks import Background
 
 __all__ = ["LIVE", "Fleet", "InstanceRecord", "InstanceSnapshot"]
@@ -96,7 +92,7 @@ class Fleet:
             ssh_host_key_check=pool_cfg.ssh_host_key_check,
             boot_timeout=pool_cfg.boot_timeout, config=config.vm,
         )
-        self.pool = base.lookup(pool_cfg.type).pool(self.env)
+        self.pool = contract.lookup(pool_cfg.type).pool(self.env)
         self.records: dict[str, InstanceRecord] = {}
         for index in range(pool_cfg.count):
             name = f"{pool_cfg.name}-{index}"
@@ -120,8 +116,8 @@ class Fleet:
         """Move ``rec`` to ``state`` (StateError for a move the machine forbids)."""
         if state is rec.state:
             return
-        if state not in base.TRANSITIONS[rec.state]:
-            raise base.StateError(f"{rec.name}: cannot go from {rec.state.value} "
+        if state not in TRANSITIONS[rec.state]:
+            raise StateError(f"{rec.name}: cannot go from {rec.state.value} "
                                   f"to {state.value}")
         log.debug("%s: %s -> %s", rec.name, rec.state.value, state.value)
         now = self.clock()
@@ -188,7 +184,7 @@ class Fleet:
         """
         rec = self.records[name]
         if self._closed:
-            raise base.StateError("the fleet is closed")
+            raise StateError("the fleet is closed")
         self._unheld(name, "start")
         rec.boot_task = rec.tasks.spawn(self._boot(rec), "boot")
         await self._settle_boot(rec)
@@ -211,7 +207,7 @@ class Fleet:
         rec.fresh_boot()
         try:
             merger = consoles.open_console(rec, self.pacer, self.wallclock)
-        except base.VMError as exc:
+        except VMError as exc:
             self.set_state(rec, InstanceState.FAILED, str(exc))
             return
         rec.started_at = rec.last_output = self.clock()

@@ -18,9 +18,11 @@ from vmtui.backends.fleet.records import InstanceRecord, InstanceSnapshot, PoolT
 from vmtui.backends.monitor.crashes import Crash
 from vmtui.backends.monitor.evidence import Incident
 from vmtui.backends.ssh.session import GuestSession
-from vmtui.backends.vm.base import InstanceState, Snapshots, VMError
+from vmtui.backends.vm.capabilities import Snapshots
 from vmtui.backends.vm.diagnose import Diagnosis
+from vmtui.backends.vm.errors import VMError
 from vmtui.backends.vm.merger import Pacer
+from vmtui.backends.vm.state import InstanceState
 
 
 class Fleets:

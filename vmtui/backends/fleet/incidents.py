@@ -31,8 +31,10 @@ from vmtui.backends.monitor.detector import (
 )
 from vmtui.backends.monitor.evidence import Incident
 from vmtui.backends.monitor.report import Report, find_reports
-from vmtui.backends.vm.base import Diagnosable, Infoer, InstanceState, VMError
+from vmtui.backends.vm.capabilities import Diagnosable, Infoer
 from vmtui.backends.vm.diagnose import Diagnosis
+from vmtui.backends.vm.errors import VMError
+from vmtui.backends.vm.state import InstanceState
 from vmtui.backends.vm.tasks import Background
 
 if TYPE_CHECKING:

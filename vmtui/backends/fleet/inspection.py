@@ -1,6 +1,6 @@
 """Rows for the inspector tabs (Status, Block, PCI, CPUs, Snapshots), from the backend.
 
-Any VM type with the :class:`~vmtui.backends.vm.base.Inspectable` capability
+Any VM type with the :class:`~vmtui.backends.vm.capabilities.Inspectable` capability
 fills every tab; for the others the Status tab shows what the fleet knows and
 the QMP tabs say they are not available.
 """
@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vmtui.backends.fleet.records import InstanceRecord
-from vmtui.backends.vm.base import Facts, Inspectable, QmpView, Snapshots, VMError
+from vmtui.backends.vm.capabilities import Facts, Inspectable, QmpView, Snapshots
+from vmtui.backends.vm.errors import VMError
 
 TABS = ("status", "block", "pci", "cpus", "snapshots")
 

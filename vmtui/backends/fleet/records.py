@@ -12,15 +12,13 @@ from typing import Any
 from vmtui.backends.console.disklog import ConsoleLog
 from vmtui.backends.console.ring import TEXT, ConsoleRing
 from vmtui.backends.inert import EMPTY, GuestText
-from vmtui.backends.vm.base import Instance, InstanceState, StateError
+from vmtui.backends.vm.contract import Instance
+from vmtui.backends.vm.errors import StateError
 from vmtui.backends.vm.merger import OutputMerger
+from vmtui.backends.vm.state import LIVE as LIVE  # re-exported: its old home
+from vmtui.backends.vm.state import WATCHED as WATCHED
+from vmtui.backends.vm.state import InstanceState
 from vmtui.backends.vm.tasks import Background
-
-# States in which a VM process is (or is about to be) behind the record.
-LIVE = (InstanceState.BOOTING, InstanceState.RUNNING, InstanceState.PAUSED,
-        InstanceState.CRASHED)
-# States whose console the watch reads for crashes and silence.
-WATCHED = (InstanceState.BOOTING, InstanceState.RUNNING, InstanceState.PAUSED)
 
 
 @dataclass(slots=True)
@@ -154,7 +152,7 @@ class InstanceRecord:
         return self.workdir / "console.log"
 
 
-# What each capability of base.py is, for a person told it is missing.
+# What each capability of vm/capabilities.py is, for a person told it is missing.
 CAPABILITIES = {
     "Lifecycle": "power controls (pause, reset, power down): vmtui does not run the machine",
     "Diagnosable": "access to the machine's CPUs (registers, NMI)",
@@ -166,7 +164,7 @@ CAPABILITIES = {
 def require(rec: InstanceRecord, states: tuple[InstanceState, ...], doing: str,
             capability: type[Any]) -> Any:
     """The live instance behind ``rec``, as ``capability`` (a Protocol of
-    :mod:`vmtui.backends.vm.base`), for ``doing`` it. Annotate what it returns:
+    :mod:`vmtui.backends.vm.capabilities`), for ``doing`` it. Annotate what it returns:
     mypy takes no Protocol class for a ``type[T]``.
 
     Raises:

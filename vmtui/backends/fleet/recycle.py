@@ -11,16 +11,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from vmtui.backends.fleet.records import LIVE, InstanceRecord, require
+from vmtui.backends.fleet.records import InstanceRecord, require
 from vmtui.backends.inert import GuestText
-from vmtui.backends.vm.base import (
-    GuestAccess,
-    Inspectable,
-    InstanceState,
-    Lifecycle,
-    Snapshots,
-    VMError,
-)
+from vmtui.backends.vm.capabilities import GuestAccess, Inspectable, Lifecycle, Snapshots
+from vmtui.backends.vm.errors import VMError
+from vmtui.backends.vm.state import LIVE, InstanceState
 
 if TYPE_CHECKING:
     from vmtui.backends.fleet.fleet import Fleet

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from vmtui.backends.console import sources as consolesrc
 from vmtui.backends.fleet.incidents import IncidentWriter
-from vmtui.backends.fleet.records import LIVE, WATCHED, require
+from vmtui.backends.fleet.records import require
 from vmtui.backends.inert import GuestText
 from vmtui.backends.monitor.detector import (
     CONSOLE_SOURCES,
@@ -27,14 +27,8 @@ from vmtui.backends.monitor.detector import (
 )
 from vmtui.backends.monitor.evidence import Incident
 from vmtui.backends.ssh.session import GuestError
-from vmtui.backends.vm.base import (
-    DebugStub,
-    Diagnosable,
-    Instance,
-    InstanceState,
-    StateError,
-    VMError,
-)
+from vmtui.backends.vm.capabilities import DebugStub, Diagnosable
+from vmtui.backends.vm.contract import Instance
 from vmtui.backends.vm.diagnose import (
     DESTRUCTIVE_SYSRQ,
     SEQUENCES,
@@ -42,6 +36,8 @@ from vmtui.backends.vm.diagnose import (
     send_sequence,
     sysrq_keys,
 )
+from vmtui.backends.vm.errors import StateError, VMError
+from vmtui.backends.vm.state import LIVE, WATCHED, InstanceState
 
 if TYPE_CHECKING:
     from vmtui.backends.fleet.fleet import Fleet, InstanceRecord

@@ -2,7 +2,7 @@
 
 from vmtui.backends.isolated.config import IsolatedConfig
 from vmtui.backends.isolated.instance import IsolatedInstance, IsolatedPool
-from vmtui.backends.vm.base import register
+from vmtui.backends.vm import register
 
 register("isolated", IsolatedPool, IsolatedConfig)
 

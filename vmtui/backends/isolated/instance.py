@@ -22,7 +22,7 @@ import asyncssh
 from vmtui.backends.isolated.config import IsolatedConfig, Target
 from vmtui.backends.ssh.session import GuestError, GuestSession
 from vmtui.backends.ssh.target import BOOT_ID, SSHTarget, wait_for_ssh
-from vmtui.backends.vm.base import BootError, Env, Instance, Pool
+from vmtui.backends.vm import BootError, Env, Instance, Pool
 from vmtui.backends.vm.merger import OutputMerger
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ binding (an optional extra: ``pip install vmtui[libvirt]``)."""
 from vmtui.backends.libvirt.config import LibvirtConfig
 from vmtui.backends.libvirt.instance import LibvirtInstance
 from vmtui.backends.libvirt.pool import LibvirtPool
-from vmtui.backends.vm.base import register
+from vmtui.backends.vm import register
 
 register("libvirt", LibvirtPool, LibvirtConfig)
 

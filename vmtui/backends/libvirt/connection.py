@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from vmtui.backends.qemu.domain import Domain, DomainError
-from vmtui.backends.vm.base import InfraError
+from vmtui.backends.vm import InfraError
 
 T = TypeVar("T")
 

@@ -20,7 +20,7 @@ from vmtui.backends.libvirt.connection import Host, MonitorDomain, binding, call
 from vmtui.backends.qemu.instance import _taken_ports
 from vmtui.backends.ssh.session import GuestSession
 from vmtui.backends.ssh.target import SSHTarget, wait_for_ssh
-from vmtui.backends.vm.base import Instance
+from vmtui.backends.vm import Instance
 from vmtui.backends.vm.diagnose import sysrq_keys
 from vmtui.backends.vm.merger import OutputMerger
 from vmtui.backends.vm.qmp_types import Event

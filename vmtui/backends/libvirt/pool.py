@@ -25,7 +25,7 @@ from vmtui.backends.libvirt.connection import Host, binding, call
 from vmtui.backends.libvirt.instance import STATE_PAUSED, STATE_SHUTOFF, LibvirtInstance
 from vmtui.backends.qemu.instance import _taken_ports, free_port
 from vmtui.backends.ssh.target import SSHTarget, wait_for_ssh
-from vmtui.backends.vm.base import BootError, InfraError, Pool
+from vmtui.backends.vm import BootError, InfraError, Pool
 from vmtui.backends.vm.merger import OutputMerger
 
 # A domain tells vmtui where its SSH server is reached in its metadata:

@@ -2,7 +2,7 @@
 
 from vmtui.backends.qemu.config import QemuConfig
 from vmtui.backends.qemu.instance import QemuInstance, QemuPool
-from vmtui.backends.vm.base import register
+from vmtui.backends.vm import register
 
 register("qemu", QemuPool, QemuConfig)
 

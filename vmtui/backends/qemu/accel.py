@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmtui.backends.vm.base import InfraError
+from vmtui.backends.vm.errors import InfraError
 
 PROBE_TIMEOUT = 5.0  # seconds the probe guest has to finish under KVM
 VERDICT_TTL = 24 * 3600.0  # seconds a verdict on disk is trusted

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from qemu.qmp import ExecuteError, QMPClient, QMPError
 from qemu.qmp.protocol import Runstate
 
-from vmtui.backends.vm.base import VMError
+from vmtui.backends.vm import VMError
 from vmtui.backends.vm.qmp_types import (
     CPU,
     BlockDevice,

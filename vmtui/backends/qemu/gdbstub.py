@@ -18,7 +18,7 @@ import stat
 from pathlib import Path
 
 from vmtui.backends.qemu.devices import opt
-from vmtui.backends.vm.base import StateError
+from vmtui.backends.vm.errors import StateError
 
 # gdb's name for each architecture (syzkaller's target names on the left).
 GDB_ARCH = {"amd64": "i386:x86-64", "386": "i386", "arm64": "aarch64", "arm": "arm",

@@ -16,7 +16,7 @@ from pathlib import Path
 from vmtui.backends.qemu.config import QemuConfig
 from vmtui.backends.qemu.devices import Net, Vfio
 from vmtui.backends.qemu.layout import device_ids
-from vmtui.backends.vm.base import InfraError
+from vmtui.backends.vm import InfraError
 
 _TUNSETIFF = 0x400454CA
 _IFF_TAP = 0x0002

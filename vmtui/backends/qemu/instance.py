@@ -20,7 +20,7 @@ from vmtui.backends.qemu.perinstance import for_instance, make_overlays
 from vmtui.backends.qemu.slots import BootTurns
 from vmtui.backends.ssh.session import GuestSession
 from vmtui.backends.ssh.target import SSHTarget, wait_for_ssh
-from vmtui.backends.vm.base import BootError, Env, InfraError, Instance, Pool, StateError
+from vmtui.backends.vm import BootError, Env, InfraError, Instance, Pool, StateError
 from vmtui.backends.vm.diagnose import sysrq_keys
 from vmtui.backends.vm.merger import OutputMerger
 from vmtui.backends.vm.qmp_types import VMSnapshot

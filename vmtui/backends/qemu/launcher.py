@@ -22,7 +22,7 @@ import signal
 import threading
 from pathlib import Path
 
-from vmtui.backends.vm.base import InfraError
+from vmtui.backends.vm import InfraError
 
 _PR_SET_PDEATHSIG = 1
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from vmtui.backends.config.schema import fill, varies
 from vmtui.backends.qemu.devices import Block, Chardev, Net
 from vmtui.backends.qemu.layout import device_ids
-from vmtui.backends.vm.base import InfraError
+from vmtui.backends.vm import InfraError
 
 T = TypeVar("T")
 

@@ -19,7 +19,7 @@ from typing import Any
 import asyncssh
 
 from vmtui.backends.ssh.target import SSHTarget
-from vmtui.backends.vm.base import VMError
+from vmtui.backends.vm.errors import VMError
 from vmtui.backends.vm.merger import OutputMerger
 
 log = logging.getLogger(__name__)

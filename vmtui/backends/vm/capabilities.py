@@ -1,0 +1,163 @@
+"""The optional capabilities of an instance, each a small Protocol.
+
+A VM type may lack any of these. Generic code asks ``isinstance(inst, Cap)``
+(or :func:`vmtui.backends.fleet.records.require`), never ``getattr``; the UI
+hides or explains what is absent (syzkaller's ``vmimpl.Infoer`` is one).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from vmtui.backends.ssh.session import GuestSession
+    from vmtui.backends.vm.qmp_types import (
+        CPU,
+        BlockDevice,
+        BlockStats,
+        PCIDevice,
+        Status,
+        Version,
+        VMSnapshot,
+    )
+
+
+
+@runtime_checkable
+class ConsoleWriter(Protocol):
+    """Bytes typed into the VM's console (attach mode, debugger sequences)."""
+
+    async def write_console(self, data: bytes) -> None: ...
+
+
+@runtime_checkable
+class Outliving(Protocol):
+    """A VM that outlives its instance (vmtui found it running, it did not start
+    it): closing vmtui leaves it as it is, but a kill or restart the operator or
+    the farm asks for powers it off hard first."""
+
+    async def destroy(self) -> None: ...
+
+
+@runtime_checkable
+class Lifecycle(Protocol):
+    """Power-down, reset, pause and resume in place."""
+
+    async def powerdown(self, timeout: float = 30.0) -> int: ...
+
+    async def reset(self) -> None: ...
+
+    async def pause(self) -> None: ...
+
+    async def resume(self) -> None: ...
+
+    async def wait_ready(self, timeout: float | None = None) -> float: ...
+
+
+@runtime_checkable
+class EventSource(Protocol):
+    """A stream of the VM's events (QMP's, for QEMU).
+
+    The subscription is async-iterable, yields objects with ``name``, ``data``
+    and ``time``, and has ``close()``.
+    """
+
+    def subscribe_events(self) -> Any: ...
+
+
+@runtime_checkable
+class Diagnosable(Protocol):
+    """Look inside a stuck guest without its help."""
+
+    async def send_sysrq(self, letter: str) -> None: ...
+
+    async def registers(self) -> dict[int, str]: ...
+
+    async def inject_nmi(self) -> None: ...
+
+
+class QmpView(Protocol):
+    """The queries the inspector tabs show (go-qemu's Domain, read side)."""
+
+    async def status(self) -> Status: ...
+
+    async def version(self) -> Version: ...
+
+    async def block_devices(self) -> list[BlockDevice]: ...
+
+    async def block_stats(self) -> list[BlockStats]: ...
+
+    async def pci_devices(self) -> list[PCIDevice]: ...
+
+    async def cpus(self) -> list[CPU]: ...
+
+
+@runtime_checkable
+class Inspectable(Protocol):
+    """QMP inspectors (Status, Block, PCI, CPUs) and facts for the Status tab."""
+
+    @property
+    def inspector(self) -> QmpView: ...
+
+    def facts(self) -> list[tuple[str, str]]:
+        """(field, value) rows about the VM process: PID, accelerator, sockets."""
+        ...
+
+
+@runtime_checkable
+class GuestAccess(Protocol):
+    """Commands, copies and forwards inside the guest (SSH)."""
+
+    @property
+    def guest(self) -> GuestSession | None: ...
+
+
+@runtime_checkable
+class DebugStub(Protocol):
+    """A gdb stub on the VM's CPUs, opened and closed on demand."""
+
+    async def open_debug_stub(self) -> str:
+        """Open the stub; return the gdb command line that attaches to it."""
+        ...
+
+    async def close_debug_stub(self) -> None: ...
+
+
+@runtime_checkable
+class Snapshots(Protocol):
+    """Internal VM snapshots: take, list, restore, delete (QEMU's savevm/loadvm)."""
+
+    async def snapshots(self) -> list[VMSnapshot]: ...
+
+    async def take_snapshot(self, tag: str) -> None: ...
+
+    async def restore_snapshot(self, tag: str) -> None:
+        """Back to ``tag``: RAM, devices and disks as they were then."""
+        ...
+
+    async def delete_snapshot(self, tag: str) -> None: ...
+
+
+@runtime_checkable
+class Facts(Protocol):
+    """(field, value) rows about the machine for the Status tab."""
+
+    def facts(self) -> list[tuple[str, str]]: ...
+
+
+@runtime_checkable
+class Leftovers(Protocol):
+    """Evidence a machine kept across its reboot (pstore), read when it came up."""
+
+    def leftovers(self) -> dict[str, bytes]:
+        """File name to contents; empty when the last boot left nothing."""
+        ...
+
+
+@runtime_checkable
+class Infoer(Protocol):
+    """Facts about the VM for an incident (syzkaller's ``vmimpl.Infoer``)."""
+
+    async def info(self) -> dict[str, str]:
+        """File name to text, written into each incident folder."""
+        ...
