@@ -15,8 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vmtui.backends.config.schema import spec
-from vmtui.backends.ssh.session import GuestError, RunResult
-from vmtui.backends.vm import BootError, Instance, Pool, StateError, VMError, register
+from vmtui.backends.ssh.session import GuestError
+from vmtui.backends.vm import (
+    BootError,
+    Instance,
+    Pool,
+    RunResult,
+    StateError,
+    VMError,
+    register,
+)
 from vmtui.backends.vm.merger import OutputMerger
 from vmtui.backends.vm.qmp_types import (
     CPU,

@@ -28,6 +28,7 @@ from vmtui.backends.vm.merger import OutputMerger
 if TYPE_CHECKING:
     from vmtui.backends.config.pool import ConsoleConfig
     from vmtui.backends.fleet.records import InstanceRecord
+    from vmtui.backends.vm.capabilities import GuestShell
 
 TAG = "ssh"
 
@@ -105,10 +106,11 @@ async def run_ssh(guest: GuestSession, command: str, replayed: Replayed, output:
     await keep_running(once, "starting it again", note, backoff, max_backoff)
 
 
-def start(rec: InstanceRecord, guest: GuestSession | None, output: OutputMerger,
+def start(rec: InstanceRecord, guest: GuestShell | None, output: OutputMerger,
           cfg: ConsoleConfig, note: Callable[[InstanceRecord, str], None]) -> None:
     """Start the ssh console of ``rec``, up now (it ends at consolesrc.stop)."""
-    if guest is None:
+    # It reads a process's stream, which only the SSH session itself offers.
+    if not isinstance(guest, GuestSession):
         note(rec, "ssh console: the instance has no SSH session (no network or key)")
         return
     if rec.replayed is None:  # kept across the instance's boots: a restart may be in one boot

@@ -34,12 +34,12 @@ from vmtui.backends.fleet.records import (
 from vmtui.backends.fleet.watch import Watch
 from vmtui.backends.monitor.crashes import CrashStore
 from vmtui.backends.monitor.evidence import Incident
-from vmtui.backends.ssh.session import GuestSession
 from vmtui.backends.vm import contract
 from vmtui.backends.vm.capabilities import (
     ConsoleWriter,
     EventSource,
     GuestAccess,
+    GuestShell,
     Leftovers,
     Lifecycle,
     Outliving,
@@ -333,7 +333,7 @@ class Fleet:
         """A line from vmtui itself in the timeline and the log on disk."""
         consoles.note(rec, text, self.wallclock())
 
-    def guest(self, name: str) -> GuestSession:
+    def guest(self, name: str) -> GuestShell:
         """The SSH session into instance ``name`` (run, copy_in, forward)."""
         inst: GuestAccess = self._live(name, "run commands in the guest", GuestAccess)
         if inst.guest is None:

@@ -17,8 +17,7 @@ from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.fleet.records import InstanceRecord, InstanceSnapshot, PoolTotals
 from vmtui.backends.monitor.crashes import Crash
 from vmtui.backends.monitor.evidence import Incident
-from vmtui.backends.ssh.session import GuestSession
-from vmtui.backends.vm.capabilities import Snapshots
+from vmtui.backends.vm.capabilities import GuestShell, Snapshots
 from vmtui.backends.vm.diagnose import Diagnosis
 from vmtui.backends.vm.errors import VMError
 from vmtui.backends.vm.merger import Pacer
@@ -111,7 +110,7 @@ class Fleets:
     def instance(self, name: str) -> object | None:
         return self.of(name).instance(name)
 
-    def guest(self, name: str) -> GuestSession:
+    def guest(self, name: str) -> GuestShell:
         return self.of(name).guest(name)
 
     def vm_snapshots(self, name: str) -> Snapshots:

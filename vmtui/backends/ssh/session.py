@@ -12,13 +12,13 @@ import asyncio
 import contextlib
 import logging
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncssh
 
 from vmtui.backends.ssh.target import SSHTarget
+from vmtui.backends.vm.capabilities import RunResult
 from vmtui.backends.vm.errors import VMError
 from vmtui.backends.vm.merger import OutputMerger
 
@@ -33,24 +33,9 @@ class CommandTimeout(GuestError):
     """A command did not finish in time and was killed in the guest."""
 
 
-@dataclass(frozen=True)
-class RunResult:
-    """What a finished command left: exit status and its two streams."""
-
-    status: int  # -1 when it did not exit by itself
-    stdout: bytes
-    stderr: bytes
-    signal: str = ""  # the signal that ended it ("SEGV"), if one did
-
-    def describe(self) -> str:
-        """How it ended, for a person: "exited with status 3", "killed by signal SEGV"."""
-        if self.signal:
-            return f"killed by signal {self.signal}"
-        return f"exited with status {self.status}"
-
-
 class GuestSession:
-    """One SSH connection to a guest, made on first use and remade if lost."""
+    """One SSH connection to a guest, made on first use and remade if lost
+    (the contract's :class:`~vmtui.backends.vm.capabilities.GuestShell`)."""
 
     def __init__(self, name: str, target: SSHTarget, output: OutputMerger,
                  copy_dir: str = "/tmp") -> None:

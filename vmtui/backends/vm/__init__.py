@@ -13,12 +13,14 @@ from vmtui.backends.vm.capabilities import (
     EventSource,
     Facts,
     GuestAccess,
+    GuestShell,
     Infoer,
     Inspectable,
     Leftovers,
     Lifecycle,
     Outliving,
     QmpView,
+    RunResult,
     Snapshots,
 )
 from vmtui.backends.vm.contract import Env, Instance, Pool, VMType, lookup, register, type_names
@@ -27,7 +29,8 @@ from vmtui.backends.vm.state import LIVE, TRANSITIONS, WATCHED, InstanceState
 
 __all__ = [
     "LIVE", "TRANSITIONS", "WATCHED", "BootError", "ConsoleWriter", "DebugStub", "Diagnosable",
-    "Env", "EventSource", "Facts", "GuestAccess", "Infoer", "InfraError", "Inspectable",
-    "Instance", "InstanceState", "Leftovers", "Lifecycle", "Outliving", "Pool", "QmpView",
-    "Snapshots", "StateError", "VMError", "VMType", "lookup", "register", "type_names",
+    "Env", "EventSource", "Facts", "GuestAccess", "GuestShell", "Infoer", "InfraError",
+    "Inspectable", "Instance", "InstanceState", "Leftovers", "Lifecycle", "Outliving", "Pool",
+    "QmpView", "RunResult", "Snapshots", "StateError", "VMError", "VMType", "lookup", "register",
+    "type_names",
 ]

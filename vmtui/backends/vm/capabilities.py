@@ -7,10 +7,11 @@ hides or explains what is absent (syzkaller's ``vmimpl.Infoer`` is one).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from vmtui.backends.ssh.session import GuestSession
     from vmtui.backends.vm.qmp_types import (
         CPU,
         BlockDevice,
@@ -104,12 +105,54 @@ class Inspectable(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished command left: exit status and its two streams."""
+
+    status: int  # -1 when it did not exit by itself
+    stdout: bytes
+    stderr: bytes
+    signal: str = ""  # the signal that ended it ("SEGV"), if one did
+
+    def describe(self) -> str:
+        """How it ended, for a person: "exited with status 3", "killed by signal SEGV"."""
+        if self.signal:
+            return f"killed by signal {self.signal}"
+        return f"exited with status {self.status}"
+
+
+class GuestShell(Protocol):
+    """What the fleet and the farm do inside a guest: run, copy in, forward, close.
+
+    The SSH session (:class:`vmtui.backends.ssh.session.GuestSession`) is the one
+    real implementation; the contract names only this, so it needs no SSH.
+    """
+
+    async def run(self, command: str, timeout: float | None = 60.0,
+                  keep: bool = True) -> RunResult:
+        """Run ``command`` in the guest (``timeout`` None: as long as it runs;
+        ``keep`` False: the output only joins the console stream)."""
+        ...
+
+    async def copy_in(self, local: Path, remote: str | None = None) -> str:
+        """Copy a host file or folder into the guest; return its path there."""
+        ...
+
+    async def forward(self, host_port: int, host: str = "127.0.0.1") -> str:
+        """Let the guest reach a host TCP service; return ``ADDRESS:PORT`` in the guest."""
+        ...
+
+    async def close(self) -> None:
+        """Drop the connection and its forwards (the next call connects again)."""
+        ...
+
+
 @runtime_checkable
 class GuestAccess(Protocol):
     """Commands, copies and forwards inside the guest (SSH)."""
 
     @property
-    def guest(self) -> GuestSession | None: ...
+    def guest(self) -> GuestShell | None: ...
 
 
 @runtime_checkable
