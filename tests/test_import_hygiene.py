@@ -127,6 +127,42 @@ def test_backends_import_no_front_end() -> None:
     assert out.stdout.strip() == ""
 
 
+# A console ring and a config are read without any VM type: lookup() imports the
+# one a config names, on first use (vm/contract.py's BUILTIN table).
+LAZY_SCRIPT = """
+import sys
+import vmtui.backends, vmtui.backends.console.ring, vmtui.backends.vm
+from vmtui.backends.vm import contract
+before = sorted(m for m in sys.modules if m.startswith(tuple(contract.BUILTIN.values())))
+names = contract.type_names()
+after_names = sorted(m for m in sys.modules if m.startswith(tuple(contract.BUILTIN.values())))
+kind = contract.lookup("scripted")
+loaded = sorted(m for m in contract.BUILTIN.values() if m in sys.modules)
+print(before, after_names, names, kind.name, loaded, sep="|")
+"""
+
+
+def test_vm_types_load_on_first_lookup() -> None:
+    out = subprocess.run([sys.executable, "-c", LAZY_SCRIPT], capture_output=True, text=True,
+                         check=True)
+    before, after_names, names, kind, loaded = out.stdout.strip().split("|")
+    assert before == "[]"  # the ring, the package faces: no VM type
+    assert after_names == "[]"  # listing the names imports none either
+    assert names == "['isolated', 'libvirt', 'qemu', 'scripted']"
+    assert (kind, loaded) == ("scripted", "['vmtui.backends.scripted']")
+
+
+def test_every_vm_type_is_in_the_lookup_table() -> None:
+    from vmtui.backends.vm import contract
+    # A folder or module that registers a type but is missing from the table
+    # would be unknown to configs.
+    registering = {p.parent.name if p.name == "__init__.py" else p.stem
+                   for p in (PACKAGE / "backends").glob("**/*.py")
+                   if "\nregister(" in p.read_text()}
+    assert registering == set(contract.BUILTIN)
+    assert all(contract.lookup(name).name == name for name in contract.BUILTIN)
+
+
 def test_rooms_of_a_readable_size() -> None:
     # Whole concerns move out of a module before it passes 400 lines.
     big = {m: n for m, path in all_modules()

@@ -1,4 +1,4 @@
-"""The async backend layer. Never imports Textual or Rich: usable headless."""
+"""The async backend layer. Never imports Textual or Rich: usable headless.
 
-# Importing a VM type registers it.
-from vmtui.backends import isolated, libvirt, qemu, scripted  # noqa: F401
+VM types are found by name (vm/contract.py's lookup), not imported here.
+"""

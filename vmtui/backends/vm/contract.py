@@ -4,11 +4,16 @@ A VM type (``qemu``, ``libvirt``, …) registers a Pool class and the dataclass
 that validates its ``vm:`` config section. Callers never use a Pool directly:
 they use :class:`vmtui.backends.fleet.fleet.Fleet`, which adds what every type
 needs once (workdirs, state tracking, console buffering and logging).
+
+The built-in types are found by name (:data:`BUILTIN`) and imported on their
+first :func:`lookup`: no module imports every type up front, so reading a
+console ring or a config loads only the types it names.
 """
 
 from __future__ import annotations
 
 import abc
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,6 +102,15 @@ class VMType:
 
 _REGISTRY: dict[str, VMType] = {}
 
+# The built-in VM types, by the module whose import registers them. The one
+# dynamic import of the contract: it names modules, never imports them up front.
+BUILTIN: dict[str, str] = {
+    "qemu": "vmtui.backends.qemu",
+    "libvirt": "vmtui.backends.libvirt",
+    "isolated": "vmtui.backends.isolated",
+    "scripted": "vmtui.backends.scripted",
+}
+
 
 def register(name: str, pool: type[Pool], config: type[Any]) -> None:
     """Make a VM type available to pool configs as ``type: NAME``."""
@@ -106,10 +120,14 @@ def register(name: str, pool: type[Pool], config: type[Any]) -> None:
 
 
 def lookup(name: str) -> VMType:
-    """The VM type registered as ``name``; KeyError if there is none."""
+    """The VM type registered as ``name``, importing a built-in one on first use;
+    KeyError if there is none."""
+    if name not in _REGISTRY and name in BUILTIN:
+        importlib.import_module(BUILTIN[name])
     return _REGISTRY[name]
 
 
 def type_names() -> list[str]:
-    """Names of every registered VM type."""
-    return sorted(_REGISTRY)
+    """Names of every VM type: the built-in ones (imported or not) and any
+    other registered."""
+    return sorted(_REGISTRY.keys() | BUILTIN.keys())
