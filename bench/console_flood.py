@@ -44,6 +44,7 @@ from vmtui.app import VmtuiApp, calm_collector
 from vmtui.backends.config.pool import parse_config
 from vmtui.backends.console.ring import TEXT
 from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.fleet.local import LocalControl
 from vmtui.bridge import Bridge
 from vmtui.screens.instance import InstanceScreen
 from vmtui.widgets.console_view import ConsoleView
@@ -131,7 +132,7 @@ class BenchApp(App[None]):
     def __init__(self, fleet: Fleet) -> None:
         super().__init__()
         self.fleet = fleet
-        self.bridge = Bridge(self, fleet)
+        self.bridge = Bridge(self, LocalControl(fleet))
         self.flag = False
 
     def on_mount(self) -> None:
@@ -145,10 +146,9 @@ class BenchApp(App[None]):
         await self.bridge.close()
 
 
-async def flood(app: Any, producers: int, seconds: float, lines: list[bytes],
+async def flood(app: Any, fleet: Fleet, producers: int, seconds: float, lines: list[bytes],
                 received: Any, toggle: Any, key: str, clock: WidgetClock) -> dict[str, float]:
     """Run the flood inside ``app`` (already running under run_test)."""
-    fleet: Fleet = app.fleet
     merger = fleet.record("flood-0").merger
     assert merger is not None
     sent = 0
@@ -211,9 +211,10 @@ async def flood(app: Any, producers: int, seconds: float, lines: list[bytes],
 async def run_app(args: argparse.Namespace, lines: list[bytes]) -> dict[str, float]:
     """The whole instance screen of vmtui (inspector, status line, diagnose bar)."""
     with tempfile.TemporaryDirectory() as tmp:
-        app = VmtuiApp(Fleet(config(Path(tmp))))
+        fleet = Fleet(config(Path(tmp)))
+        app = VmtuiApp(LocalControl(fleet))
         async with app.run_test(size=SIZE) as pilot:
-            while app.fleet.instance("flood-0") is None:
+            while fleet.instance("flood-0") is None:
                 await pilot.pause(0.05)
             await pilot.press("enter")
             screen = app.screen
@@ -231,7 +232,7 @@ async def run_app(args: argparse.Namespace, lines: list[bytes]) -> dict[str, flo
             view.write_lines = counting  # type: ignore[method-assign]
             clock = WidgetClock(view)
             # "o" toggles source labels: a real key of the screen, cheap to apply.
-            result = await flood(app, args.producers, args.seconds, lines,
+            result = await flood(app, fleet, args.producers, args.seconds, lines,
                                  lambda: received, lambda: view.show_source, "o", clock)
             result["widget_lines"] = view.line_count
             await app.bridge.close()
@@ -248,7 +249,7 @@ async def run_widget(args: argparse.Namespace, lines: list[bytes],
                 await pilot.pause(0.05)
             screen = FloodScreen(app.bridge, "flood-0", stock)
             await app.push_screen(screen)
-            result = await flood(app, args.producers, args.seconds, lines,
+            result = await flood(app, app.fleet, args.producers, args.seconds, lines,
                                  lambda: screen.received, lambda: app.flag, "f12",
                                  screen.clock)
             result["widget_lines"] = screen.line_count

@@ -25,6 +25,7 @@ from pathlib import Path
 from vmtui.app import VmtuiApp
 from vmtui.backends.config.pool import parse_config
 from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.fleet.local import LocalControl
 from vmtui.widgets.inspector import Inspector
 
 SIZE = (160, 48)
@@ -45,12 +46,12 @@ async def cpu_percent(seconds: float) -> float:
 
 async def measure(count: int, seconds: float, runs: int, workdir: Path
                   ) -> tuple[list[float], list[float]]:
-    app = VmtuiApp(fleet_of(count, workdir))
+    app = VmtuiApp(LocalControl(fleet_of(count, workdir)))
     pool: list[float] = []
     inspect: list[float] = []
     async with app.run_test(size=SIZE) as pilot:
         deadline = time.monotonic() + 60
-        while not all(s.state.value == "running" for s in app.fleet.snapshot()):
+        while not all(s.state.value == "running" for s in app.bridge.snapshot()):
             assert time.monotonic() < deadline, "the pool did not come up"
             await pilot.pause(0.1)
         await pilot.pause(3)  # warm-up: first paints, caches

@@ -78,3 +78,13 @@ def qemu_pids_in(workdir: Path) -> set[int]:
         except OSError:
             pass
     return found
+
+
+def fleets_of(app: Any) -> Any:
+    """The in-process Fleets behind a VmtuiApp built on a LocalControl (tests reach
+    past the crossing to prepare or inspect the fleet; the front never does)."""
+    from vmtui.backends.fleet.local import LocalControl
+
+    control = app.bridge.control
+    assert isinstance(control, LocalControl)
+    return control.fleets

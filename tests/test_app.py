@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from tests.helpers import pid_alive, qemu_pids_in, scripted_config, wait_dead
 from vmtui.app import VmtuiApp
 from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.fleet.local import LocalControl
 from vmtui.backends.vm.state import InstanceState
 from vmtui.bridge import Bridge
 from vmtui.demo import demo_config
@@ -35,13 +36,13 @@ async def until(pilot: Pilot[object], cond: Callable[[], bool], timeout: float) 
 
 def states(app: VmtuiApp) -> list[str]:
     table = app.screen.query_one(PoolTable)
-    return [table.get_cell(name, "state").plain for name in app.fleet.records]
+    return [table.get_cell(name, "state").plain for name in app.bridge.names()]
 
 
 @pytest.mark.guest
 async def test_demo_pool_boots_on_screen(guest: Guest, workdir: Path) -> None:
     fleet = Fleet(demo_config(guest, count=2, workdir=workdir))
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     seen: list[Message] = []
     async with app.run_test(size=(120, 32), message_hook=seen.append) as pilot:
         await until(pilot, lambda: app.screen.query(PoolTable)
@@ -78,7 +79,7 @@ HOSTILE = [
 
 async def test_hostile_console_is_inert(tmp_path: Path) -> None:
     fleet = Fleet(scripted_config(tmp_path, count=1, lines=HOSTILE))
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     async with app.run_test(size=(100, 24)) as pilot:
         await until(pilot, lambda: states(app) == ["running"], 5)
         await pilot.press("enter")
@@ -100,7 +101,7 @@ async def test_hostile_console_is_inert(tmp_path: Path) -> None:
 
 async def test_boot_failure_shows_in_table(tmp_path: Path) -> None:
     fleet = Fleet(scripted_config(tmp_path, count=2, fail=[1], lines=["hello {name}"]))
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     async with app.run_test(size=(120, 24)) as pilot:
         await until(pilot, lambda: states(app) == ["running", "failed"], 5)
         table = app.screen.query_one(PoolTable)
@@ -121,7 +122,7 @@ async def test_boot_failure_shows_in_table(tmp_path: Path) -> None:
 @pytest.mark.guest
 async def test_quit_while_booting_leaves_no_qemu(guest: Guest, workdir: Path) -> None:
     fleet = Fleet(demo_config(guest, count=2, workdir=workdir))
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     async with app.run_test(size=(100, 24)) as pilot:
         await until(pilot, lambda: all((r.workdir / "qemu.cmdline").exists()
                                        for r in fleet.records.values()), 10)

@@ -18,6 +18,7 @@ from tests.test_app import states, until
 from vmtui.app import VmtuiApp
 from vmtui.backends.console.ring import TEXT
 from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.fleet.local import LocalControl
 from vmtui.backends.vm.state import InstanceState
 from vmtui.bridge import Bridge
 from vmtui.guest.build import Guest
@@ -36,7 +37,7 @@ def rows(app: VmtuiApp) -> list[str]:
 
 async def test_filter_and_sort_the_pool(tmp_path: Path) -> None:
     fleet = Fleet(scripted_config(tmp_path, count=3, fail=[1], lines=["hello {name}"]))
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     seen: list[Message] = []
     async with app.run_test(size=(100, 24), message_hook=seen.append) as pilot:
         await until(pilot, lambda: sorted(states(app)) == ["failed", "running", "running"], 5)
@@ -60,7 +61,7 @@ async def test_filter_and_sort_the_pool(tmp_path: Path) -> None:
 @pytest.mark.guest
 async def test_operator_flow_on_a_real_guest(guest: Guest, workdir: Path) -> None:
     fleet = Fleet(guest_config(guest, workdir))
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     seen: list[Message] = []
     async with app.run_test(size=(140, 40), message_hook=seen.append) as pilot:
         await until(pilot, lambda: states(app) == ["running"], 150)
@@ -130,7 +131,7 @@ HOSTILE = [
 
 async def test_hostile_bytes_stay_inert(tmp_path: Path) -> None:
     fleet = Fleet(scripted_config(tmp_path, count=1))
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: states(app) == ["running"], 5)
         merger = fleet.record("snap-0").merger
@@ -158,7 +159,7 @@ async def test_crash_incident_on_screen(tmp_path: Path) -> None:
     lines = ["boot", "[    2.5] Kernel panic - not syncing: scripted panic", "after"]
     fleet = Fleet(scripted_config(tmp_path, count=1, lines=lines))
     fleet.watch.after_seconds = 0
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: states(app) == ["crashed"], 5)
         table = app.screen.query_one(PoolTable)
@@ -171,7 +172,7 @@ async def test_crash_incident_on_screen(tmp_path: Path) -> None:
         from vmtui.screens.incidents import IncidentScreen
 
         assert isinstance(app.screen, IncidentScreen)
-        assert app.screen.shown_file == "report.txt"
+        await until(pilot, lambda: getattr(app.screen, "shown_file", "") == "report.txt", 5)
         shown = app.screen.query_one(ConsoleView).plain_lines()
         assert shown[0] == "title: kernel panic: scripted panic"
         await pilot.press("q", "q", "q")
@@ -179,7 +180,7 @@ async def test_crash_incident_on_screen(tmp_path: Path) -> None:
 
 async def test_a_flood_is_shown_at_a_steady_rate_and_its_last_line_lands(tmp_path: Path) -> None:
     fleet = Fleet(scripted_config(tmp_path, count=1))
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: states(app) == ["running"], 5)
         await pilot.press("enter")
@@ -216,7 +217,7 @@ class Inbox:
 
 def test_the_next_batch_goes_when_the_screen_takes_the_last(tmp_path: Path) -> None:
     fleet = Fleet(scripted_config(tmp_path, count=1))
-    bridge = Bridge(None, fleet)  # type: ignore[arg-type]  # no timers: no polls
+    bridge = Bridge(None, LocalControl(fleet))  # type: ignore[arg-type]  # no timers: no polls
     ring = fleet.console("snap-0")
     ring.append("console", "before", 0.0)
     inbox = Inbox()
@@ -236,7 +237,7 @@ def test_the_next_batch_goes_when_the_screen_takes_the_last(tmp_path: Path) -> N
 
 async def test_snapshot_keys_take_and_restore_with_confirmation(tmp_path: Path) -> None:
     fleet = Fleet(scripted_config(tmp_path, count=1, lines=["boot"]))
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: states(app) == ["running"], 5)
         await pilot.press("enter")

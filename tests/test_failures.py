@@ -18,6 +18,7 @@ from tests.test_app import until
 from vmtui.app import VmtuiApp
 from vmtui.backends.console.ring import SOURCE, TEXT
 from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.fleet.local import LocalControl
 from vmtui.backends.scripted import ScriptedInstance
 from vmtui.backends.vm.state import InstanceState
 from vmtui.backends.vm.tasks import Background
@@ -53,7 +54,7 @@ async def test_background_reports_a_failure_and_not_a_cancellation() -> None:
 
 async def test_a_failing_task_shows_on_its_instance(tmp_path: Path) -> None:
     fleet = Fleet(scripted_config(tmp_path, count=2))
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     async with app.run_test(size=(140, 30)) as pilot:
         await until(pilot, lambda: all(s.state is InstanceState.RUNNING
                                        for s in fleet.snapshot()), 5)
@@ -112,7 +113,7 @@ async def test_a_failing_incident_writer_is_reported(tmp_path: Path) -> None:
     rec = fleet.record("snap-0")
     rec.workdir.mkdir(parents=True)
     (rec.workdir / "incidents").write_text("a file where the folder should be\n")
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     async with app.run_test(size=(160, 30)) as pilot:
         await until(pilot, lambda: rec.state is InstanceState.CRASHED, 5)
         await fleet.watch.settle()

@@ -15,6 +15,7 @@ from vmtui.backends.config.pool import parse_config
 from vmtui.backends.config.schema import ConfigError
 from vmtui.backends.console.ring import SOURCE, TEXT
 from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.fleet.local import LocalControl
 from vmtui.backends.vm.state import InstanceState
 
 
@@ -167,7 +168,7 @@ async def test_the_crashes_screen_opens_the_newest_report(tmp_path: Path) -> Non
 
     fleet = farm(tmp_path, count=2, run="echo {name}; if {index} 1 panic \x1b[31mtwo\x9b",
                  restart="never")
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     async with app.run_test(size=(160, 30)) as pilot:
         await eventually(lambda: fleet.crashes.all() != [], 10)
         await fleet.watch.settle()

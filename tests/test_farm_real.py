@@ -15,6 +15,7 @@ from tests.helpers import eventually, qemu_pids_in
 from vmtui.backends.config.pool import parse_config
 from vmtui.backends.console.ring import SOURCE, TEXT
 from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.fleet.local import LocalControl
 from vmtui.backends.vm.state import InstanceState
 from vmtui.demo import demo_dict
 from vmtui.guest.build import Guest
@@ -118,7 +119,7 @@ async def test_trinity_fuzzes_in_every_guest(guest: Guest, workdir: Path) -> Non
     from vmtui.widgets.pool_table import PoolTable
 
     fleet = Fleet(demo_config(guest, count=2, workdir=workdir, fuzz=True))
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     async with app.run_test(size=(160, 30)) as pilot:
         deadline = time.monotonic() + 150
         while not all(r.phase.startswith("round") for r in fleet.records.values()):

@@ -24,6 +24,7 @@ from tests.helpers import scripted_config
 from tests.test_app import states, until
 from vmtui.app import VmtuiApp
 from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.fleet.local import LocalControl
 from vmtui.backends.vm.errors import VMError
 from vmtui.screens.help import HelpScreen
 from vmtui.screens.incidents import IncidentScreen, IncidentsScreen
@@ -75,7 +76,7 @@ async def test_a_hostile_title_stays_inert_on_every_screen(tmp_path: Path) -> No
                              lines=["[    0.000000] Linux version 6.1", PANIC])
     fleet = Fleet(config)
     fleet.watch.after_seconds = 0
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     async with app.run_test(size=(160, 40)) as pilot:
         await until(pilot, lambda: states(app) == ["crashed", "failed"], 5)
         await fleet.watch.settle()

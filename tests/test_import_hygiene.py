@@ -17,7 +17,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "vmtui"
 
 # Where each module of vmtui/ lives. Top-level modules are entry points or front.
-FRONT = ("vmtui.app", "vmtui.commands", "vmtui.screenshot", "vmtui.screens", "vmtui.widgets")
+FRONT = ("vmtui.app", "vmtui.commands", "vmtui.messages", "vmtui.screenshot", "vmtui.screens",
+         "vmtui.widgets")
 BRIDGE = ("vmtui.bridge",)
 ENTRY = ("vmtui", "vmtui.__main__", "vmtui.cli", "vmtui.demo", "vmtui.guest")
 BACKEND = ("vmtui.backends",)

@@ -15,6 +15,7 @@ from tests.test_snapshots import BOOT, fixed_place_and_zone, settled  # noqa: F4
 from vmtui.app import VmtuiApp
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.fleet.fleets import Fleets
+from vmtui.backends.fleet.local import LocalControl
 from vmtui.backends.monitor.detector import GuestText
 from vmtui.backends.vm.errors import VMError
 from vmtui.backends.vm.state import InstanceState
@@ -67,7 +68,7 @@ def make_app() -> VmtuiApp:
     fleets = two_pools()
     for fleet in fleets.fleets:
         fleet.watch.after_seconds = 0
-    return VmtuiApp(fleets)
+    return VmtuiApp(LocalControl(fleets))
 
 
 def test_two_pools_on_one_screen(snap_compare: Any) -> None:

@@ -18,6 +18,7 @@ from vmtui.app import VmtuiApp
 from vmtui.backends.config.pool import parse_config
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.fleet.fleets import Fleets
+from vmtui.backends.fleet.local import LocalControl
 from vmtui.backends.vm.state import InstanceState
 from vmtui.guest.build import Guest
 from vmtui.widgets.pool_table import PoolTable
@@ -48,7 +49,7 @@ def states(app: VmtuiApp) -> dict[str, InstanceState]:
 async def test_a_qemu_pool_and_a_libvirt_pool_over_ssh_in_one_vmtui(
         guest: Guest, libvirtd: Libvirtd, tmp_path: Path) -> None:
     fleets = pools(guest, libvirtd, tmp_path)
-    app = VmtuiApp(fleets)
+    app = VmtuiApp(LocalControl(fleets))
     running = {"local-0": InstanceState.RUNNING, "lv-0": InstanceState.RUNNING}
     async with app.run_test(size=(160, 48)) as pilot:
         await eventually(lambda: states(app) == running, 180, "both pools running")

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from tests.helpers import scripted_config
+from tests.helpers import fleets_of, scripted_config
 from vmtui.app import VmtuiApp
 from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.fleet.local import LocalControl
 from vmtui.backends.vm.state import InstanceState
 
 SIZES = [(80, 24), (160, 48)]
@@ -44,7 +45,7 @@ def make_app(lines: list[str] | None = None, workload: dict[str, Any] | None = N
                              name="snap", base_dir=Path("."), workload=workload)
     fleet = Fleet(config, clock=lambda: 1000.0, wallclock=lambda: 0.0, run_name="run")
     fleet.watch.after_seconds = 0
-    return VmtuiApp(fleet)
+    return VmtuiApp(LocalControl(fleet))
 
 
 async def settled(pilot: Pilot[Any]) -> None:
@@ -52,7 +53,7 @@ async def settled(pilot: Pilot[Any]) -> None:
     assert isinstance(app, VmtuiApp)
     while any(s.state is InstanceState.BOOTING for s in app.bridge.snapshot()):
         await pilot.pause(0.05)
-    for fleet in app.bridge.fleet.fleets:  # one pool, or several shown together
+    for fleet in fleets_of(app).fleets:  # one pool, or several shown together
         await fleet.watch.settle()
     app.bridge.push_pool()
     app.bridge.push_consoles()
@@ -103,7 +104,7 @@ def test_instance_snapshots_tab(snap_compare: Any) -> None:
         app = pilot.app
         assert isinstance(app, VmtuiApp)
         for tag in ("booted", "before-fuzz"):
-            await app.fleet.vm_snapshots("snap-0").take_snapshot(tag)
+            await fleets_of(app).fleets[0].vm_snapshots("snap-0").take_snapshot(tag)
         screen = app.screen
         inspector = screen.query_one("#inspector")
         inspector.display = True
@@ -158,7 +159,7 @@ def test_new_lines_banner(snap_compare: Any) -> None:
         view.scroll_home(animate=False)  # type: ignore[attr-defined]
         await pilot.pause()
         for i in range(7):
-            app.fleet.console("snap-0").append("console", f"late line {i}", 0.0)
+            fleets_of(app).fleets[0].console("snap-0").append("console", f"late line {i}", 0.0)
 
     assert snap_compare(make_app(many), terminal_size=(80, 24),
                         run_before=steps("enter", then=scroll_up_and_add))
@@ -191,8 +192,9 @@ FARM = {"run": "echo round {round} of {name}; if {index} 0 panic same fault; "
 async def farm_settled(pilot: Pilot[Any]) -> None:
     app = pilot.app
     assert isinstance(app, VmtuiApp)
-    while sum(len(c.instances) for c in app.fleet.crashes.all()) < 3 or any(
-            r.phase != "left as it is (restart: never)" for r in app.fleet.records.values()):
+    fleet = fleets_of(app).fleets[0]
+    while sum(len(c.instances) for c in fleet.crashes.all()) < 3 or any(
+            r.phase != "left as it is (restart: never)" for r in fleet.records.values()):
         await pilot.pause(0.05)
 
 

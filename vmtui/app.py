@@ -12,8 +12,9 @@ from textual.content import Content
 from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
-from vmtui.bridge import Bridge, Fleet, Fleets, GuestText
+from vmtui.bridge import Bridge, Control, GuestText
 from vmtui.commands import VmtuiCommands
+from vmtui.messages import OpenInstance, ShowCrashes, ShowHelp
 from vmtui.screens.help import HelpScreen, key_table
 from vmtui.screens.pool import PoolScreen
 
@@ -35,18 +36,18 @@ class VmtuiApp(App[int]):
     """Watch and handle a pool of test VMs.
 
     Args:
-        fleet: the pool to show (not yet started), or several pools' Fleets.
-        boot: boot the pool on start (tests showing a prepared fleet say False).
+        control: the pools to show (not yet started), in this process
+            (``LocalControl``) or behind a socket: the app cannot tell.
+        boot: boot the pools on start (tests showing a prepared fleet say False).
     """
 
     CSS_PATH = "vmtui.tcss"
     TITLE = "vmtui"
     COMMANDS = App.COMMANDS | {VmtuiCommands}
 
-    def __init__(self, fleet: Fleet | Fleets, *, boot: bool = True) -> None:
+    def __init__(self, control: Control, *, boot: bool = True) -> None:
         super().__init__()
-        self.fleet = fleet
-        self.bridge = Bridge(self, fleet)
+        self.bridge = Bridge(self, control)
         self._boot = boot
 
     def on_mount(self) -> None:
@@ -67,22 +68,30 @@ class VmtuiApp(App[int]):
         # However the app ends, no VM process outlives it.
         await self.bridge.close()
 
+    # -- navigation: the screens and the palette post messages, handled here ----
+
     def action_help(self) -> None:
+        self.post_message(ShowHelp())
+
+    def action_crashes(self) -> None:
+        self.post_message(ShowCrashes())
+
+    def on_show_help(self, message: ShowHelp) -> None:
         if isinstance(self.screen, HelpScreen):
             return
         title = getattr(self.screen, "HELP_TITLE", "Keys")
         self.push_screen(HelpScreen(key_table(self.screen), title))
 
-    def action_crashes(self) -> None:
+    def on_show_crashes(self, message: ShowCrashes) -> None:
         from vmtui.screens.crashes import CrashesScreen
 
         if not isinstance(self.screen, CrashesScreen):
             self.push_screen(CrashesScreen(self.bridge))
 
-    def open_instance(self, name: str) -> None:
+    def on_open_instance(self, message: OpenInstance) -> None:
         from vmtui.screens.instance import InstanceScreen
 
-        self.push_screen(InstanceScreen(self.bridge, name))
+        self.push_screen(InstanceScreen(self.bridge, message.name))
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = True) -> None:

@@ -5,10 +5,11 @@ The front (app, commands, screens, widgets, screenshot) imports nothing from
 types re-exported here (``__all__``). A test holds both floors to that.
 
 The bridge runs backend work in named workers on the app's event loop (QEMU must be
-spawned from the main thread: never a thread worker), polls the fleet, and
-posts what changed to the screens that subscribed: pool snapshots about twice
-a second, console lines in batches every 50 ms (or as soon as the previous
-batch is taken, while lines pour in), only to visible screens.
+spawned from the main thread: never a thread worker), polls the :class:`Control`
+it is given (nothing else of the backends), and posts what changed to the
+screens that subscribed: pool snapshots about twice a second, console lines in
+batches every 50 ms (or as soon as the previous batch is taken, while lines pour
+in), a nudge when the crash list or the incidents changed; only to visible screens.
 """
 
 from __future__ import annotations
@@ -17,52 +18,56 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from textual.app import App
 from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.timer import Timer
 
-from vmtui.backends.console import path as consoles
-from vmtui.backends.console.ring import SOURCE, TEXT, Line
-from vmtui.backends.fleet.fleet import Fleet
-from vmtui.backends.fleet.fleets import Fleets
-from vmtui.backends.fleet.inspection import TABS, Table, inspect
-from vmtui.backends.fleet.records import LIVE, Counters, InstanceSnapshot, PoolTotals
-from vmtui.backends.inert import GuestText, inert
-from vmtui.backends.monitor.crashes import Crash
-from vmtui.backends.monitor.evidence import Incident
-from vmtui.backends.vm.diagnose import DESTRUCTIVE_SYSRQ, SYSRQ
-from vmtui.backends.vm.errors import VMError
-from vmtui.backends.vm.state import InstanceState
+from vmtui.backends.fleet.control import (
+    ACTIONS,
+    DESTRUCTIVE_SYSRQ,
+    LIVE,
+    SOURCE,
+    SYSRQ,
+    TABS,
+    TEXT,
+    Action,
+    ActionInfo,
+    ConsoleChunk,
+    Control,
+    Counters,
+    Crash,
+    Diagnosis,
+    GuestText,
+    Incident,
+    InstanceSnapshot,
+    InstanceState,
+    Line,
+    PoolInfo,
+    PoolTotals,
+    Table,
+    VMError,
+    VMSnapshot,
+    inert,
+)
 
-# What the front may use of the backends: value types, constants, and the
-# Fleet and Fleets only as types (to hand them to the app).
+# What the front may use of the backends: the Control it is built from (as a
+# type), and the plain value types that cross with it.
 __all__ = [
-    "ACTIONS", "DESTRUCTIVE_SYSRQ", "SOURCE", "SYSRQ", "TABS", "TEXT", "Bridge", "Counters",
-    "Crash", "Fleet", "Fleets", "GuestText", "Incident", "InstanceSnapshot", "InstanceState",
-    "Line", "PoolInfo", "PoolTotals", "Table", "VMError", "inert",
+    "ACTIONS", "DESTRUCTIVE_SYSRQ", "SOURCE", "SYSRQ", "TABS", "TEXT", "Action", "ActionInfo",
+    "Bridge", "ConsoleChunk", "Control", "Counters", "Crash", "Diagnosis", "GuestText",
+    "HasBridge", "Incident", "InstanceSnapshot", "InstanceState", "Line", "PoolInfo",
+    "PoolTotals", "Table", "VMError", "VMSnapshot", "inert",
 ]
 
 
-@dataclass(frozen=True)
-class PoolInfo:
-    """What the screens show of the pool's config."""
+@runtime_checkable
+class HasBridge(Protocol):
+    """What the command palette needs of the app: its bridge (not the App class)."""
 
-    name: str
-    count: int
-    type: str
-    target: str
-    os: str
-    console_lines: int
-    farm: bool  # a workload runs in every instance (the farm loop)
-    host: str = ""  # where its VMs run when not on this machine (a libvirt host)
-
-    @property
-    def label(self) -> str:
-        """The pool's name, with its host when it has one."""
-        return f"{self.name}@{self.host}" if self.host else self.name
+    bridge: Bridge
 
 
 @dataclass
@@ -76,24 +81,12 @@ class _ConsoleSub:
 LAG_TICK = 0.02  # seconds between event-loop lag checks
 LAG_LIMIT = 0.01  # a tick this late means the UI is falling behind
 
-# Lifecycle actions the screens offer: (fleet method, label, needs confirmation).
-ACTIONS: dict[str, tuple[str, str, bool]] = {
-    "powerdown": ("powerdown", "Power down", True),
-    "reset": ("reset", "Reset", True),
-    "pause": ("pause", "Pause", False),
-    "resume": ("resume", "Resume", False),
-    "kill": ("kill", "Kill", True),
-    "restart": ("restart", "Restart", True),
-    "boot": ("boot", "Start", False),
-}
-
-
 class Bridge:
-    """Feeds the screens from a :class:`Fleet`, or several pools' :class:`Fleets`.
+    """Feeds the screens from a :class:`Control` (the pools, here or behind a socket).
 
     Args:
         app: the running app (owner of timers and workers).
-        fleet: the pool (or pools) to show.
+        control: the pools to show, as plain values and calls.
         pool_interval: seconds between pool snapshots.
         console_interval: seconds between console batches.
     """
@@ -132,23 +125,28 @@ class Bridge:
             if self._on_ack is not None:
                 self._on_ack()
 
-    def __init__(self, app: App[Any], fleet: Fleet | Fleets, *, pool_interval: float = 0.5,
+    class ListingChanged(Message):
+        """The crash list or the incidents changed: read them again."""
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, Bridge.ListingChanged)
+
+    def __init__(self, app: App[Any], control: Control, *, pool_interval: float = 0.5,
                  console_interval: float = 0.05) -> None:
         self.app = app
-        self.fleet = fleet if isinstance(fleet, Fleets) else Fleets([fleet])
+        self.control = control
         self.pool_interval = pool_interval
         self.console_interval = console_interval
         self._pool_subs: set[MessagePump] = set()
+        self._listing_subs: set[MessagePump] = set()
         self._console_subs: dict[MessagePump, _ConsoleSub] = {}
         self._paused: dict[MessagePump, _ConsoleSub] = {}
         self._timers: list[Timer] = []
         self._lag_mark = time.monotonic()
+        self._busy = False
+        self._changes = control.changes()
         self._closed = False
-        self.pools = [
-            PoolInfo(f.config.pool.name, f.config.pool.count, f.config.pool.type,
-                     f.config.pool.target, f.config.pool.os, f.config.pool.console_lines,
-                     f.config.pool.workload is not None, f.pool.host())
-            for f in self.fleet.fleets]
+        self.pools = control.pools()
         self.pool = self.pools[0]  # the first (the only one, most often)
         self.farm = any(p.farm for p in self.pools)
 
@@ -162,7 +160,7 @@ class Bridge:
                                   name="console-poll"),
         ]
         if boot:
-            self.app.run_worker(self.fleet.start(), name="fleet-start", group="backend",
+            self.app.run_worker(self.control.start(), name="fleet-start", group="backend",
                                 exit_on_error=False)
 
     def _check_lag(self) -> None:
@@ -171,17 +169,27 @@ class Bridge:
         now = time.monotonic()
         late = now - self._lag_mark - LAG_TICK
         self._lag_mark = now
-        self.fleet.pacer.busy = late > LAG_LIMIT
+        busy = late > LAG_LIMIT
+        if busy != self._busy:  # a call only when it changes (it may cross a socket)
+            self._busy = busy
+            self.control.set_busy(busy)
 
     # -- subscriptions -------------------------------------------------------
 
     def subscribe_pool(self, target: MessagePump) -> None:
         """Send ``target`` pool snapshots, starting now."""
         self._pool_subs.add(target)
-        target.post_message(self.PoolUpdated(self.fleet.snapshot()))
+        target.post_message(self.PoolUpdated(self.control.snapshot()))
 
     def unsubscribe_pool(self, target: MessagePump) -> None:
         self._pool_subs.discard(target)
+
+    def subscribe_listing(self, target: MessagePump) -> None:
+        """Tell ``target`` when the crash list or the incidents change (from now on)."""
+        self._listing_subs.add(target)
+
+    def unsubscribe_listing(self, target: MessagePump) -> None:
+        self._listing_subs.discard(target)
 
     def subscribe_console(self, target: MessagePump, name: str) -> None:
         """Send ``target`` the console of ``name``: what the ring holds, then news.
@@ -191,7 +199,7 @@ class Bridge:
         """
         sub = self._paused.pop(target, None)
         if sub is None or sub.name != name:
-            sub = _ConsoleSub(name, self.fleet.console(name).first_seq)
+            sub = _ConsoleSub(name, self.control.console_start(name))
         sub.inflight = False
         self._console_subs[target] = sub
         self._push_console(target, sub)
@@ -205,17 +213,26 @@ class Bridge:
     def forget(self, target: MessagePump) -> None:
         """Drop every subscription of ``target`` (its screen is gone)."""
         self._pool_subs.discard(target)
+        self._listing_subs.discard(target)
         self._console_subs.pop(target, None)
         self._paused.pop(target, None)
 
     # -- polling -------------------------------------------------------------
 
     def push_pool(self) -> None:
+        self._push_listing()
         if not self._pool_subs:
             return
-        snapshots = self.fleet.snapshot()
+        snapshots = self.control.snapshot()
         for target in self._pool_subs:
             target.post_message(self.PoolUpdated(snapshots))
+
+    def _push_listing(self) -> None:
+        changes = self.control.changes()
+        if changes != self._changes:
+            self._changes = changes
+            for target in self._listing_subs:
+                target.post_message(self.ListingChanged())
 
     def push_consoles(self) -> None:
         for target, sub in self._console_subs.items():
@@ -224,47 +241,45 @@ class Bridge:
     def _push_console(self, target: MessagePump, sub: _ConsoleSub) -> None:
         if sub.inflight:
             return
-        ring = self.fleet.console(sub.name)
-        lines, missed = ring.since(sub.cursor)
-        partial = self.fleet.console_partial(sub.name)
-        pending = partial if partial != sub.pending else None
-        if lines or missed or pending is not None:
-            sub.cursor = ring.next_seq
-            sub.pending = partial
+        chunk = self.control.console_since(sub.name, sub.cursor)
+        pending = chunk.partial if chunk.partial != sub.pending else None
+        if chunk.lines or chunk.missed or pending is not None:
+            sub.cursor = chunk.next_cursor
+            sub.pending = chunk.partial
             sub.inflight = True
             target.post_message(self.ConsoleBatch(
-                sub.name, lines, missed, pending, lambda: self._acked(target, sub)))
+                sub.name, chunk.lines, chunk.missed, pending,
+                lambda: self._acked(target, sub)))
 
     def _acked(self, target: MessagePump, sub: _ConsoleSub) -> None:
         sub.inflight = False
         # A flood: the lines that came while the batch was on its way go now.
-        if (self._console_subs.get(target) is sub
-                and self.fleet.console(sub.name).next_seq > sub.cursor):
+        if self._console_subs.get(target) is sub:
             self._push_console(target, sub)
 
     # -- queries -------------------------------------------------------------
 
     def pool_of(self, name: str) -> PoolInfo:
         """The pool instance ``name`` belongs to."""
-        pool = self.fleet.of(name).config.pool.name
+        pool = self._snap(name).pool
         return next(p for p in self.pools if p.name == pool)
 
     def names(self) -> list[str]:
-        """Every instance of the pool, in index order."""
-        return list(self.fleet.records)
+        """Every instance of the pools, in pool and index order."""
+        return [s.name for s in self.control.snapshot()]
 
     def snapshot(self) -> list[InstanceSnapshot]:
         """Every instance as the pool table shows it, now."""
-        return self.fleet.snapshot()
+        return self.control.snapshot()
 
     def totals(self, snapshots: list[InstanceSnapshot]) -> PoolTotals:
         """The pool header's figures for ``snapshots``."""
-        return self.fleet.totals(snapshots)
+        return self.control.totals(snapshots)
 
     def crashes(self) -> list[Crash]:
         """Every unique crash title of the pools (earlier runs too), newest first;
         a title seen in several pools is one row."""
-        return self.fleet.crashes()
+        return self.control.crashes()
 
     def crash_log(self, crash: Crash) -> tuple[str, str]:
         """The name and text of the console log saved with ``crash``'s newest
@@ -287,53 +302,66 @@ class Bridge:
                      if i.kind != "diagnose" and i.complete and i.title == crash.title), None)
 
     def state(self, name: str) -> InstanceState:
-        return self.fleet.record(name).state
+        return self._snap(name).state
+
+    def _snap(self, name: str) -> InstanceSnapshot:
+        snap = next((s for s in self.control.snapshot() if s.name == name), None)
+        if snap is None:
+            raise KeyError(name)
+        return snap
 
     def is_up(self, name: str) -> bool:
         """Whether a VM process stands behind ``name`` (worth polling)."""
-        return self.fleet.instance(name) is not None
+        return self.control.is_up(name)
 
     def incidents(self, instance: str | None = None) -> list[Incident]:
         """Incidents of the pool (or of one instance), newest first."""
-        return [i for i in reversed(self.fleet.incidents) if instance in (None, i.instance)]
+        return self.control.incidents(instance)
 
-    def boot_output(self, name: str) -> list[str]:
+    async def boot_output(self, name: str) -> list[str]:
         """The console tail a failed boot left (raw guest text: show it inert)."""
-        raw = self.fleet.record(name).boot_output
-        return raw.decode("utf-8", "replace").splitlines()
+        return await self.control.boot_output(name)
 
-    def save_console(self, name: str, lines: Sequence[str]) -> Path:
+    async def crash_report(self, title: str) -> str:
+        """The newest report of crash ``title`` (guest text; VMError if unreadable)."""
+        return await self.control.crash_report(title)
+
+    async def incident_file(self, incident: Incident, file: str) -> str:
+        """File ``file`` of ``incident`` (guest text; VMError if unreadable)."""
+        return await self.control.incident_file(incident.folder, file)
+
+    async def save_console(self, name: str, lines: Sequence[str]) -> Path:
         """Write ``lines`` into a file in the instance's workdir (VMError if not)."""
-        return consoles.save_lines(self.fleet.record(name), lines)
+        return await self.control.save_console(name, list(lines))
 
     # -- actions -------------------------------------------------------------
 
     def act(self, action: str, name: str) -> None:
         """Run lifecycle ``action`` on instance ``name`` in a worker."""
-        method = getattr(self.fleet, ACTIONS[action][0])
-        self._work(method(name), f"{action}:{name}",
-                   f"{ACTIONS[action][1]}: {name} done")
+        act = Action(action)
+        self._work(self.control.act(act, name), f"{action}:{name}",
+                   f"{ACTIONS[act].label}: {name} done")
 
     def act_all(self, action: str) -> None:
         """``boot`` or ``kill`` every instance that is not already there."""
-        for snap in self.fleet.snapshot():
+        for snap in self.control.snapshot():
             live = snap.state in LIVE
             if (action == "boot" and not live) or (action == "kill" and live):
                 self.act(action, snap.name)
 
     def diagnose(self, name: str, action: str) -> None:
         """Run a diagnose action in a worker; its output joins the console."""
-        self._work(self.fleet.diagnose(name, action), f"diagnose:{name}",
+        self._work(self.control.diagnose(name, action), f"diagnose:{name}",
                    f"{name}: {action} done (see the console and the workdir)")
 
     def hold(self, name: str) -> None:
         """Pin ``name`` and open its gdb stub, or release it when held."""
-        if self.fleet.record(name).held:
-            self._work(self.fleet.release(name), f"release:{name}", f"{name}: released")
+        if self._snap(name).held:
+            self._work(self.control.release(name), f"release:{name}", f"{name}: released")
             return
 
         async def hold() -> None:
-            command = await self.fleet.hold(name)
+            command = await self.control.hold(name)
             self.app.notify(f"{name} held. Attach with:\n{command}", timeout=15)
 
         self._work(hold(), f"hold:{name}", None)
@@ -341,21 +369,21 @@ class Bridge:
     def take_snapshot(self, name: str) -> str:
         """Take a VM snapshot of ``name`` in a worker; return its tag."""
         tag = time.strftime("snap-%Y%m%d-%H%M%S")
-        self._work(self.fleet.vm_snapshots(name).take_snapshot(tag), f"snapshot:{name}",
+        self._work(self.control.take_snapshot(name, tag), f"snapshot:{name}",
                    f"{name}: snapshot {tag} taken")
         return tag
 
     def restore_snapshot(self, name: str, tag: str) -> None:
-        self._work(self.fleet.vm_snapshots(name).restore_snapshot(tag), f"restore:{name}",
+        self._work(self.control.restore_snapshot(name, tag), f"restore:{name}",
                    f"{name}: back at snapshot {tag}")
 
     def type_into(self, name: str, data: bytes) -> None:
         """Send keystrokes to the console of ``name``."""
-        self._work(self.fleet.write_console(name, data), f"type:{name}", None)
+        self._work(self.control.type_into(name, data), f"type:{name}", None)
 
     async def inspect(self, name: str, tab: str) -> Table:
         """The rows of an inspector tab (called from the screen's worker)."""
-        return await inspect(self.fleet.record(name), tab)
+        return await self.control.inspect(name, tab)
 
     def _work(self, coro: Coroutine[Any, Any, Any], label: str, done: str | None) -> None:
         async def run() -> None:
@@ -368,13 +396,14 @@ class Bridge:
     # -- lifetime ------------------------------------------------------------
 
     async def close(self) -> None:
-        """Stop polling and close the fleet (no VM process is left)."""
+        """Stop polling and close the pools (no VM process is left)."""
         if self._closed:
             return
         self._closed = True
         for timer in self._timers:
             timer.stop()
         self._pool_subs.clear()
+        self._listing_subs.clear()
         self._console_subs.clear()
         self._paused.clear()
-        await self.fleet.close()
+        await self.control.close()

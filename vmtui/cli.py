@@ -97,6 +97,7 @@ def _run_app(*configs: Config) -> int:
     from vmtui.app import VmtuiApp
     from vmtui.backends.fleet.fleet import Fleet
     from vmtui.backends.fleet.fleets import Fleets
+    from vmtui.backends.fleet.local import LocalControl
     from vmtui.backends.vm.errors import VMError
 
     try:
@@ -107,7 +108,7 @@ def _run_app(*configs: Config) -> int:
         shown: Fleet | Fleets = fleets[0] if len(fleets) == 1 else Fleets(fleets)
     except VMError as exc:
         return _fail(str(exc), EXIT_CONFIG)
-    app = VmtuiApp(shown)
+    app = VmtuiApp(LocalControl(shown))
     app.run()
     return app.return_code or 0
 
@@ -157,6 +158,7 @@ def _argv(config: Config, index: int) -> int:
 
 def _screenshot(args: argparse.Namespace) -> int:
     from vmtui.backends.fleet.fleet import Fleet
+    from vmtui.backends.fleet.local import LocalControl
     from vmtui.screenshot import ScreenshotError, take
 
     try:
@@ -177,7 +179,7 @@ def _screenshot(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             return _fail(str(exc), EXIT_CONFIG)
     try:
-        take(Fleet(config), args.screen, args.out, (cols, rows), args.timeout)
+        take(LocalControl(Fleet(config)), args.screen, args.out, (cols, rows), args.timeout)
     except ScreenshotError as exc:
         return _fail(str(exc), EXIT_CONFIG)
     print(f"wrote {args.out}")

@@ -4,34 +4,34 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from vmtui.bridge import ACTIONS
+from vmtui.bridge import ACTIONS, HasBridge
+from vmtui.messages import OpenInstance, ShowCrashes, ShowHelp
 from vmtui.screens.lifecycle import run_action
-
-if TYPE_CHECKING:
-    from vmtui.app import VmtuiApp
 
 
 class VmtuiCommands(Provider):
     """Open, power down, reset, pause, resume, kill, restart, start, diagnose..."""
 
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
-        app: VmtuiApp = self.app  # type: ignore[assignment]
+        app = self.app
+        assert isinstance(app, HasBridge)  # the palette serves the vmtui app only
         bridge = app.bridge
         screen = app.screen
+        post = app.post_message
         out: list[tuple[str, Callable[[], object], str]] = [
             ("Start all instances", partial(bridge.act_all, "boot"), "boot every stopped one"),
-            ("Show keys", app.action_help, "the help screen"),
-            ("Show crashes", app.action_crashes, "unique crash titles of the pool (C)"),
+            ("Show keys", partial(post, ShowHelp()), "the help screen"),
+            ("Show crashes", partial(post, ShowCrashes()), "unique crash titles of the pool (C)"),
         ]
         for name in bridge.names():
-            out.append((f"Open {name}", partial(app.open_instance, name), "its console"))
-            for action, (_, label, confirm) in ACTIONS.items():
-                out.append((f"{label} {name}", partial(run_action, screen, bridge, action, name),
-                            "asks first" if confirm else ""))
+            out.append((f"Open {name}", partial(post, OpenInstance(name)), "its console"))
+            for action, info in ACTIONS.items():
+                out.append((f"{info.label} {name}",
+                            partial(run_action, screen, bridge, action, name),
+                            "asks first" if info.confirm else ""))
             out.append((f"Diagnose {name}", partial(bridge.diagnose, name, "diagnose"),
                         "the OS's default diagnose set"))
         return out

@@ -9,16 +9,17 @@ from typing import Any
 from textual.pilot import Pilot
 
 from vmtui.app import VmtuiApp
-from vmtui.bridge import Fleet, InstanceState
+from vmtui.bridge import Control, InstanceState
+from vmtui.messages import OpenInstance
 
 
 class ScreenshotError(Exception):
     """The screen asked for does not exist."""
 
 
-def take(fleet: Fleet, screen: str, out: Path, size: tuple[int, int],
+def take(control: Control, screen: str, out: Path, size: tuple[int, int],
          timeout: float) -> None:
-    """Boot ``fleet`` in a headless app, wait until no instance is booting
+    """Boot ``control``'s pools in a headless app, wait until no instance is booting
     (or ``timeout``), show ``screen`` ("pool" or "instance:NAME"), write the SVG.
 
     Raises:
@@ -27,7 +28,7 @@ def take(fleet: Fleet, screen: str, out: Path, size: tuple[int, int],
     instance = None
     if screen.startswith("instance:"):
         instance = screen.partition(":")[2]
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(control)
     if instance is not None:
         if instance not in app.bridge.names():
             known = ", ".join(app.bridge.names())
@@ -43,7 +44,7 @@ def take(fleet: Fleet, screen: str, out: Path, size: tuple[int, int],
             await pilot.pause(0.2)
         await pilot.pause(1.0)  # let the console settle and the rates update
         if instance is not None:
-            app.screen.open_instance(instance)  # type: ignore[attr-defined]
+            app.post_message(OpenInstance(instance))
             await pilot.pause(0.5)
         app.bridge.push_pool()
         app.bridge.push_consoles()

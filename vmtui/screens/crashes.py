@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets.data_table import ColumnKey
 
-from vmtui.bridge import Bridge, Crash
+from vmtui.bridge import Bridge, Crash, VMError
 from vmtui.screens.listing import ListingScreen
 from vmtui.screens.text import TextScreen
 from vmtui.widgets.inert import inert_text
@@ -74,10 +74,13 @@ class CrashesScreen(ListingScreen[Crash]):
         table.refresh()
 
     def open_item(self, item: Crash) -> None:
+        self.run_worker(self._open_report(item), group="report", exit_on_error=False)
+
+    async def _open_report(self, item: Crash) -> None:
         try:
-            text = item.newest_report()
-        except OSError as exc:
-            self.notify(f"{item.folder}: {exc}", severity="error")
+            text = await self.bridge.crash_report(item.title)
+        except VMError as exc:
+            self.notify(str(exc), severity="error")
             return
         self.app.push_screen(CrashReportScreen(self.bridge, item, text.splitlines()))
 

@@ -12,7 +12,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList
 
-from vmtui.bridge import Bridge, Incident
+from vmtui.bridge import Bridge, Incident, VMError
 from vmtui.screens.listing import ListingScreen
 from vmtui.widgets.console_view import ConsoleView, shown
 from vmtui.widgets.inert import inert_text
@@ -45,7 +45,7 @@ class IncidentsScreen(ListingScreen[Incident]):
                 Text(str(item.folder), style="dim")), str(item.folder)
 
     def open_item(self, item: Incident) -> None:
-        self.app.push_screen(IncidentScreen(item))
+        self.app.push_screen(IncidentScreen(self.bridge, item))
 
 
 class IncidentScreen(Screen[None]):
@@ -57,8 +57,9 @@ class IncidentScreen(Screen[None]):
     IncidentScreen ConsoleView { width: 1fr; }
     """
 
-    def __init__(self, incident: Incident) -> None:
+    def __init__(self, bridge: Bridge, incident: Incident) -> None:
         super().__init__()
+        self.bridge = bridge
         self.incident = incident
 
     def compose(self) -> ComposeResult:
@@ -81,12 +82,15 @@ class IncidentScreen(Screen[None]):
         self.show(str(event.option.prompt))
 
     def show(self, name: str) -> None:
+        self.run_worker(self._show(name), group="file", exclusive=True, exit_on_error=False)
+
+    async def _show(self, name: str) -> None:
+        try:
+            text = await self.bridge.incident_file(self.incident, name)
+        except VMError as exc:
+            text = f"(cannot read {name}: {exc})"
         view = self.query_one(ConsoleView)
         view.clear()
-        try:
-            text = self.incident.read(name)
-        except OSError as exc:
-            text = f"(cannot read {name}: {exc})"
         now = time.time()
         view.write_lines([shown("console", line, now) for line in text.splitlines()])
         view.scroll_home(animate=False)

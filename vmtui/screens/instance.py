@@ -255,9 +255,11 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
             self.notify("no match")
 
     def action_save(self) -> None:
-        lines = self.view.shown_lines()
+        self.run_worker(self._save(self.view.shown_lines()), group="save", exit_on_error=False)
+
+    async def _save(self, lines: list[str]) -> None:
         try:
-            path = self.bridge.save_console(self.instance_name, lines)
+            path = await self.bridge.save_console(self.instance_name, lines)
         except VMError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return

@@ -7,7 +7,7 @@ from typing import Any
 from textual.binding import Binding
 from textual.screen import Screen
 
-from vmtui.bridge import ACTIONS, Bridge, InstanceState
+from vmtui.bridge import ACTIONS, Action, Bridge, InstanceState, VMError
 from vmtui.screens.confirm import ConfirmScreen
 
 # Shown on the help screen and in the palette; the footer keeps to the basics.
@@ -26,18 +26,27 @@ def show_boot_output(screen: Screen[Any], bridge: Bridge, name: str | None) -> N
     """Open the console tail of ``name``'s failed boot, if it left one."""
     if name is None:
         return
-    lines = bridge.boot_output(name)
-    if not lines:
-        screen.notify(f"{name}: no failed boot with output to show")
-        return
-    from vmtui.screens.text import TextScreen
 
-    screen.app.push_screen(TextScreen(f"{name}: console of the failed boot", lines))
+    async def show() -> None:
+        try:
+            lines = await bridge.boot_output(name)
+        except VMError as exc:
+            screen.notify(str(exc), severity="error")
+            return
+        if not lines:
+            screen.notify(f"{name}: no failed boot with output to show")
+            return
+        from vmtui.screens.text import TextScreen
+
+        screen.app.push_screen(TextScreen(f"{name}: console of the failed boot", lines))
+
+    screen.run_worker(show(), group="boot-output", exit_on_error=False)
 
 
 def run_action(screen: Screen[object], bridge: Bridge, action: str, name: str) -> None:
     """Run ``action`` on ``name``, asking first when it is destructive."""
-    label, confirm = ACTIONS[action][1], ACTIONS[action][2]
+    info = ACTIONS[Action(action)]
+    label, confirm = info.label, info.confirm
     if not confirm:
         bridge.act(action, name)
         return

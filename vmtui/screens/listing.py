@@ -1,4 +1,4 @@
-"""A screen that lists items in a table, refreshed each second while it changes."""
+"""A screen that lists items in a table, refreshed when the bridge says they changed."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
+from vmtui.bridge import Bridge
+
 T = TypeVar("T")
 
 
@@ -22,6 +24,7 @@ class ListingScreen(Screen[None], Generic[T]):
     """
 
     COLUMNS: tuple[str, ...] = ()
+    bridge: Bridge  # set by the subclass
     BINDINGS = [
         Binding("q,escape", "app.pop_screen", "Back"),
         Binding("enter", "open", "Open"),
@@ -48,8 +51,22 @@ class ListingScreen(Screen[None], Generic[T]):
         for label in self.COLUMNS:
             self.table.add_column(label, key=label.lower())
         self.refresh_list()
-        self.set_interval(1.0, self.refresh_list)
         self.table.focus()
+
+    # Pushed like the pool: the bridge posts ListingChanged when the crash list
+    # or an incident changed, to visible listings only.
+    def on_screen_resume(self) -> None:
+        self.bridge.subscribe_listing(self)
+        self.refresh_list()  # what changed while it was hidden
+
+    def on_screen_suspend(self) -> None:
+        self.bridge.unsubscribe_listing(self)
+
+    def on_unmount(self) -> None:
+        self.bridge.forget(self)
+
+    def on_bridge_listing_changed(self, message: Bridge.ListingChanged) -> None:
+        self.refresh_list()
 
     def items(self) -> list[T]:
         raise NotImplementedError
@@ -65,6 +82,8 @@ class ListingScreen(Screen[None], Generic[T]):
         raise NotImplementedError
 
     def refresh_list(self) -> None:
+        if not self.table.columns:
+            return  # not mounted yet: on_mount fills it
         items = self.items()
         state = [self.state(item) for item in items]
         if state == self._state:

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from vmtui.bridge import Bridge, InstanceSnapshot, InstanceState
+from vmtui.messages import OpenInstance
 from vmtui.screens.confirm import ConfirmScreen
 from vmtui.screens.lifecycle import LIFECYCLE_BINDINGS, LifecycleMixin, show_boot_output
 from vmtui.screens.pools import ALL, PoolPicker
@@ -150,7 +151,7 @@ class PoolScreen(LifecycleMixin, Screen[None]):
             self.open_instance(name)
 
     def open_instance(self, name: str) -> None:
-        self.app.open_instance(name)  # type: ignore[attr-defined]
+        self.post_message(OpenInstance(name))
 
     def action_filter(self) -> None:
         box = self.query_one("#pool-filter", Input)
