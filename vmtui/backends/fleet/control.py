@@ -23,14 +23,14 @@ from typing import Protocol
 
 from vmtui.backends.console.ring import SOURCE, TEXT, Line
 from vmtui.backends.fleet.inspection import TABS, Table
-from vmtui.backends.fleet.records import LIVE, Counters, InstanceSnapshot, PoolTotals
+from vmtui.backends.fleet.records import Counters, InstanceSnapshot, PoolTotals
 from vmtui.backends.inert import GuestText, inert
 from vmtui.backends.monitor.crashes import Crash
 from vmtui.backends.monitor.evidence import Incident
 from vmtui.backends.vm.diagnose import DESTRUCTIVE_SYSRQ, SYSRQ, Diagnosis
 from vmtui.backends.vm.errors import VMError
 from vmtui.backends.vm.qmp_types import VMSnapshot
-from vmtui.backends.vm.state import InstanceState
+from vmtui.backends.vm.state import LIVE, InstanceState
 
 # The value types of the crossing, for the bridge to re-export to the front.
 __all__ = [
