@@ -84,6 +84,7 @@ async def test_operator_flow_on_a_real_guest(guest: Guest, workdir: Path) -> Non
         await pilot.press("slash", *"attach-[0-9]", "enter")
         assert view.current_match is not None
         await pilot.press("s")
+        await until(pilot, lambda: hasattr(screen, "saved_to"), 5)  # written in a worker
         saved = screen.saved_to
         assert "attach-7" in saved.read_text().splitlines()
 
@@ -134,8 +135,9 @@ async def test_hostile_bytes_stay_inert(tmp_path: Path) -> None:
     app = VmtuiApp(LocalControl(fleet))
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: states(app) == ["running"], 5)
-        merger = fleet.record("snap-0").merger
-        assert merger is not None
+        console = fleet.record("snap-0").console
+        assert console is not None
+        merger = console.merger
         for raw in HOSTILE:
             merger.feed("console", raw + b"\n")
         await pilot.press("enter")
@@ -189,8 +191,9 @@ async def test_a_flood_is_shown_at_a_steady_rate_and_its_last_line_lands(tmp_pat
         painted: list[float] = []
         original = view._paint_all
         view._paint_all = lambda: (painted.append(time.monotonic()), original())[1]  # type: ignore[method-assign]
-        merger = fleet.record("snap-0").merger
-        assert merger is not None
+        console = fleet.record("snap-0").console
+        assert console is not None
+        merger = console.merger
         start = time.monotonic()
         for i in range(30):  # 30 batches within about half a second
             merger.feed("console", b"".join(b"flood %d.%d\n" % (i, j) for j in range(50)))
