@@ -149,8 +149,9 @@ class BenchApp(App[None]):
 async def flood(app: Any, fleet: Fleet, producers: int, seconds: float, lines: list[bytes],
                 received: Any, toggle: Any, key: str, clock: WidgetClock) -> dict[str, float]:
     """Run the flood inside ``app`` (already running under run_test)."""
-    merger = fleet.record("flood-0").merger
-    assert merger is not None
+    console = fleet.record("flood-0").console
+    assert console is not None
+    merger = console.merger
     sent = 0
     stop = time.monotonic() + seconds
 

@@ -81,18 +81,21 @@ async def test_typing_and_a_break_go_to_the_command(tmp_path: Path) -> None:
     await fleet.start()
     try:
         rec = fleet.record("cc-0")
-        await eventually(lambda: "command" in rec.inputs, 10)
-        await consolesrc.console_input(rec).write(b"typed\n")
-        assert await consolesrc.sysrq(rec, "t") == "break_bytes"
-        await consolesrc.console_input(rec).write(b"\n")
+        await eventually(lambda: "command" in rec.console_inputs(), 10)
+        await consolesrc.console_input(rec.console_inputs(), rec.name).write(b"typed\n")
+        assert await consolesrc.sysrq(rec.console_inputs(), rec.name, "t") == "break_bytes"
+        await consolesrc.console_input(rec.console_inputs(), rec.name).write(b"\n")
         await eventually(lambda: lines(fleet, "command") == ["typed", "~Bt"], 10)
         # A restart ends the old source: one command runs, not two.
+        first = rec.console
         await fleet.restart("cc-0")
-        await eventually(lambda: "command" in rec.inputs, 10)
-        assert len(rec.sources) == 1 and not rec.sources[0].done()
+        await eventually(lambda: "command" in rec.console_inputs(), 10)
+        assert first is not None and first.sources == [] and first.inputs == {}
+        assert rec.console is not None and rec.console is not first
+        assert len(rec.console.sources) == 1 and not rec.console.sources[0].done()
     finally:
         await fleet.close()
-    assert rec.sources == [] and rec.inputs == {}
+    assert rec.console is None and rec.console_inputs() == {}
 
 
 async def test_no_source_that_takes_a_break(tmp_path: Path) -> None:
@@ -100,8 +103,8 @@ async def test_no_source_that_takes_a_break(tmp_path: Path) -> None:
     await fleet.start()
     try:
         rec = fleet.record("cc-0")
-        await eventually(lambda: "command" in rec.inputs, 10)
+        await eventually(lambda: "command" in rec.console_inputs(), 10)
         with pytest.raises(StateError, match="no console source that takes a BREAK"):
-            await consolesrc.sysrq(rec, "t")
+            await consolesrc.sysrq(rec.console_inputs(), rec.name, "t")
     finally:
         await fleet.close()

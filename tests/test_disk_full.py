@@ -117,7 +117,7 @@ async def test_a_full_disk_does_not_stop_the_console(
             await fleet.wait_state(name, InstanceState.RUNNING, timeout=10)
             # Saving the console says why it cannot.
             with pytest.raises(VMError, match=r"cannot save the console.*No space left"):
-                consoles.save_lines(rec, ["a line"])
+                consoles.save_lines(rec.workdir, rec.name, ["a line"])
 
             (work / "filler").unlink()
             await ops.run("echo space-is-back > /dev/ttyS0")

@@ -91,11 +91,11 @@ async def test_each_boot_starts_with_a_marker_after_the_last_boots_partial_line(
     try:
         await fleet.start()
         rec = fleet.record("snap-0")
-        assert rec.merger is not None
-        rec.merger.feed("console", b"killed mid-li")
+        assert rec.console is not None
+        rec.console.merger.feed("console", b"killed mid-li")
         await fleet.restart("snap-0")
-        assert rec.merger is not None
-        rec.merger.feed("console", b"second boot\n")
+        assert rec.console is not None
+        rec.console.merger.feed("console", b"second boot\n")
     finally:
         await fleet.close()
     lines = rec.console_log.read_text().splitlines()

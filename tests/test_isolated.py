@@ -160,7 +160,7 @@ async def test_ddb_sequence_is_typed_on_the_serial_line(guest: Guest, boards: li
     await fleet.start()
     try:
         assert fleet.record("bsd-0").state is InstanceState.RUNNING, fleet.record("bsd-0").error
-        await eventually(lambda: "serial" in fleet.record("bsd-0").inputs, 30)
+        await eventually(lambda: "serial" in fleet.record("bsd-0").console_inputs(), 30)
         done = await fleet.diagnose("bsd-0", "ddb", pace=0.3)
         assert "show all pools" in done.sections["ddb"]
         await eventually(lambda: any("show all pools" in t

@@ -8,7 +8,7 @@ console stream tagged ``command`` or ``serial``, is checked for crashes like
 the console, and reaches the log on disk. A command that exits, or a device
 that goes away, is started or opened again after a pause that doubles up to
 ``max_backoff`` (and starts over once a run lasted a minute). ``ssh:``
-(sshconsole.py) joins once the instance is up.
+(ssh_source.py) joins once the instance is up.
 
 Each open source is also an input (attach mode, debugger sequences): the
 serial device takes bytes and a BREAK (a real line BREAK, or ``break_bytes``
@@ -35,7 +35,7 @@ from vmtui.backends.vm.merger import OutputMerger
 
 if TYPE_CHECKING:
     from vmtui.backends.config.pool import ConsoleConfig
-    from vmtui.backends.fleet.records import InstanceRecord
+    from vmtui.backends.vm.tasks import Background
 
 SOURCE = "command"
 SERIAL = "serial"
@@ -156,53 +156,48 @@ async def run_serial(path: str, baud: int, output: OutputMerger, note: Callable[
     await keep_running(once, "trying again", note, backoff, max_backoff)
 
 
-def start(rec: InstanceRecord, output: OutputMerger, cfg: ConsoleConfig,
-          note: Callable[[InstanceRecord, str], None]) -> None:
-    """Start the pool's local console sources as ``rec`` begins to boot (they
-    end at :func:`stop`)."""
+def start(name: str, index: int, output: OutputMerger, cfg: ConsoleConfig,
+          inputs: dict[str, Input], tasks: Background,
+          note: Callable[[str], None]) -> list[asyncio.Task[None]]:
+    """Start the pool's local console sources of instance ``name`` as it begins
+    to boot; the tasks, for the caller to cancel when the boot ends. While open,
+    each source is in ``inputs`` by its tag."""
     brk = cfg.break_bytes.encode("latin-1")
+    started = []
     if cfg.command:
-        rec.sources.append(rec.tasks.spawn(run_command(
-            command_argv(cfg, rec.name, rec.index), output, lambda text: note(rec, text),
-            cfg.backoff, cfg.max_backoff, rec.inputs, brk), "console-command"))
+        started.append(tasks.spawn(run_command(
+            command_argv(cfg, name, index), output, note,
+            cfg.backoff, cfg.max_backoff, inputs, brk), "console-command"))
     if cfg.serial:
-        rec.sources.append(rec.tasks.spawn(run_serial(
-            fill(cfg.serial, rec.name, rec.index), cfg.baud, output,
-            lambda text: note(rec, text), cfg.backoff, cfg.max_backoff, rec.inputs, brk),
-            "console-serial"))
+        started.append(tasks.spawn(run_serial(
+            fill(cfg.serial, name, index), cfg.baud, output,
+            note, cfg.backoff, cfg.max_backoff, inputs, brk), "console-serial"))
+    return started
 
 
-async def stop(rec: InstanceRecord) -> None:
-    """End ``rec``'s console sources (its instance is going away)."""
-    sources, rec.sources = rec.sources, []
-    rec.inputs.clear()  # before the await: a next boot may open its own meanwhile
-    for task in sources:
-        task.cancel()
-    await asyncio.gather(*sources, return_exceptions=True)
-
-
-def console_input(rec: InstanceRecord, *, needs_break: bool = False) -> Input:
+def console_input(inputs: dict[str, Input], name: str, *, needs_break: bool = False) -> Input:
     """The open source typed bytes go to: the serial device first, else the command.
 
     Raises:
-        StateError: no open source takes input (or a BREAK, with ``needs_break``).
+        StateError: no open source of instance ``name`` takes input (or a BREAK,
+            with ``needs_break``).
     """
     for source in (SERIAL, SOURCE):
-        found: Input | None = rec.inputs.get(source)
+        found: Input | None = inputs.get(source)
         if found is not None and (found.can_break or not needs_break):
             return found
     what = "a BREAK (a serial console, or console.break_bytes)" if needs_break else "input"
-    raise StateError(f"{rec.name}: no console source that takes {what} is open")
+    raise StateError(f"{name}: no console source that takes {what} is open")
 
 
-def can_break(rec: InstanceRecord) -> bool:
-    """Whether an open source of ``rec`` takes a BREAK (for SysRq)."""
-    return any(found.can_break for found in rec.inputs.values())
+def can_break(inputs: dict[str, Input]) -> bool:
+    """Whether an open source takes a BREAK (for SysRq)."""
+    return any(found.can_break for found in inputs.values())
 
 
-async def sysrq(rec: InstanceRecord, letter: str) -> str:
+async def sysrq(inputs: dict[str, Input], name: str, letter: str) -> str:
     """SysRq ``letter`` as a real board takes it: a BREAK, then the letter."""
-    found = console_input(rec, needs_break=True)
+    found = console_input(inputs, name, needs_break=True)
     await found.send_break()
     await asyncio.sleep(0.5)  # the kernel waits 5 s for the letter; a slow guest needs time
     await found.write(letter.encode())

@@ -27,8 +27,8 @@ from vmtui.backends.vm.merger import OutputMerger
 
 if TYPE_CHECKING:
     from vmtui.backends.config.pool import ConsoleConfig
-    from vmtui.backends.fleet.records import InstanceRecord
     from vmtui.backends.vm.capabilities import GuestShell
+    from vmtui.backends.vm.tasks import Background
 
 TAG = "ssh"
 
@@ -106,15 +106,15 @@ async def run_ssh(guest: GuestSession, command: str, replayed: Replayed, output:
     await keep_running(once, "starting it again", note, backoff, max_backoff)
 
 
-def start(rec: InstanceRecord, guest: GuestShell | None, output: OutputMerger,
-          cfg: ConsoleConfig, note: Callable[[InstanceRecord, str], None]) -> None:
-    """Start the ssh console of ``rec``, up now (it ends at consolesrc.stop)."""
+def start(guest: GuestShell | None, output: OutputMerger, cfg: ConsoleConfig,
+          replayed: Replayed, tasks: Background,
+          note: Callable[[str], None]) -> asyncio.Task[None] | None:
+    """Start the ssh console of an instance up now; its task (None when it has no
+    SSH session), for the caller to cancel when the boot ends. ``replayed`` is
+    kept across the instance's boots: a restart may be in one boot of the machine."""
     # It reads a process's stream, which only the SSH session itself offers.
     if not isinstance(guest, GuestSession):
-        note(rec, "ssh console: the instance has no SSH session (no network or key)")
-        return
-    if rec.replayed is None:  # kept across the instance's boots: a restart may be in one boot
-        rec.replayed = Replayed()
-    rec.sources.append(rec.tasks.spawn(run_ssh(
-        guest, cfg.ssh, rec.replayed, output, lambda text: note(rec, text), cfg.backoff,
-        cfg.max_backoff), "console-ssh"))
+        note("ssh console: the instance has no SSH session (no network or key)")
+        return None
+    return tasks.spawn(run_ssh(guest, cfg.ssh, replayed, output, note, cfg.backoff,
+                               cfg.max_backoff), "console-ssh")

@@ -2,7 +2,7 @@
 
 The Fleet adds, once for every VM type, what syzkaller's ``vm.go`` adds over
 ``vmimpl``: a workdir per instance, an explicit state machine, the console
-kept in a bounded ring plus a complete log file on disk (``consoles``), and
+kept in a bounded ring plus a complete log file on disk (``boots``), and
 snapshots for the UI. It is plain asyncio and knows nothing of Textual.
 """
 
@@ -21,9 +21,8 @@ from typing import Any
 from vmtui.backends.config.pool import Config
 from vmtui.backends.console import path as consoles
 from vmtui.backends.console import sources as consolesrc
-from vmtui.backends.console import ssh_source as sshconsole
 from vmtui.backends.console.ring import ConsoleRing
-from vmtui.backends.fleet import events, runtime
+from vmtui.backends.fleet import boots, events, runtime
 from vmtui.backends.fleet.farm import Farm
 from vmtui.backends.fleet.records import (
     InstanceRecord,
@@ -206,18 +205,19 @@ class Fleet:
         self.set_state(rec, InstanceState.BOOTING)
         rec.fresh_boot()
         try:
-            merger = consoles.open_console(rec, self.pacer, self.wallclock)
+            boot = boots.open_boot(rec, self.pacer, self.wallclock)
         except VMError as exc:
             self.set_state(rec, InstanceState.FAILED, str(exc))
             return
         rec.started_at = rec.last_output = self.clock()
         console = self.config.pool.console
         if console is not None:  # from the start: a board's serial shows its boot
-            consolesrc.start(rec, merger, console, self.note)
-        rec.tasks.spawn(consoles.consume(rec, merger, self.wallclock,
-                                         self.watch.on_lines), "console")
+            consoles.start_sources(boot, console, name, rec.index, rec.tasks,
+                                   partial(self.note, rec))
+        rec.tasks.spawn(consoles.consume(boot.merger, rec.ring, self.wallclock,
+                                         partial(self.watch.on_lines, rec)), "console")
         try:
-            rec.instance = await self.pool.create(name, rec.workdir, rec.index, merger)
+            rec.instance = await self.pool.create(name, rec.workdir, rec.index, boot.merger)
         except asyncio.CancelledError:
             await self._release(rec)
             raise
@@ -238,7 +238,8 @@ class Fleet:
             self.set_state(rec, InstanceState.PAUSED)
         rec.tasks.spawn(self._watch_exit(rec, inst), "exit-watch")
         if console is not None and console.ssh and isinstance(inst, GuestAccess):
-            sshconsole.start(rec, inst.guest, merger, console, self.note)
+            consoles.start_ssh(boot, inst.guest, console, rec.replayed, rec.tasks,
+                               partial(self.note, rec))
         if isinstance(inst, Leftovers) and inst.leftovers():
             rec.tasks.spawn(self.watch.attach_leftovers(rec, inst.leftovers()), "pstore")
         if isinstance(inst, EventSource):
@@ -262,7 +263,7 @@ class Fleet:
         await self._release(rec)
 
     async def _release(self, rec: InstanceRecord) -> None:
-        await consoles.end_boot(rec, self.clock())
+        await boots.end_boot(rec, self.clock())
 
     # -- operator actions ------------------------------------------------------
 
@@ -331,7 +332,7 @@ class Fleet:
 
     def note(self, rec: InstanceRecord, text: str) -> None:
         """A line from vmtui itself in the timeline and the log on disk."""
-        consoles.note(rec, text, self.wallclock())
+        consoles.note(rec.console, rec.ring, text, self.wallclock())
 
     def guest(self, name: str) -> GuestShell:
         """The SSH session into instance ``name`` (run, copy_in, forward)."""
@@ -371,16 +372,16 @@ class Fleet:
 
     def console_partial(self, name: str) -> str:
         """The console's unfinished last line (a shell prompt), decoded."""
-        return consoles.partial(self.records[name])
+        return consoles.partial(self.records[name].console)
 
     async def write_console(self, name: str, data: bytes) -> None:
         """Type ``data`` into the console of ``name`` (attach mode): the VM's own,
         else an open console source that takes input (a serial device)."""
         rec = self.records[name]
-        if isinstance(rec.instance, ConsoleWriter) or not rec.inputs:
+        if isinstance(rec.instance, ConsoleWriter) or not rec.console_inputs():
             await self._live(name, "type into the console", ConsoleWriter).write_console(data)
         else:
-            await consolesrc.console_input(rec).write(data)
+            await consolesrc.console_input(rec.console_inputs(), name).write(data)
 
     def instance(self, name: str) -> Instance | None:
         """The live instance behind ``name``, if it is up."""

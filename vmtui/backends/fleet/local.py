@@ -129,7 +129,7 @@ class LocalControl:
         return await inspect(self.fleets.record(name), tab)
 
     async def save_console(self, name: str, lines: list[str]) -> Path:
-        return consoles.save_lines(self.fleets.record(name), lines)
+        return consoles.save_lines(self.fleets.record(name).workdir, name, lines)
 
     # -- driving the VMs --------------------------------------------------------
 

@@ -9,12 +9,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from vmtui.backends.console.disklog import ConsoleLog
+from vmtui.backends.console.path import BootConsole
 from vmtui.backends.console.ring import TEXT, ConsoleRing
+from vmtui.backends.console.sources import Input
+from vmtui.backends.console.ssh_source import Replayed
 from vmtui.backends.inert import EMPTY, GuestText
 from vmtui.backends.vm.contract import Instance
 from vmtui.backends.vm.errors import StateError
-from vmtui.backends.vm.merger import OutputMerger
 from vmtui.backends.vm.state import LIVE as LIVE  # re-exported: its old home
 from vmtui.backends.vm.state import WATCHED as WATCHED
 from vmtui.backends.vm.state import InstanceState
@@ -104,8 +105,7 @@ class InstanceRecord:
         self.state_changed = asyncio.Event()
         self.ring = ConsoleRing(ring_lines)
         self.instance: Instance | None = None
-        self.merger: OutputMerger | None = None
-        self.log_file: ConsoleLog | None = None
+        self.console: BootConsole | None = None  # the boot's, from its start to its end
         self.disk_fault = ""  # why console.log cannot be written, while it cannot
         self.events_unwritten = 0  # events that events.jsonl did not take, in a row
         self.frozen = False  # paused because its VM process is stopped (SIGSTOP)
@@ -131,9 +131,9 @@ class InstanceRecord:
         self.crash_seq = 0  # the ring's line where the last crash report starts
         self.phase = ""  # the farm loop's step, shown in the pool table
         self.incident: asyncio.Task[Any] | None = None  # the incident being written
-        self.sources: list[asyncio.Task[Any]] = []  # console sources beside the VM's own
-        self.inputs: dict[str, Any] = {}  # open sources that take typed bytes, by tag
-        self.replayed: Any = None  # what the ssh console saw, to drop what it replays
+        # What the ssh console saw, to drop what it replays: kept across boots,
+        # since a restart of vmtui's instance may be within one boot of the machine.
+        self.replayed = Replayed()
 
     def fresh_boot(self) -> None:
         """Forget what the last boot left: its title, fault and boot output."""
@@ -142,6 +142,10 @@ class InstanceRecord:
         self.fault = self.disk_fault = ""
         self.frozen = False
         self.boot_output = b""
+
+    def console_inputs(self) -> dict[str, Input]:
+        """The console sources open now that take typed bytes, by tag."""
+        return self.console.inputs if self.console is not None else {}
 
     def instance_exited(self) -> bool:
         """Whether there is no live VM process behind this record."""

@@ -254,8 +254,8 @@ class Watch:
         if via in ("auto", "keyboard") and isinstance(inst, Diagnosable):
             await inst.send_sysrq(letter)
             return "keyboard"
-        if via == "serial" or (via == "auto" and consolesrc.can_break(rec)):
-            return await consolesrc.sysrq(rec, letter)
+        if via == "serial" or (via == "auto" and consolesrc.can_break(rec.console_inputs())):
+            return await consolesrc.sysrq(rec.console_inputs(), rec.name, letter)
         if via in ("auto", "proc"):
             command = f"echo {letter} > /proc/sysrq-trigger"
             if letter not in DESTRUCTIVE_SYSRQ:
