@@ -20,15 +20,10 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from vmtui.backends.console.ring import ConsoleRing
+from vmtui.backends.fleet.report_wait import ReportWindow, report_window, rest_of_report
 from vmtui.backends.inert import GuestText
 from vmtui.backends.monitor import evidence
-from vmtui.backends.monitor.detector import (
-    CONSOLE_SOURCES,
-    NO_OUTPUT,
-    ReportWindow,
-    report_window,
-    rest_of_report,
-)
+from vmtui.backends.monitor.detector import CONSOLE_SOURCES, NO_OUTPUT
 from vmtui.backends.monitor.evidence import Incident
 from vmtui.backends.monitor.report import Report, find_reports
 from vmtui.backends.vm.capabilities import Diagnosable, Infoer
