@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,214 @@ def test_every_vm_type_is_in_the_lookup_table() -> None:
                    if "\nregister(" in p.read_text()}
     assert registering == set(contract.BUILTIN)
     assert all(contract.lookup(name).name == name for name in contract.BUILTIN)
+
+
+# -- the floors inside backends/ (docs/architecture.md, "Import rules") ---------------
+# Every import counts: at module level, under TYPE_CHECKING ("typing") and inside
+# functions ("late"). A folder's face (__init__.py) is its own floor.
+
+VM_TYPES = ("qemu", "libvirt", "isolated", "scripted")
+# What each floor may import beside itself (a name, or a floor.module).
+MAY_IMPORT: dict[str, tuple[str, ...]] = {
+    "inert": (),
+    "vm": ("inert",),  # rule 1: the contract names no implementation
+    "config": ("vm", "inert"), "ssh": ("vm", "inert"),  # rule 2
+    "console": ("vm", "config", "ssh", "inert"),  # rule 3
+    **{kind: ("vm", "config", "ssh", "inert") for kind in VM_TYPES},  # rule 3
+    "monitor": ("vm", "console.ring", "inert"),  # rule 4
+}
+# libvirt runs QEMU domains: it speaks QMP through qemu's Domain and shares its port picking.
+MAY_IMPORT["libvirt"] += ("qemu",)
+RULE_OF = {"inert": 1, "vm": 1, "config": 2, "ssh": 2, "console": 3, "monitor": 4,
+           **dict.fromkeys(VM_TYPES, 3)}
+# Rule 5: inside fleet/, a module imports only modules of a lower rank. The face
+# (fleet/__init__.py) sits on top. ledger is the next step of #24.
+FLEET_ORDER = {
+    "records": 0, "ledger": 1,
+    "runtime": 2, "inspection": 2, "events": 2, "recycle": 2, "incidents": 2, "boots": 2,
+    "watch": 3, "farm": 3, "fleet": 4, "fleets": 5, "control": 6, "wire": 6, "local": 7,
+}
+# Rule 7: the bridge takes one Control; its value types come with it.
+BRIDGE_MAY = ("vmtui.backends.fleet.control",)
+# Crossings that exist today and are owed: the organs name the Fleet they are
+# handed (circle 3 of #24), until they take a Ledger. Strike each one paid off.
+PENDING = {
+    ("vmtui.backends.fleet.events", "vmtui.backends.fleet.fleet"),
+    ("vmtui.backends.fleet.farm", "vmtui.backends.fleet.fleet"),
+    ("vmtui.backends.fleet.recycle", "vmtui.backends.fleet.fleet"),
+    ("vmtui.backends.fleet.watch", "vmtui.backends.fleet.fleet"),
+}
+KNOWN = {m for m, _ in all_modules()}
+
+
+def _type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
+        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _import_nodes(node: ast.AST, how: str = "top") -> Iterator[tuple[ast.AST, str]]:
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        yield node, how
+    for name, value in ast.iter_fields(node):
+        for child in value if isinstance(value, list) else [value]:
+            if not isinstance(child, ast.AST):
+                continue
+            inner = how
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                inner = "late"
+            elif isinstance(node, ast.If) and name == "body" and how == "top" \
+                    and _type_checking(node.test):
+                inner = "typing"
+            yield from _import_nodes(child, inner)
+
+
+def _module_of(name: str) -> str:
+    """The vmtui module ``name`` (a module, or a name in one) belongs to."""
+    while name not in KNOWN and "." in name:
+        name = name.rsplit(".", 1)[0]
+    return name
+
+
+def edges(source: str) -> list[tuple[int, str, str]]:
+    """(line, vmtui module imported, how) of every import in ``source``."""
+    out = []
+    for node, how in _import_nodes(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            assert isinstance(node, ast.ImportFrom)
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+        out += [(node.lineno, _module_of(name), how) for name in names
+                if name.startswith("vmtui.")]
+    return out
+
+
+def _floor(module: str) -> str:
+    """The folder of backends/ ``module`` lives in ("" for backends/__init__.py)."""
+    return module.split(".")[2] if module.count(".") >= 2 else ""
+
+
+def _under(module: str, place: str) -> bool:
+    return _within(module, (f"vmtui.backends.{place}",))
+
+
+def crossings(module: str, source: str) -> list[tuple[int, str, str, str]]:
+    """(rule, module, imported, how) of each import of ``module`` that breaks rules 1-5, 7."""
+    out = []
+    for _, imported, how in edges(source):
+        rule = 0
+        if module == "vmtui.bridge" and _within(imported, BACKEND) \
+                and not _within(imported, BRIDGE_MAY):
+            rule = 7
+        elif not (_within(module, BACKEND) and _within(imported, BACKEND)) \
+                or imported == "vmtui.backends":
+            continue
+        elif (floor := _floor(module)) in MAY_IMPORT:
+            if not any(_under(imported, p) for p in (floor, *MAY_IMPORT[floor])):
+                rule = RULE_OF[floor]
+        elif floor == "fleet" and _under(imported, "fleet"):
+            rank = {m: FLEET_ORDER.get(m.split(".")[-1], 99) if m.count(".") == 3 else 99
+                    for m in (module, imported)}
+            if module != imported and rank[imported] >= rank[module]:
+                rule = 5
+        if rule:
+            out.append((rule, module, imported, how))
+    return out
+
+
+ALL_CROSSINGS = [c for m, path in all_modules() for c in crossings(m, path.read_text())]
+
+
+@pytest.mark.parametrize("rule", [1, 2, 3, 4, 5, 6, 7])
+def test_floor_rule(rule: int) -> None:
+    # Rule 6: no TYPE_CHECKING import breaks another rule.
+    found = {(m, imported) for r, m, imported, how in ALL_CROSSINGS
+             if (how == "typing" if rule == 6 else r == rule)}
+    assert found - PENDING == set()
+
+
+def test_the_pending_crossings_are_still_owed() -> None:
+    # One paid off comes out of PENDING, so it cannot come back unseen.
+    assert PENDING <= {(m, imported) for _, m, imported, _ in ALL_CROSSINGS}
+
+
+def test_every_fleet_module_has_a_rank() -> None:
+    fleet = {m.split(".")[-1] for m in KNOWN if m.startswith("vmtui.backends.fleet.")}
+    assert fleet - FLEET_ORDER.keys() == set()
+
+
+@pytest.mark.parametrize(("module", "source"), [
+    ("vmtui.backends.inert", "from vmtui.backends.vm.errors import VMError\n"),
+    ("vmtui.backends.vm.contract", "from vmtui.backends.ssh.session import GuestSession\n"),
+    ("vmtui.backends.vm.capabilities",
+     "if TYPE_CHECKING:\n    from vmtui.backends.ssh.session import GuestSession\n"),
+    ("vmtui.backends.config.pool", "from vmtui.backends.console.ring import ConsoleRing\n"),
+    ("vmtui.backends.ssh.session", "def f():\n    from vmtui.backends.fleet.fleet import Fleet\n"),
+    ("vmtui.backends.console.path",
+     "if TYPE_CHECKING:\n    from vmtui.backends.fleet.records import InstanceRecord\n"),
+    ("vmtui.backends.qemu.instance", "from vmtui.backends.console import path\n"),
+    ("vmtui.backends.qemu.instance", "from vmtui.backends.libvirt.pool import LibvirtPool\n"),
+    ("vmtui.backends.scripted", "import vmtui.backends.monitor.detector\n"),
+    ("vmtui.backends.monitor.detector", "from vmtui.backends.console.path import note\n"),
+    ("vmtui.backends.monitor.crashes", "from vmtui.backends.fleet import records\n"),
+    ("vmtui.backends.fleet.incidents", "from vmtui.backends.fleet.fleet import Fleet\n"),
+    ("vmtui.backends.fleet.records", "def f():\n    from vmtui.backends.fleet import boots\n"),
+    ("vmtui.backends.fleet.fleet", "from vmtui.backends.fleet.fleets import Fleets\n"),
+    ("vmtui.backends.fleet.boots", "from vmtui.backends.fleet.events import follow\n"),
+    ("vmtui.bridge", "from vmtui.backends.fleet.records import InstanceRecord\n"),
+    ("vmtui.bridge", "def f():\n    from vmtui.backends.console import path\n"),
+])
+def test_a_floor_rule_catches_a_crossing(module: str, source: str) -> None:
+    assert crossings(module, source)
+
+
+@pytest.mark.parametrize(("module", "source"), [
+    ("vmtui.backends.vm.contract", "from vmtui.backends.vm.errors import VMError\n"
+                                   "from vmtui.backends.inert import GuestText\n"),
+    ("vmtui.backends.ssh.session", "from vmtui.backends.vm.capabilities import RunResult\n"),
+    ("vmtui.backends.console.ssh_source", "from vmtui.backends.ssh.session import GuestSession\n"
+                                          "from vmtui.backends.config.pool import ConsoleConfig\n"),
+    ("vmtui.backends.libvirt.connection", "from vmtui.backends.qemu.domain import Domain\n"),
+    ("vmtui.backends.qemu", "from vmtui.backends.vm import register\n"),
+    ("vmtui.backends.monitor.evidence", "from vmtui.backends.console import ring\n"),
+    ("vmtui.backends.fleet.fleet", "from vmtui.backends.fleet import boots, watch\n"
+                                   "from vmtui.backends.console import path\n"),
+    ("vmtui.backends.fleet.fleets", "from vmtui.backends.fleet.fleet import Fleet\n"),
+    ("vmtui.bridge", "from vmtui.backends.fleet.control import Control\n"),
+])
+def test_a_floor_rule_lets_the_allowed_through(module: str, source: str) -> None:
+    assert crossings(module, source) == []
+
+
+def test_no_import_circle() -> None:
+    # Run-time and TYPE_CHECKING imports both count: a circle closed only for
+    # the type checker is still two modules that each need the other.
+    graph: dict[str, set[str]] = {m: set() for m in KNOWN}
+    for m, path in all_modules():
+        graph[m] |= {imported for _, imported, how in edges(path.read_text())
+                     if how != "late" and imported != m and (m, imported) not in PENDING}
+    done: set[str] = set()
+
+    def circle(m: str, path: list[str]) -> list[str]:
+        if m in path:
+            return path[path.index(m):] + [m]
+        if m in done:
+            return []
+        for nxt in sorted(graph.get(m, ())):
+            if found := circle(nxt, [*path, m]):
+                return found
+        done.add(m)
+        return []
+
+    assert [c for m in sorted(graph) if (c := circle(m, []))] == []
+
+
+def test_backends_holds_floors_and_three_modules() -> None:
+    backends = PACKAGE / "backends"
+    assert sorted(p.name for p in backends.iterdir() if p.suffix == ".py") == \
+        ["__init__.py", "inert.py", "scripted.py"]
+    face = ast.parse((backends / "__init__.py").read_text()).body
+    assert len(face) == 1 and isinstance(face[0], ast.Expr)  # a docstring, no imports
 
 
 def test_rooms_of_a_readable_size() -> None:
