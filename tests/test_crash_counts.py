@@ -11,6 +11,7 @@ from textual.widgets import DataTable
 from tests.helpers import scripted_config
 from vmtui.app import VmtuiApp
 from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.fleet.local import LocalControl
 from vmtui.backends.monitor.crashes import CrashStore
 from vmtui.screens.crashes import CrashesScreen
 
@@ -24,7 +25,7 @@ async def test_the_crashes_screen_counts_what_earlier_runs_saw(tmp_path: Path) -
     for i in range(300):
         earlier.add("snap-0", "WARNING in qux", b"l", "r", when=1_700_000_000.0 + 60 * i)
     fleet = Fleet(scripted_config(tmp_path, count=1))
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     async with app.run_test(size=(160, 30)) as pilot:
         await pilot.press("C")
         assert isinstance(app.screen, CrashesScreen)

@@ -157,7 +157,7 @@ async def test_a_carriage_return_hides_nothing_on_any_screen(tmp_path: Path) -> 
     hiding = "[    1.000000] secret start\r\u2060[    1.000000] harmless end"
     shown_as = "[    1.000000] secret start␍\ufffd[    1.000000] harmless end"
     fleet = Fleet(scripted_config(tmp_path, count=1, name="cr", lines=[hiding]))
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     async with app.run_test(size=(160, 40)) as pilot:
         await until(pilot, lambda: states(app) == ["running"], 5)
         await until(pilot, lambda: fleet.record("cr-0").ring.next_seq > 0, 5)

@@ -13,6 +13,7 @@ from tests.helpers import eventually, scripted_config
 from tests.test_app import until
 from vmtui.app import VmtuiApp
 from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.fleet.local import LocalControl
 from vmtui.backends.monitor.detector import REPORT_LINES
 from vmtui.backends.monitor.evidence import slug
 from vmtui.backends.vm.state import InstanceState
@@ -118,7 +119,7 @@ async def test_the_crash_report_view_opens_at_its_top_with_keys_to_log_and_incid
         tmp_path: Path) -> None:
     fleet = Fleet(scripted_config(tmp_path, count=1, lines=["booting", *OOPS]))
     fleet.watch.after_seconds = 0.2
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     async with app.run_test(size=(100, 24)) as pilot:
         await eventually(lambda: bool(fleet.incidents) and fleet.incidents[0].complete, 10)
         await pilot.press("C")

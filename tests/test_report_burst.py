@@ -23,6 +23,7 @@ from tests.conftest import guest_config
 from tests.test_app import states, until
 from vmtui.app import VmtuiApp
 from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.fleet.local import LocalControl
 from vmtui.guest.build import Guest
 from vmtui.guest.crashmod import CRASH_MODULE
 
@@ -38,7 +39,7 @@ async def test_a_burst_of_warnings_keeps_keys_answering_and_files_the_crash(
         guest: Guest, workdir: Path) -> None:
     fleet = Fleet(guest_config(guest, workdir, name="burst"))
     fleet.watch.after_seconds = 3.0
-    app = VmtuiApp(fleet)
+    app = VmtuiApp(LocalControl(fleet))
     handled: list[float] = []
     stalls: list[float] = []
 

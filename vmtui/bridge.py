@@ -281,24 +281,14 @@ class Bridge:
         a title seen in several pools is one row."""
         return self.control.crashes()
 
-    def crash_log(self, crash: Crash) -> tuple[str, str]:
+    async def crash_log(self, crash: Crash) -> tuple[str, str]:
         """The name and text of the console log saved with ``crash``'s newest
-        report (``logN`` beside ``reportN``; guest text: show it inert).
-
-        Raises:
-            OSError: there is none, or it cannot be read.
-        """
-        reports = sorted(crash.folder.glob("report[0-9]*"), key=lambda p: p.stat().st_mtime)
-        logs = [crash.folder / f"log{r.name.removeprefix('report')}" for r in reports[-1:]]
-        if not logs or not logs[0].exists():
-            logs = sorted(crash.folder.glob("log[0-9]*"), key=lambda p: p.stat().st_mtime)[-1:]
-        if not logs:
-            raise FileNotFoundError(f"{crash.folder}: no log")
-        return logs[0].name, logs[0].read_text(errors="replace")
+        report (guest text: show it inert; VMError if there is none)."""
+        return await self.control.crash_log(crash.title)
 
     def crash_incident(self, crash: Crash) -> Incident | None:
         """The newest incident of this run filed under ``crash``'s title."""
-        return next((i for i in reversed(self.fleet.incidents)
+        return next((i for i in self.control.incidents()
                      if i.kind != "diagnose" and i.complete and i.title == crash.title), None)
 
     def state(self, name: str) -> InstanceState:

@@ -97,10 +97,13 @@ class CrashReportScreen(TextScreen):
         self.crash = crash
 
     def action_log(self) -> None:
+        self.run_worker(self._show_log(), name="crash-log", exit_on_error=False)
+
+    async def _show_log(self) -> None:
         try:
-            name, text = self.bridge.crash_log(self.crash)
-        except OSError as exc:
-            self.notify(f"{self.crash.folder}: {exc}", severity="error")
+            name, text = await self.bridge.crash_log(self.crash)
+        except VMError as exc:
+            self.notify(str(exc), severity="error")
             return
         self.app.push_screen(TextScreen(f"{self.crash.title} ({name}: the console of its boot)",
                                         text.splitlines()))
@@ -113,4 +116,4 @@ class CrashReportScreen(TextScreen):
             return
         from vmtui.screens.incidents import IncidentScreen
 
-        self.app.push_screen(IncidentScreen(incident))
+        self.app.push_screen(IncidentScreen(self.bridge, incident))

@@ -172,6 +172,15 @@ class Control(Protocol):
         """
         ...
 
+    async def crash_log(self, title: str) -> tuple[str, str]:
+        """The name and text of the console log kept with the newest report of
+        crash ``title`` (guest text).
+
+        Raises:
+            VMError: there is none, or it cannot be read.
+        """
+        ...
+
     async def incident_file(self, folder: Path, file: str) -> str:
         """File ``file`` of the incident in ``folder`` (guest text).
 

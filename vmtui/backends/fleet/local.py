@@ -116,6 +116,15 @@ class LocalControl:
         except OSError as exc:
             raise VMError(f"{crash.folder}: {exc}") from exc
 
+    async def crash_log(self, title: str) -> tuple[str, str]:
+        crash = next((c for c in self.fleets.crashes() if c.title == title), None)
+        if crash is None:
+            raise VMError(f"no crash titled {title!r}")
+        try:
+            return await asyncio.to_thread(crash.newest_log)
+        except OSError as exc:
+            raise VMError(f"{crash.folder}: {exc}") from exc
+
     async def incident_file(self, folder: Path, file: str) -> str:
         incident = next((i for i in self.fleets.incidents if i.folder == folder), None)
         if incident is None:

@@ -59,6 +59,21 @@ class Crash:
             raise FileNotFoundError(f"{self.folder}: no report")
         return reports[-1].read_text(errors="replace")
 
+    def newest_log(self) -> tuple[str, str]:
+        """The name and text of the console log saved with the newest report
+        (``logN`` beside ``reportN``, else the newest log; guest text: show it inert).
+
+        Raises:
+            OSError: there is none, or it cannot be read.
+        """
+        reports = sorted(self.folder.glob("report[0-9]*"), key=lambda p: p.stat().st_mtime)
+        logs = [self.folder / f"log{r.name.removeprefix('report')}" for r in reports[-1:]]
+        if not logs or not logs[0].exists():
+            logs = sorted(self.folder.glob("log[0-9]*"), key=lambda p: p.stat().st_mtime)[-1:]
+        if not logs:
+            raise FileNotFoundError(f"{self.folder}: no log")
+        return logs[0].name, logs[0].read_text(errors="replace")
+
 
 @dataclass(frozen=True)
 class CrashSeen:
