@@ -12,6 +12,11 @@ lost VM, save the evidence, restart the VM, again. Here, per instance:
 A held instance starts no new round and is never restarted until released.
 An instance the operator stopped waits until the operator starts it again.
 More than ``max_restarts`` restarts within ``restart_window`` park it as failed.
+
+The farm is a client of the fleet, not an organ of it: it reads and waits on
+the fleet's :class:`Ledger` (records, clock, notes, states, guest sessions) and
+drives the VMs through a :class:`FleetDriver` (boot, restart, stop), the way
+syzkaller's manager is handed its runner.
 """
 
 from __future__ import annotations
@@ -20,20 +25,14 @@ import asyncio
 import collections
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from vmtui.backends.config.pool import WorkloadConfig
 from vmtui.backends.fleet import recycle
-from vmtui.backends.fleet.records import (
-    InstanceRecord,
-    InstanceSnapshot,
-    PoolTotals,
-)
+from vmtui.backends.fleet.ledger import Ledger
+from vmtui.backends.fleet.records import InstanceRecord
 from vmtui.backends.vm.errors import VMError
 from vmtui.backends.vm.state import InstanceState
-
-if TYPE_CHECKING:
-    from vmtui.backends.fleet.fleet import Fleet
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +42,35 @@ ROUND_OVER = (InstanceState.CRASHED, InstanceState.LOST, InstanceState.STOPPED,
 INCIDENT_WAIT = 60.0  # seconds a restart waits for the crash's evidence at most
 
 
-class Farm:
-    """The workload loop of every instance of a fleet."""
+class FleetDriver(Protocol):
+    """What the farm asks of the fleet beyond its ledger: a new VM process for an
+    instance, or none (the Fleet satisfies it)."""
 
-    def __init__(self, fleet: Fleet, workload: WorkloadConfig) -> None:
-        self.fleet = fleet
+    async def boot(self, name: str) -> None:
+        """Boot ``name``; a failed boot shows in its state, not raised."""
+
+    async def restart(self, name: str) -> None:
+        """Kill ``name``'s VM and boot it again."""
+
+    async def stop(self, name: str) -> None:
+        """Stop ``name`` (kill its VM) and keep its logs."""
+
+
+class Farm:
+    """The workload loop of every instance of a fleet.
+
+    Args:
+        ledger: the fleet's records, clock, notes and states.
+        driver: boots, restarts and stops the VMs (the fleet).
+        workload: what each round copies in and runs.
+    """
+
+    def __init__(self, ledger: Ledger, driver: FleetDriver, workload: WorkloadConfig) -> None:
+        self.ledger = ledger
+        self.driver = driver
         self.workload = workload
         self._restarts: dict[str, collections.deque[float]] = {
-            name: collections.deque() for name in fleet.records}
+            name: collections.deque() for name in ledger.records}
         self._copied: dict[str, int] = {}  # instance → the boot its files were copied for
         self._parked: set[str] = set()
         # recycle: snapshot — the VM process whose restart snapshot was taken
@@ -60,11 +80,11 @@ class Farm:
 
     async def start(self) -> None:
         """Start every loop; return once each instance's first boot has settled."""
-        for rec in self.fleet.records.values():
+        for rec in self.ledger.records.values():
             rec.tasks.spawn(self._loop(rec), "farm")
-        await asyncio.gather(*(self.fleet.wait_state(
+        await asyncio.gather(*(self.ledger.wait_state(
             name, InstanceState.RUNNING, InstanceState.FAILED, InstanceState.STOPPED,
-            InstanceState.CRASHED, InstanceState.LOST) for name in self.fleet.records))
+            InstanceState.CRASHED, InstanceState.LOST) for name in self.ledger.records))
 
     # -- the loop ----------------------------------------------------------------
 
@@ -85,25 +105,25 @@ class Farm:
                     await asyncio.sleep(0.5)
                 continue
             if rec.state is InstanceState.BOOTING:
-                await self.fleet.wait_state(rec.name, *ROUND_OVER, InstanceState.RUNNING)
+                await self.ledger.wait_state(rec.name, *ROUND_OVER, InstanceState.RUNNING)
             if rec.state is not InstanceState.RUNNING:
                 try:
                     await self._restart(rec)
                 except VMError as exc:  # held meanwhile, or the VM went away
-                    self.fleet.note(rec, f"restart: {exc}")
+                    self.ledger.note(rec, f"restart: {exc}")
                 continue  # running now, failed (restarted next turn) or parked
             try:
                 outcome = await self._round(rec)
             except Exception as exc:  # a bug must not end this instance's loop for good
                 log.exception("%s: round failed", rec.name)
-                self.fleet.note(rec, f"round failed unexpectedly: {exc!r}; restarting the VM")
+                self.ledger.note(rec, f"round failed unexpectedly: {exc!r}; restarting the VM")
                 outcome = "broken"
             if outcome == "broken" and rec.state is InstanceState.RUNNING:
                 await self._restart(rec, kill=True)
                 continue
             if outcome == "exited" and self.workload.restart != "always":
                 rec.phase = "idle (the command ended)"
-                await self.fleet.wait_state(rec.name, *ROUND_OVER)
+                await self.ledger.wait_state(rec.name, *ROUND_OVER)
             if rec.state in (InstanceState.CRASHED, InstanceState.LOST):
                 await self._evidence(rec)
                 if self.workload.restart == "never":
@@ -111,7 +131,7 @@ class Farm:
                     await self._wait_leave(rec, rec.state)
 
     async def _wait_leave(self, rec: InstanceRecord, state: InstanceState) -> None:
-        await self.fleet.wait_state(rec.name, *(s for s in InstanceState if s is not state))
+        await self.ledger.wait_state(rec.name, *(s for s in InstanceState if s is not state))
 
     async def _wait_unheld(self, rec: InstanceRecord) -> None:
         while rec.held:
@@ -132,17 +152,17 @@ class Farm:
         first = rec.counters.boots == 0
         if not first:
             times = self._restarts[rec.name]
-            now = self.fleet.clock()
+            now = self.ledger.clock()
             while times and now - times[0] > self.workload.restart_window:
                 times.popleft()
             if len(times) >= self.workload.max_restarts:
                 reason = (f"parked: {len(times)} restarts within "
                           f"{self.workload.restart_window:g}s (max_restarts "
                           f"{self.workload.max_restarts})")
-                self.fleet.note(rec, reason)
+                self.ledger.note(rec, reason)
                 self._parked.add(rec.name)
-                await self.fleet.stop(rec.name)
-                self.fleet.set_state(rec, InstanceState.FAILED, reason)
+                await self.driver.stop(rec.name)
+                self.ledger.set_state(rec, InstanceState.FAILED, reason)
                 return False
             times.append(now)
             if self.workload.backoff:
@@ -154,27 +174,27 @@ class Farm:
         how = self.workload.recycle
         if (not first and not kill and how == "snapshot"
                 and recycle.can_restore(rec, self._snapshots.get(rec.name))):
-            if await recycle.restore(self.fleet, rec):
+            if await recycle.restore(self.ledger, rec):
                 self._copied[rec.name] = rec.counters.boots  # the snapshot holds the copies
         elif (not first and not kill and how in ("reset", "snapshot")
               and recycle.can_reset(rec)):
-            await recycle.reset(self.fleet, rec)
+            await recycle.reset(self.ledger, rec)
         elif rec.state in (InstanceState.OFFLINE, InstanceState.FAILED,
                            InstanceState.STOPPED):
-            await self.fleet.boot(rec.name)
+            await self.driver.boot(rec.name)
         else:
-            await self.fleet.restart(rec.name)
+            await self.driver.restart(rec.name)
         return True
 
     async def _round(self, rec: InstanceRecord) -> str:
         """Copy the files in (once per boot), run the command; how the round ended:
         "exited" (the command ended), "over" (the VM left running) or "broken"
         (SSH failed while the VM seems to run: it is restarted)."""
-        fleet = self.fleet
+        ledger = self.ledger
         round_ = rec.counters.rounds + 1
-        started = fleet.clock()
+        started = ledger.clock()
         try:
-            guest = fleet.guest(rec.name)
+            guest = ledger.guest(rec.name)
             if self._copied.get(rec.name) != rec.counters.boots:
                 rec.phase = "copying"
                 for item in self.workload.copy:
@@ -184,12 +204,12 @@ class Farm:
             if self.workload.recycle == "snapshot" and taken is not False \
                     and taken is not rec.instance:  # once per VM process
                 rec.phase = "taking the restart snapshot"
-                self._snapshots[rec.name] = rec.instance if await recycle.take(fleet, rec) \
+                self._snapshots[rec.name] = rec.instance if await recycle.take(ledger, rec) \
                     else False
             rec.phase = f"round {round_}"
             command = self.workload.command(rec.name, rec.index, round_)
             run = asyncio.ensure_future(guest.run(command, timeout=None, keep=False))
-            over = asyncio.ensure_future(fleet.wait_state(rec.name, *ROUND_OVER))
+            over = asyncio.ensure_future(ledger.wait_state(rec.name, *ROUND_OVER))
             try:
                 await asyncio.wait({run, over}, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -206,7 +226,7 @@ class Farm:
                 await asyncio.gather(*ending, return_exceptions=True)
             if rec.state is InstanceState.RUNNING and run.done() and not run.cancelled():
                 result = run.result()  # raises what the run raised
-                fleet.note(rec, f"round {round_}: the command {result.describe()}")
+                ledger.note(rec, f"round {round_}: the command {result.describe()}")
                 return "exited"
             return "over"
         except VMError as exc:
@@ -214,26 +234,17 @@ class Farm:
             # to say so, else restart the VM all the same.
             if rec.state is InstanceState.RUNNING:
                 with contextlib.suppress(TimeoutError):
-                    await fleet.wait_state(rec.name, *ROUND_OVER, timeout=5)
+                    await ledger.wait_state(rec.name, *ROUND_OVER, timeout=5)
             if rec.state is InstanceState.RUNNING:
-                fleet.note(rec, f"round {round_}: {exc}; restarting the VM")
+                ledger.note(rec, f"round {round_}: {exc}; restarting the VM")
                 return "broken"
             return "over"
         finally:
             rec.counters.rounds += 1
-            rec.counters.workload_seconds += fleet.clock() - started
+            rec.counters.workload_seconds += ledger.clock() - started
 
 
 def _forget(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()  # retrieved: a command cut by a crash ends how it ends
 
-
-def pool_totals(fleet: Fleet, snapshots: list[InstanceSnapshot]) -> PoolTotals:
-    """VM-hours, crashes per hour and unique crash titles of this run."""
-    up = sum(s.counters.up_seconds for s in snapshots if s.counters)
-    crashes = sum(s.counters.crashes for s in snapshots if s.counters)
-    started = fleet.started_at
-    hours = (fleet.clock() - started) / 3600 if started is not None else 0.0
-    unique = sum(1 for c in fleet.crashes.crashes.values() if c.instances)
-    return PoolTotals(up / 3600, crashes, crashes / hours if hours > 0 else 0.0, unique)

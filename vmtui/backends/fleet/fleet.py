@@ -4,6 +4,9 @@ The Fleet adds, once for every VM type, what syzkaller's ``vm.go`` adds over
 ``vmimpl``: a workdir per instance, an explicit state machine, the console
 kept in a bounded ring plus a complete log file on disk (``boots``), and
 snapshots for the UI. It is plain asyncio and knows nothing of Textual.
+
+Its records, clocks and state changes are kept in a :class:`Ledger`, which is
+all its organs (watch, events, recycle, incidents) and the farm are handed.
 """
 
 from __future__ import annotations
@@ -13,29 +16,21 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from vmtui.backends.config.pool import Config
 from vmtui.backends.console import path as consoles
-from vmtui.backends.console import sources as consolesrc
 from vmtui.backends.console.ring import ConsoleRing
 from vmtui.backends.fleet import boots, events, runtime
 from vmtui.backends.fleet.farm import Farm
-from vmtui.backends.fleet.records import (
-    InstanceRecord,
-    InstanceSnapshot,
-    require,
-    snapshot_of,
-)
+from vmtui.backends.fleet.ledger import Clock, Ledger
+from vmtui.backends.fleet.records import InstanceRecord, InstanceSnapshot, snapshot_of
 from vmtui.backends.fleet.watch import Watch
 from vmtui.backends.monitor.crashes import CrashStore
 from vmtui.backends.monitor.evidence import Incident
 from vmtui.backends.vm import contract
 from vmtui.backends.vm.capabilities import (
-    ConsoleWriter,
     EventSource,
     GuestAccess,
     GuestShell,
@@ -48,14 +43,12 @@ from vmtui.backends.vm.contract import Env, Instance
 from vmtui.backends.vm.diagnose import Diagnosis
 from vmtui.backends.vm.errors import BootError, InfraError, StateError, VMError
 from vmtui.backends.vm.merger import Pacer
-from vmtui.backends.vm.state import LIVE, TRANSITIONS, InstanceState
+from vmtui.backends.vm.state import LIVE, InstanceState
 from vmtui.backends.vm.tasks import Background
 
 __all__ = ["LIVE", "Fleet", "InstanceRecord", "InstanceSnapshot"]
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], float]
 
 
 class Fleet:
@@ -72,8 +65,6 @@ class Fleet:
     def __init__(self, config: Config, *, clock: Clock = time.monotonic,
                  wallclock: Clock = time.time, run_name: str | None = None) -> None:
         self.config = config
-        self.clock = clock
-        self.wallclock = wallclock
         pool_cfg = config.pool
         pool_cfg.workdir.mkdir(parents=True, exist_ok=True)
         if run_name is None:
@@ -92,73 +83,58 @@ class Fleet:
             boot_timeout=pool_cfg.boot_timeout, config=config.vm,
         )
         self.pool = contract.lookup(pool_cfg.type).pool(self.env)
-        self.records: dict[str, InstanceRecord] = {}
+        records: dict[str, InstanceRecord] = {}
         for index in range(pool_cfg.count):
             name = f"{pool_cfg.name}-{index}"
-            rec = InstanceRecord(name, index, self.workdir / name, pool_cfg.console_lines,
-                                 Background(name))
-            rec.tasks.on_failure = partial(self._task_failed, rec)
-            self.records[name] = rec
+            records[name] = InstanceRecord(name, index, self.workdir / name,
+                                           pool_cfg.console_lines, Background(name))
+        self.ledger = Ledger(records, clock=clock, wallclock=wallclock)
+        for rec in records.values():
+            rec.tasks.on_failure = partial(self.ledger.task_failed, rec)
         self._closed = False
-        self.watch = Watch(self)
+        # Unique crashes of the pool, in syzkaller's layout, across runs.
+        self.crashes = CrashStore(pool_cfg.workdir / "crashes")
+        self.watch = Watch(self.ledger, config, self.crashes)
         self.pacer = Pacer()
         self._tasks = Background(pool_cfg.name, on_failure=self._fleet_task_failed)
         self._clock: asyncio.Task[None] | None = None
-        # Unique crashes of the pool, in syzkaller's layout, across runs.
-        self.crashes = CrashStore(pool_cfg.workdir / "crashes")
-        self.farm = Farm(self, pool_cfg.workload) if pool_cfg.workload else None
+        # The farm drives this fleet (boot, restart, stop) as a client would.
+        self.farm = Farm(self.ledger, self, pool_cfg.workload) if pool_cfg.workload else None
         self.started_at: float | None = None
 
-    # -- state ---------------------------------------------------------------
+    # -- the ledger (the organs share it; these delegates keep the facade whole) --
+
+    @property
+    def records(self) -> dict[str, InstanceRecord]:
+        """Every instance's record, by name."""
+        return self.ledger.records
+
+    @property
+    def clock(self) -> Clock:
+        """Monotonic seconds (replaceable at construction for deterministic tests)."""
+        return self.ledger.clock
+
+    @property
+    def wallclock(self) -> Clock:
+        """Epoch seconds stamped on console lines."""
+        return self.ledger.wallclock
 
     def set_state(self, rec: InstanceRecord, state: InstanceState, error: str = "") -> None:
-        """Move ``rec`` to ``state`` (StateError for a move the machine forbids)."""
-        if state is rec.state:
-            return
-        if state not in TRANSITIONS[rec.state]:
-            raise StateError(f"{rec.name}: cannot go from {rec.state.value} "
-                                  f"to {state.value}")
-        log.debug("%s: %s -> %s", rec.name, rec.state.value, state.value)
-        now = self.clock()
-        if state is InstanceState.BOOTING:
-            rec.counters.boots += 1
-            rec.boot_began = now
-            rec.boot_seq = rec.ring.next_seq
-        elif state is InstanceState.RUNNING and rec.state is InstanceState.BOOTING:
-            rec.counters.booting_seconds += now - rec.boot_began
-            rec.running_at = now
-        elif state is InstanceState.RUNNING and rec.state is InstanceState.PAUSED:
-            rec.last_output = now  # the silence clock starts again on resume
-        rec.state = state
-        rec.error = error
-        rec.state_changed.set()
-        rec.state_changed = asyncio.Event()
+        """Move ``rec`` to ``state`` (see :meth:`Ledger.set_state`)."""
+        self.ledger.set_state(rec, state, error)
 
     def record(self, name: str) -> InstanceRecord:
         """The record of instance ``name``; KeyError if there is none."""
-        return self.records[name]
+        return self.ledger.record(name)
 
     async def wait_state(self, name: str, *states: InstanceState,
                          timeout: float | None = None) -> InstanceState:
         """Wait until instance ``name`` is in one of ``states``."""
-        rec = self.records[name]
-
-        # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancellation
-        # that arrives as the state changes, and a cancelled caller runs on.
-        async with asyncio.timeout(timeout):
-            while rec.state not in states:
-                await rec.state_changed.wait()
-            return rec.state
-
-    # -- failures of background work -------------------------------------------
-
-    def _task_failed(self, rec: InstanceRecord, task: str, exc: BaseException) -> None:
-        rec.fault = f"{task} failed: {exc!r}"
-        self.note(rec, f"background task {rec.fault}")
+        return await self.ledger.wait_state(name, *states, timeout=timeout)
 
     def _fleet_task_failed(self, task: str, exc: BaseException) -> None:
         for rec in self.records.values():
-            self._task_failed(rec, f"pool {task}", exc)
+            self.ledger.task_failed(rec, f"pool {task}", exc)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -213,7 +189,7 @@ class Fleet:
         console = self.config.pool.console
         if console is not None:  # from the start: a board's serial shows its boot
             consoles.start_sources(boot, console, name, rec.index, rec.tasks,
-                                   partial(self.note, rec))
+                                   partial(self.ledger.note, rec))
         rec.tasks.spawn(consoles.consume(boot.merger, rec.ring, self.wallclock,
                                          partial(self.watch.on_lines, rec)), "console")
         try:
@@ -239,11 +215,12 @@ class Fleet:
         rec.tasks.spawn(self._watch_exit(rec, inst), "exit-watch")
         if console is not None and console.ssh and isinstance(inst, GuestAccess):
             consoles.start_ssh(boot, inst.guest, console, rec.replayed, rec.tasks,
-                               partial(self.note, rec))
+                               partial(self.ledger.note, rec))
         if isinstance(inst, Leftovers) and inst.leftovers():
             rec.tasks.spawn(self.watch.attach_leftovers(rec, inst.leftovers()), "pstore")
         if isinstance(inst, EventSource):
-            rec.tasks.spawn(events.follow(self, rec, inst), "event-follower")
+            rec.tasks.spawn(events.follow(self.ledger, rec, inst, self.watch.on_panic_event),
+                            "event-follower")
 
     async def _watch_exit(self, rec: InstanceRecord, inst: Instance) -> None:
         status = await inst.wait_exit()
@@ -267,32 +244,29 @@ class Fleet:
 
     # -- operator actions ------------------------------------------------------
 
-    def _live(self, name: str, doing: str, capability: type[Any]) -> Any:
-        return require(self.records[name], LIVE, doing, capability)
-
     async def powerdown(self, name: str, timeout: float = 30.0) -> None:
         """Press the power button; kill it if the guest is still up after ``timeout``."""
-        inst: Lifecycle = self._live(name, "power down", Lifecycle)
+        inst: Lifecycle = self.ledger.live(name, "power down", Lifecycle)
         self.records[name].stopping = True
         await inst.powerdown(timeout)
         await self.wait_state(name, InstanceState.STOPPED, timeout=5)
 
     async def reset(self, name: str) -> None:
         """Hard reset: the guest reboots (state follows the RESET event)."""
-        await self._live(name, "reset", Lifecycle).reset()
+        await self.ledger.live(name, "reset", Lifecycle).reset()
 
     def vm_snapshots(self, name: str) -> Snapshots:
         """The instance's VM snapshots: take, list, restore and delete them."""
-        snaps: Snapshots = self._live(name, "use VM snapshots", Snapshots)
+        snaps: Snapshots = self.ledger.live(name, "use VM snapshots", Snapshots)
         return snaps
 
     async def pause(self, name: str) -> None:
         """Stop the vCPUs (state follows the STOP event)."""
-        await self._live(name, "pause", Lifecycle).pause()
+        await self.ledger.live(name, "pause", Lifecycle).pause()
 
     async def resume(self, name: str) -> None:
         """Let the vCPUs run again."""
-        await self._live(name, "resume", Lifecycle).resume()
+        await self.ledger.live(name, "resume", Lifecycle).resume()
 
     def _unheld(self, name: str, action: str) -> None:
         if self.records[name].held:
@@ -332,14 +306,11 @@ class Fleet:
 
     def note(self, rec: InstanceRecord, text: str) -> None:
         """A line from vmtui itself in the timeline and the log on disk."""
-        consoles.note(rec.console, rec.ring, text, self.wallclock())
+        self.ledger.note(rec, text)
 
     def guest(self, name: str) -> GuestShell:
         """The SSH session into instance ``name`` (run, copy_in, forward)."""
-        inst: GuestAccess = self._live(name, "run commands in the guest", GuestAccess)
-        if inst.guest is None:
-            raise StateError(f"{name}: no SSH session (its config has no network or key)")
-        return inst.guest
+        return self.ledger.guest(name)
 
     async def stop(self, name: str) -> None:
         """Stop one instance (kill it) and keep its logs."""
@@ -375,13 +346,8 @@ class Fleet:
         return consoles.partial(self.records[name].console)
 
     async def write_console(self, name: str, data: bytes) -> None:
-        """Type ``data`` into the console of ``name`` (attach mode): the VM's own,
-        else an open console source that takes input (a serial device)."""
-        rec = self.records[name]
-        if isinstance(rec.instance, ConsoleWriter) or not rec.console_inputs():
-            await self._live(name, "type into the console", ConsoleWriter).write_console(data)
-        else:
-            await consolesrc.console_input(rec.console_inputs(), name).write(data)
+        """Type ``data`` into the console of ``name`` (see :meth:`Ledger.write_console`)."""
+        await self.ledger.write_console(name, data)
 
     def instance(self, name: str) -> Instance | None:
         """The live instance behind ``name``, if it is up."""

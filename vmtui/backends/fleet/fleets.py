@@ -12,9 +12,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from vmtui.backends.console.ring import ConsoleRing
-from vmtui.backends.fleet.farm import pool_totals
 from vmtui.backends.fleet.fleet import Fleet
-from vmtui.backends.fleet.records import InstanceRecord, InstanceSnapshot, PoolTotals
+from vmtui.backends.fleet.records import (
+    InstanceRecord,
+    InstanceSnapshot,
+    PoolTotals,
+    pool_totals,
+)
 from vmtui.backends.monitor.crashes import Crash
 from vmtui.backends.monitor.evidence import Incident
 from vmtui.backends.vm.capabilities import GuestShell, Snapshots
@@ -91,7 +95,8 @@ class Fleets:
 
     def totals(self, snapshots: list[InstanceSnapshot]) -> PoolTotals:
         """The header's figures, summed over the pools."""
-        parts = [pool_totals(fleet, [s for s in snapshots if s.pool == fleet.config.pool.name])
+        parts = [pool_totals([s for s in snapshots if s.pool == fleet.config.pool.name],
+                             started=fleet.started_at, now=fleet.clock(), crashes=fleet.crashes)
                  for fleet in self.fleets]
         return PoolTotals(sum(p.vm_hours for p in parts), sum(p.crashes for p in parts),
                           sum(p.crashes_per_hour for p in parts), sum(p.unique for p in parts))

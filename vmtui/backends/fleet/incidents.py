@@ -7,6 +7,9 @@ burst of reports never stalls the cockpit), each diagnose step's own console
 output, the registers, the VM's events and facts, the config; the folder then
 takes the report's final title as its name, the crash is filed in the pool's
 ``crashes/`` and ``summary.json`` says what is where.
+
+The writer is handed the fleet's :class:`Ledger` (clocks, notes), the config,
+the pool's crash store and the watch's diagnose, never the Fleet itself.
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from vmtui.backends.config.pool import Config
 from vmtui.backends.console.ring import ConsoleRing
+from vmtui.backends.fleet.ledger import Ledger
+from vmtui.backends.fleet.records import InstanceRecord
 from vmtui.backends.fleet.report_wait import ReportWindow, report_window, rest_of_report
 from vmtui.backends.inert import GuestText
 from vmtui.backends.monitor import evidence
+from vmtui.backends.monitor.crashes import CrashStore
 from vmtui.backends.monitor.detector import CONSOLE_SOURCES, NO_OUTPUT
 from vmtui.backends.monitor.evidence import Incident
 from vmtui.backends.monitor.report import Report, find_reports
@@ -32,24 +39,32 @@ from vmtui.backends.vm.errors import VMError
 from vmtui.backends.vm.state import InstanceState
 from vmtui.backends.vm.tasks import Background
 
-if TYPE_CHECKING:
-    from vmtui.backends.fleet.fleet import Fleet, InstanceRecord
-
 log = logging.getLogger(__name__)
 
 Diagnose = Callable[..., Awaitable[Diagnosis]]
 
 
 class IncidentWriter:
-    """The incident folders of a fleet, each written by a task of its own."""
+    """The incident folders of a fleet, each written by a task of its own.
 
-    def __init__(self, fleet: Fleet, diagnose: Diagnose, after_seconds: float) -> None:
-        self.fleet = fleet
-        self.diagnose = diagnose  # the watch's: a silent VM is asked what it is doing
+    Args:
+        ledger: the fleet's records, clocks and notes.
+        config: the pool's config (written into each folder; OS, VM type).
+        crashes: the pool's unique crashes: each crash and verdict is filed there.
+        diagnose: the watch's diagnose, to ask a silent VM what it is doing.
+        after_seconds: how long a crash's report and a verdict's console are waited for.
+    """
+
+    def __init__(self, ledger: Ledger, config: Config, crashes: CrashStore,
+                 diagnose: Diagnose, after_seconds: float) -> None:
+        self.ledger = ledger
+        self.config = config
+        self.crashes = crashes
+        self.diagnose = diagnose
         self.after_seconds = after_seconds
         self.incidents: list[Incident] = []
         # Incident writers; each records its own failure on its incident.
-        self._tasks = Background(f"{fleet.config.pool.name}:incidents")
+        self._tasks = Background(f"{config.pool.name}:incidents")
 
     def collect(self, rec: InstanceRecord, kind: str, title: GuestText,
                 diagnosis: Diagnosis | None = None) -> None:
@@ -67,7 +82,7 @@ class IncidentWriter:
         A folder that cannot be written (disk full, read-only) leaves an
         incident whose ``error`` says why, and a note on the instance.
         """
-        when = self.fleet.wallclock()
+        when = self.ledger.wallclock()
         incident = Incident(rec.name, kind, GuestText(title), when,
                             rec.workdir / "incidents", boot=rec.counters.boots)
         self.incidents.append(incident)
@@ -75,8 +90,8 @@ class IncidentWriter:
             await self._write(rec, incident, diagnosis)
         except (OSError, ValueError) as exc:
             incident.error = f"{type(exc).__name__}: {exc}"
-            self.fleet.note(rec, f"writing the incident {incident.title!r} failed: "
-                                 f"{incident.error}")
+            self.ledger.note(rec, f"writing the incident {incident.title!r} failed: "
+                                  f"{incident.error}")
             log.error("%s: writing an incident failed", rec.name, exc_info=exc)
         return incident
 
@@ -118,7 +133,7 @@ class IncidentWriter:
         evidence.write_events(folder, rec.events)
         for name, text in info.items():
             evidence.write(folder, name, text)
-        evidence.write(folder, "config.yaml", evidence.config_yaml(self.fleet.config))
+        evidence.write(folder, "config.yaml", evidence.config_yaml(self.config))
         if kind == "crash":
             incident.title = GuestText(rec.title)
         evidence.write(folder, "report.txt", self._report_text(rec, incident, report, window))
@@ -135,7 +150,7 @@ class IncidentWriter:
         if inst is None:
             return "the VM was not running\n"
         if not isinstance(inst, Diagnosable):
-            return (f"not available: the {self.fleet.config.pool.type} VM type does not run "
+            return (f"not available: the {self.config.pool.type} VM type does not run "
                     "the machine, so it cannot stop its CPUs\n")
         if rec.instance_exited():
             return "the VM was not running\n"
@@ -152,7 +167,7 @@ class IncidentWriter:
         whole report) unless it was renamed since."""
         if not window.text:
             return None
-        reports = await asyncio.to_thread(find_reports, window.text, self.fleet.config.pool.os)
+        reports = await asyncio.to_thread(find_reports, window.text, self.config.pool.os)
         if not reports:
             return None
         if rec.title == first:
@@ -191,7 +206,7 @@ class IncidentWriter:
         boot_lines = rec.ring.since(rec.boot_seq)[0]
         text = report.text if report is not None else evidence.console_text(
             rec.ring.since(rec.crash_seq)[0][:2000], stamps=False)
-        seen = self.fleet.crashes.add(
+        seen = self.crashes.add(
             rec.name, incident.title,
             evidence.console_text(boot_lines, stamps=False).encode("utf-8", "replace"),
             f"{incident.title}\n\n{text}", incident.time)
@@ -208,19 +223,19 @@ class IncidentWriter:
         incident = next((i for i in reversed(self.incidents)
                          if i.instance == rec.name and i.kind != "diagnose"), None)
         if incident is None or incident.boot != rec.counters.boots - 1 or incident.error:
-            self.fleet.note(rec, f"pstore held {len(files)} file(s) no incident of this run "
-                                 "is waiting for: kept in the workdir only")
+            self.ledger.note(rec, f"pstore held {len(files)} file(s) no incident of this run "
+                                  "is waiting for: kept in the workdir only")
             return
         try:
             for name, data in files.items():
                 (incident.folder / f"pstore-{name}").write_bytes(data)
         except OSError as exc:
-            self.fleet.note(rec, f"pstore: adding to the incident failed ({exc.strerror or exc});"
-                                 " the files stay in the workdir")
+            self.ledger.note(rec, f"pstore: adding to the incident failed ({exc.strerror or exc});"
+                                  " the files stay in the workdir")
             return
         incident.files = sorted(p.name for p in incident.folder.iterdir())
-        self.fleet.note(rec, f"pstore: {len(files)} file(s) added to the incident "
-                             f"{incident.folder.name}")
+        self.ledger.note(rec, f"pstore: {len(files)} file(s) added to the incident "
+                              f"{incident.folder.name}")
 
     async def settle(self) -> None:
         """Wait for incident folders still being written."""

@@ -1,5 +1,5 @@
-"""What the fleet keeps per instance slot, the snapshot it hands out, and the
-one guard for "this action needs these states and this capability"."""
+"""What the fleet keeps per instance slot, the snapshot it hands out, a pool's
+totals, and the one guard for "this action needs these states and this capability"."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from vmtui.backends.console.ring import TEXT, ConsoleRing
 from vmtui.backends.console.sources import Input
 from vmtui.backends.console.ssh_source import Replayed
 from vmtui.backends.inert import EMPTY, GuestText
+from vmtui.backends.monitor.crashes import CrashStore
 from vmtui.backends.vm.contract import Instance
 from vmtui.backends.vm.errors import StateError
 from vmtui.backends.vm.state import LIVE as LIVE  # re-exported: its old home
@@ -204,3 +205,16 @@ def snapshot_of(rec: InstanceRecord, now: float, hung_in: float | None,
         counters=counters, phase=rec.phase,
         since_boot=now - running_at if running_at is not None else None, pool=pool,
     )
+
+
+def pool_totals(snapshots: list[InstanceSnapshot], *, started: float | None, now: float,
+                crashes: CrashStore) -> PoolTotals:
+    """VM-hours, crashes per hour and unique crash titles of one pool's run:
+    ``snapshots`` are its instances', ``started`` and ``now`` clock times (None:
+    not started yet), ``crashes`` its crash store (titles seen this run count)."""
+    up = sum(s.counters.up_seconds for s in snapshots if s.counters)
+    count = sum(s.counters.crashes for s in snapshots if s.counters)
+    hours = (now - started) / 3600 if started is not None else 0.0
+    # The store reloads earlier runs' crashes; those no instance hit yet are not this run's.
+    unique = sum(1 for c in crashes.crashes.values() if c.instances)
+    return PoolTotals(up / 3600, count, count / hours if hours > 0 else 0.0, unique)

@@ -3,8 +3,11 @@
 syzkaller's monitor, for every instance: each console line goes past a crash
 detector; a clock declares a silent VM hung after ``no_output_timeout``; a VM
 process that dies unasked is a lost connection. Each of these, and each
-diagnose, writes an incident folder (backends/incidents.py). Hold pins an
+diagnose, writes an incident folder (fleet/incidents.py). Hold pins an
 instance and opens QEMU's gdb stub.
+
+The watch is handed the fleet's :class:`Ledger` (records, clocks, state, notes),
+the config and the pool's crash store, never the Fleet itself.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
 
+from vmtui.backends.config.pool import Config
 from vmtui.backends.console import sources as consolesrc
 from vmtui.backends.fleet.incidents import IncidentWriter
-from vmtui.backends.fleet.records import require
+from vmtui.backends.fleet.ledger import Ledger
+from vmtui.backends.fleet.records import InstanceRecord, require
 from vmtui.backends.inert import GuestText
+from vmtui.backends.monitor.crashes import CrashStore
 from vmtui.backends.monitor.detector import (
     CONSOLE_SOURCES,
     LOST_CONNECTION,
@@ -39,9 +44,6 @@ from vmtui.backends.vm.diagnose import (
 from vmtui.backends.vm.errors import StateError, VMError
 from vmtui.backends.vm.state import LIVE, WATCHED, InstanceState
 
-if TYPE_CHECKING:
-    from vmtui.backends.fleet.fleet import Fleet, InstanceRecord
-
 log = logging.getLogger(__name__)
 
 # What "diagnose now" runs for each guest OS.
@@ -60,13 +62,22 @@ GUEST_SOURCES = frozenset({"console", "command", "serial", "ssh", "stdout", "std
 
 
 class Watch:
-    """Crash detection, verdict clocks, incidents, diagnose and hold for a fleet."""
+    """Crash detection, verdict clocks, incidents, diagnose and hold for a fleet.
 
-    def __init__(self, fleet: Fleet, *, after_seconds: float = 3.0) -> None:
-        self.fleet = fleet
-        self.detector = CrashDetector(fleet.config.pool.os)
-        self.timeout = fleet.config.pool.no_output_timeout
-        self.writer = IncidentWriter(fleet, self.diagnose, after_seconds)
+    Args:
+        ledger: the fleet's records, clocks and state changes.
+        config: the pool's config (OS, timeouts, diagnose pace).
+        crashes: the pool's unique crashes, where each crash is filed.
+        after_seconds: how long a crash's report and a verdict's console are waited for.
+    """
+
+    def __init__(self, ledger: Ledger, config: Config, crashes: CrashStore, *,
+                 after_seconds: float = 3.0) -> None:
+        self.ledger = ledger
+        self.config = config
+        self.detector = CrashDetector(config.pool.os)
+        self.timeout = config.pool.no_output_timeout
+        self.writer = IncidentWriter(ledger, config, crashes, self.diagnose, after_seconds)
 
     # -- detection -------------------------------------------------------------
 
@@ -75,7 +86,7 @@ class Watch:
         fleet's consumer). Output from the guest (its console, a workload's
         stdout and stderr) proves it alive; the console's is checked for crashes."""
         if source in GUEST_SOURCES:
-            rec.last_output = self.fleet.clock()
+            rec.last_output = self.ledger.clock()
         if source not in CONSOLE_SOURCES or not (
                 rec.state in WATCHED
                 or (rec.state is InstanceState.CRASHED and rec.title == PANIC_TITLE)):
@@ -100,7 +111,7 @@ class Watch:
               seq: int | None = None) -> None:
         """Mark ``rec`` crashed with ``title`` and collect the evidence; the
         report starts at ring line ``seq`` (default: what comes next)."""
-        self.fleet.set_state(rec, InstanceState.CRASHED, title)
+        self.ledger.set_state(rec, InstanceState.CRASHED, title)
         log.warning("%s: %s", rec.name, title)
         self._file(rec, kind, title, rec.ring.next_seq if seq is None else seq)
 
@@ -123,8 +134,8 @@ class Watch:
 
     def tick(self) -> None:
         """Check the no-output clocks (the fleet calls this every second)."""
-        now = self.fleet.clock()
-        for rec in self.fleet.records.values():
+        now = self.ledger.clock()
+        for rec in self.ledger.records.values():
             self._follow_process(rec)
             left = self.hung_in(rec, now)
             if left is not None and left <= 0:
@@ -138,14 +149,14 @@ class Watch:
             return
         if rec.state is InstanceState.RUNNING and inst.frozen():
             rec.frozen = True
-            self.fleet.set_state(rec, InstanceState.PAUSED, "the VM process is stopped "
-                                 "(SIGSTOP or a debugger); the guest is not hung")
-            self.fleet.note(rec, rec.error)
+            self.ledger.set_state(rec, InstanceState.PAUSED, "the VM process is stopped "
+                                  "(SIGSTOP or a debugger); the guest is not hung")
+            self.ledger.note(rec, rec.error)
         elif rec.frozen and not inst.frozen():
             rec.frozen = False
             if rec.state is InstanceState.PAUSED:
-                self.fleet.set_state(rec, InstanceState.RUNNING)
-                self.fleet.note(rec, "the VM process continues")
+                self.ledger.set_state(rec, InstanceState.RUNNING)
+                self.ledger.note(rec, "the VM process continues")
 
     async def run_clock(self, period: float = 1.0) -> None:
         while True:
@@ -191,13 +202,13 @@ class Watch:
         ``proc`` (/proc/sysrq-trigger over SSH), or ``auto``: the first of
         these the instance has.
         """
-        fleet = self.fleet
-        rec = fleet.records[name]
+        ledger, pool = self.ledger, self.config.pool
+        rec = ledger.record(name)
         inst = require(rec, (*WATCHED, InstanceState.CRASHED), "diagnose", Instance)
-        pace = fleet.config.pool.diagnose_pace if pace is None else pace
+        pace = pool.diagnose_pace if pace is None else pace
         result = Diagnosis(action)
-        fleet.note(rec, f"diagnose: {action}")
-        os_name = fleet.config.pool.os
+        ledger.note(rec, f"diagnose: {action}")
+        os_name = pool.os
         steps = [action] if action != "diagnose" else DEFAULT_DIAGNOSE.get(
             os_name, ("registers",))
         for number, step in enumerate(steps):
@@ -207,7 +218,7 @@ class Watch:
                 else step
             result.marks[section] = rec.ring.next_seq
             if step in ("registers", "nmi") and not isinstance(inst, Diagnosable):
-                why = (f"{name}: no {step} here: its VM type ({fleet.config.pool.type}) "
+                why = (f"{name}: no {step} here: its VM type ({pool.type}) "
                        "does not run the machine, so it cannot stop its CPUs")
                 if action != "diagnose":
                     raise StateError(why)
@@ -222,7 +233,7 @@ class Watch:
                     result.sections[f"registers cpu {cpu}"] = text
                     result.marks[f"registers cpu {cpu}"] = rec.ring.next_seq
                     for line in text.rstrip().splitlines():
-                        rec.ring.append("vmtui", f"cpu{cpu} {line}", fleet.wallclock())
+                        rec.ring.append("vmtui", f"cpu{cpu} {line}", ledger.wallclock())
             elif step == "nmi":
                 await inst.inject_nmi()
                 result.sections["nmi"] = "injected"
@@ -230,7 +241,7 @@ class Watch:
                 sequence = SEQUENCES.get(os_name)
                 if sequence is None:
                     raise StateError(f"{name}: no debugger sequence for {os_name}")
-                await send_sequence(lambda data: fleet.write_console(name, data), sequence,
+                await send_sequence(lambda data: ledger.write_console(name, data), sequence,
                                     pace)
                 result.sections["ddb"] = "\n".join(sequence)
             else:
@@ -259,11 +270,11 @@ class Watch:
         if via in ("auto", "proc"):
             command = f"echo {letter} > /proc/sysrq-trigger"
             if letter not in DESTRUCTIVE_SYSRQ:
-                await self.fleet.guest(rec.name).run(command)
+                await self.ledger.guest(rec.name).run(command)
                 return "proc"
             # The machine goes down (or away) with the connection: no answer comes.
             with contextlib.suppress(GuestError):
-                await self.fleet.guest(rec.name).run(command, timeout=5)
+                await self.ledger.guest(rec.name).run(command, timeout=5)
             return "proc"
         raise StateError(f"{rec.name}: cannot send SysRq via {via}: its VM type has no "
                          "emulated keyboard")
@@ -273,16 +284,16 @@ class Watch:
     async def hold(self, name: str) -> str:
         """Pin ``name`` (no restart, start or kill touches it) and open a gdb stub;
         return the gdb command that attaches."""
-        rec = self.fleet.records[name]
+        rec = self.ledger.record(name)
         stub: DebugStub = require(rec, LIVE, "hold", DebugStub)
         rec.gdb = await stub.open_debug_stub()
         rec.held = True
-        self.fleet.note(rec, f"held; gdb stub open: {rec.gdb}")
+        self.ledger.note(rec, f"held; gdb stub open: {rec.gdb}")
         return rec.gdb
 
     async def release(self, name: str) -> None:
         """Unpin ``name`` and close its gdb stub."""
-        rec = self.fleet.records[name]
+        rec = self.ledger.record(name)
         inst = rec.instance
         rec.held = False
         rec.gdb = ""
@@ -290,5 +301,5 @@ class Watch:
             try:
                 await inst.close_debug_stub()
             except VMError as exc:
-                self.fleet.note(rec, f"closing the gdb stub failed: {exc}")
-        self.fleet.note(rec, "released")
+                self.ledger.note(rec, f"closing the gdb stub failed: {exc}")
+        self.ledger.note(rec, "released")
