@@ -102,7 +102,7 @@ async def test_two_instances_one_title_and_a_third_title(guest: Guest, workdir: 
         assert set(crashes) == {SYSRQ_CRASH, "BUG: vmtui farm third title"}
         same = crashes[SYSRQ_CRASH].folder
         assert sorted(p.name for p in same.iterdir()) == [
-            "description", "log0", "log1", "report0", "report1"]
+            "description", "log0", "log1", "report0", "report1", "stats.json"]
         assert (same / "description").read_text() == SYSRQ_CRASH + "\n"
         assert sorted(crashes[SYSRQ_CRASH].instances) == ["farm-0", "farm-1"]
         third = crashes["BUG: vmtui farm third title"]
