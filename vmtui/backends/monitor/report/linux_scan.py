@@ -6,13 +6,17 @@ syzkaller does. Two bounds keep the work and the memory per report fixed
 whatever the log: a report reads at most ``WINDOW`` lines past its first, and
 one without a caller tag (whose text ends at the next report) reads at most
 ``TAIL`` lines past that next report (they only count for the CORRUPTED
-judgement). Lines are cut at ``LINE_CAP`` characters before they get here.
+judgement). Lines are cut at ``LINE_CAP`` characters.
+
+The log comes in blocks of whole lines. Only the lines that may hold a report
+literal (found by ``anchors`` in one pass over the block) and the lines an
+open report reads are looked at one by one; the others are counted, and the
+last ``BEFORE`` of them kept for the next report's earlier lines.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from vmtui.backends.monitor.report.engine import Oops, tidy_title
@@ -27,26 +31,27 @@ from vmtui.backends.monitor.report.linux import (
     strip,
     title_of,
 )
-from vmtui.backends.monitor.report.linux_rules import CONTINUES, LINUX_OOPSES, WITH_STACK
-from vmtui.backends.monitor.report.model import Report, cover, draft
+from vmtui.backends.monitor.report.linux_rules import CONTINUES, WITH_STACK
+from vmtui.backends.monitor.report.model import Report, draft
 
 WINDOW = 2000  # lines a report reads past its first, of any context
 TAIL = 100  # lines a report without a caller tag reads past the next report
 BEFORE = 400  # lines before a report searched for its context's earlier lines
-_HEADS = tuple(o.header for o in LINUX_OOPSES)
+LINE_CAP = 16384  # characters kept of one line (a kernel's lines are at most 1024)
 _MARKS = ("Disabling lock debugging due to kernel taint", "Sending NMI from CPU",
           "Kernel panic - not syncing", "WARNING: possible circular locking dependency detected")
-# A line holds a header or a message with a stack only if it holds one of these
-# (a few finds over a block instead of one per literal); the marks that matter
-# inside a report are looked for in the lines its reports read.
-_PIECES = cover(_HEADS + WITH_STACK, 5)
 
 
-def _places(block: str, piece: str) -> Iterator[int]:
-    pos = block.find(piece)
-    while pos >= 0:
-        yield pos
-        pos = block.find(piece, pos + 1)
+def _last_lines(block: str, start: int, stop: int, count: int) -> list[str]:
+    """The last ``count`` lines of ``block[start:stop]`` (which holds at least
+    that many), each cut at LINE_CAP."""
+    out: list[str] = []
+    for _ in range(count):
+        nl = block.rfind("\n", start, stop)
+        out.append(block[nl + 1 if nl >= 0 else start:stop][:LINE_CAP])
+        stop = nl
+    out.reverse()
+    return out
 
 
 @dataclass(slots=True)
@@ -164,30 +169,37 @@ class LinuxScanner:
         self._queue: deque[_Open] = deque()  # started, in order, not yet handed out
         self._newest: _Open | None = None  # the report whose end is still to be found
 
-    def push(self, lines: list[str], following: str | None) -> list[Report]:
-        """Read ``lines``; ``following`` is the line after them (None: the log ends)."""
-        block = "\n".join(lines)
-        hits = sorted(pos for piece in _PIECES for pos in _places(block, piece))
-        hits.append(len(block) + 1)  # a sentinel past the last line
-        h = 0  # the next hit not yet passed
-        i, at, n = 0, 0, len(lines)  # at: where line i starts in the block
-        while i < n:
-            if not self._active and hits[h] > at:  # nothing reads these lines: skip to a hit
-                j = n if h == len(hits) - 1 else i + block.count("\n", at, hits[h])
-                self._earlier.extend(lines[max(i, j - BEFORE):j])
-                self.index += j - i
-                if j >= n:
+    def push(self, block: str, following: str | None, specials: list[int]) -> list[Report]:
+        """Read the lines of ``block`` (joined by newlines, the last without
+        one); ``following`` is the line after them (None: the log ends);
+        ``specials`` the starts, in order, of the lines that may hold a report
+        literal (``anchors``): the others are only counted until a report reads them."""
+        n = len(block)
+        specials.append(n + 1)  # a sentinel past the last line
+        s = 0  # the next special line
+        at = 0  # where the next line starts
+        while at <= n:
+            if not self._active and specials[s] > at:  # nothing reads these lines: skip them
+                stop = specials[s] - 1 if specials[s] <= n else n  # the end of the last skipped
+                count = block.count("\n", at, stop) + 1
+                self._earlier.extend(_last_lines(block, at, stop, min(count, BEFORE)))
+                self.index += count
+                at = stop + 1
+                if at > n:
                     break
-                at = block.rfind("\n", 0, hits[h]) + 1
-                i = j
-            line = lines[i]
-            end = at + len(line) + 1
-            special = hits[h] < end
-            while hits[h] < end:
-                h += 1
-            self._line(line, lines[i + 1] if i + 1 < n else following, special)
-            at = end
-            i += 1
+            end = block.find("\n", at)
+            if end < 0:
+                end = n
+            special = specials[s] == at
+            nxt: str | None = None
+            if special:  # it may start a report: the line after it is asked about
+                s += 1
+                nxt = following
+                if end < n:
+                    after = block.find("\n", end + 1)
+                    nxt = block[end + 1:after if after >= 0 else n][:LINE_CAP]
+            self._line(block[at:end][:LINE_CAP], nxt, special)
+            at = end + 1
         return self._ready()
 
     def _line(self, raw: str, nxt: str | None, special: bool) -> None:

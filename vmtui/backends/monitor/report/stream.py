@@ -16,15 +16,15 @@ import itertools
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 from vmtui.backends.monitor.report import bsd
+from vmtui.backends.monitor.report.anchors import linux_anchors
 from vmtui.backends.monitor.report.engine import NO_FRAMES, Oops, describe, tidy_title
-from vmtui.backends.monitor.report.linux_scan import LinuxScanner
+from vmtui.backends.monitor.report.linux_scan import LINE_CAP, LinuxScanner
 from vmtui.backends.monitor.report.model import Flags, Report, draft, flagged
 
 OSES = ("linux", "freebsd", "openbsd", "netbsd")
-LINE_CAP = 16384  # characters kept of one line (a kernel's lines are at most 1024)
 HOLD_CHARS = 16 << 20  # report text held back for the log-wide flags
 BLOCK = 1 << 20  # bytes read at a time
 REPORT_LINES = 200  # a BSD report's text runs to the next report, or this many lines
@@ -49,12 +49,6 @@ def bsd_starting(line: str, os: str) -> Oops | None:
     return next((o for o in rules(os) if o.starts(line)), None)
 
 
-class _Scanner(Protocol):
-    def push(self, lines: list[str], following: str | None) -> list[Report]: ...
-
-    def finish(self) -> list[Report]: ...
-
-
 class BsdScanner:
     """A BSD report runs to the next one; its title is read from a window after it."""
 
@@ -66,7 +60,7 @@ class BsdScanner:
         self._open: deque[tuple[int, Oops]] = deque()
         self._ends: dict[int, int] = {}  # a report's start -> the next report's
 
-    def push(self, lines: list[str], following: str | None) -> list[Report]:
+    def push_lines(self, lines: list[str], following: str | None) -> list[Report]:
         out: list[Report] = []
         for line in lines:
             index = self.index
@@ -118,33 +112,43 @@ class ReportScanner:
     def __init__(self, os: str = "linux") -> None:
         rules(os)  # an unknown OS is refused here, before any work
         self.flags = Flags(os)
-        self._scanner: _Scanner = LinuxScanner() if os == "linux" else BsdScanner(os)
+        self._scanner = LinuxScanner() if os == "linux" else BsdScanner(os)
         self._carry = ""  # the last whole line (its follower is not known yet) and a partial one
         self._dropping = False  # inside a line longer than LINE_CAP: skip to its end
 
     def feed(self, text: str) -> list[Report]:
-        text = text.replace("\r", "")
+        if "\r" in text:
+            text = text.replace("\r", "")
         if self._dropping:
             nl = text.find("\n")
             if nl < 0:
                 return []
             text, self._dropping = text[nl:], False
-        parts = (self._carry + text).split("\n")
-        if len(parts[-1]) > LINE_CAP:
-            parts[-1], self._dropping = parts[-1][:LINE_CAP], True
-        if len(parts) < 3:
-            self._carry = "\n".join(parts)
+        buf = self._carry + text
+        last = buf.rfind("\n")
+        if len(buf) - last - 1 > LINE_CAP:  # the partial line: cut, and its rest skipped
+            buf, self._dropping = buf[:last + 1 + LINE_CAP], True
+        before = buf.rfind("\n", 0, last) if last > 0 else -1
+        if before < 0:  # no whole line but the last: it waits for its follower
+            self._carry = buf
             return []
-        batch = self._capped(parts[:-2])
-        self._carry = f"{parts[-2]}\n{parts[-1]}"
-        self.flags.check("\n".join(batch))
-        return self._scanner.push(batch, parts[-2])
+        self._carry = buf[before + 1:]
+        return self._push(buf[:before], buf[before + 1:last])
 
     def finish(self) -> list[Report]:
-        batch = self._capped(self._carry.split("\n"))
-        self._carry = ""
-        self.flags.check("\n".join(batch))
-        return self._scanner.push(batch, None) + self._scanner.finish()
+        block, self._carry = self._carry, ""
+        return self._push(block, None) + self._scanner.finish()
+
+    def _push(self, block: str, following: str | None) -> list[Report]:
+        """Read ``block``, whole lines joined by newlines (the last without one)."""
+        if isinstance(self._scanner, BsdScanner):  # line by line
+            lines = self._capped(block.split("\n"))
+            self.flags.check("\n".join(lines))
+            return self._scanner.push_lines(lines, following)
+        specials, flag_seen = linux_anchors().scan(block)  # Linux: the lines that matter
+        if flag_seen:  # a flag literal is there: the exact check, on the lines as cut
+            self.flags.check("\n".join(self._capped(block.split("\n"))))
+        return self._scanner.push(block, following, specials)
 
     @staticmethod
     def _capped(lines: list[str]) -> list[str]:

@@ -1,0 +1,90 @@
+"""The few strings a block of Linux log is searched for, in one shared pass:
+a line can start a report (or end one, a message with a stack) only if it
+holds one of the report literals, and the log-wide flags (a suppression, a
+console that hung up) can change only where one of theirs occurs.
+
+Each anchor costs one ``str.find`` pass over the block (about 0.2 ms per MB
+for a long anchor, 0.5 ms for one of five characters or fewer, here), and each
+place it occurs costs a look at its line in Python (a few microseconds).
+So the anchors are few, and each is rare in ordinary kernel output: "BUG"
+stands for the four literals holding it, but nothing stands for "kernel"
+(every line of ``journalctl -k`` holds it); a literal that no anchor covers
+is its own anchor, so the choice is only ever a matter of speed.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from vmtui.backends.monitor.report.model import HANGUP, literal_prefix, suppressions
+
+# Measured on the ordinary boot bench/report_big.py repeats, and chosen so that
+# the usual prefixes of kernel lines (a timestamp, "host kernel: ") never hold one.
+CURATED = (
+    "BUG",  # BUG:, kernel BUG, Kernel BUG, BUG kmalloc-
+    "panic",  # Kernel panic, rust_kernel: panicked, trusty: panic, panic:, Go's panics
+    "PANIC:",  # PANIC: double fault, INIT: PANIC: segmentation violation!
+    "error:",  # divide error:, divide_error:, Internal error:, fatal error: (and Go's)
+    "SYZFA",  # SYZFAIL:, SYZFATAL:, SYZFAIL: SIGBUS
+    "Kill",  # Out of memory: Kill process, Killed process, lowmemorykiller: Killing
+)
+
+
+@dataclass(frozen=True)
+class Anchors:
+    """What a block is searched for, and what each find stands for."""
+
+    pieces: tuple[str, ...]
+    heads: dict[str, tuple[str, ...]]  # anchor -> the report literals holding it
+    flags: dict[str, tuple[str, ...]]  # anchor -> the flag literals holding it
+    always: bool  # a suppression with no literal: the flags are checked on every block
+
+    def scan(self, block: str) -> tuple[list[int], bool]:
+        """The starts of the lines of ``block`` that hold a report literal, in
+        order; and whether a flag literal occurs in it."""
+        starts: set[int] = set()
+        flagged = self.always
+        for piece in self.pieces:
+            heads, flags = self.heads[piece], self.flags[piece]
+            pos = block.find(piece)
+            while pos >= 0:
+                start = block.rfind("\n", 0, pos) + 1
+                end = block.find("\n", pos)
+                if end < 0:
+                    end = len(block)
+                line = block[start:end]
+                if any(lit in line for lit in heads):
+                    starts.add(start)
+                if not flagged and any(lit in line for lit in flags):
+                    flagged = True
+                pos = block.find(piece, end)  # the rest of this line is judged
+        return sorted(starts), flagged
+
+
+def choose(literals: tuple[str, ...], curated: tuple[str, ...] = CURATED) -> tuple[str, ...]:
+    """The curated anchors that some literal holds, then each literal none of
+    them covers (a shorter one first, so that it covers the longer ones holding it)."""
+    pieces = [c for c in curated if any(c in lit for lit in literals)]
+    for lit in sorted(set(literals), key=lambda s: (len(s), s)):
+        if not any(p in lit for p in pieces):
+            pieces.append(lit)
+    return tuple(pieces)
+
+
+@functools.cache
+def linux_anchors() -> Anchors:
+    """The anchors of Linux's report literals, its suppressions and the hangup."""
+    from vmtui.backends.monitor.report.linux_rules import LINUX_OOPSES, WITH_STACK
+
+    heads = tuple(o.header for o in LINUX_OOPSES) + WITH_STACK
+    prefixes = tuple(literal_prefix(p.pattern) for p in suppressions("linux"))
+    flags = tuple(p for p in prefixes if p) + (HANGUP,)
+    for lit in heads + flags:
+        if not lit or "\n" in lit:
+            raise ValueError(f"report literal {lit!r}: empty or holding a newline")
+    pieces = choose(heads + flags)
+    return Anchors(pieces,
+                   {p: tuple(lit for lit in heads if p in lit) for p in pieces},
+                   {p: tuple(lit for lit in flags if p in lit) for p in pieces},
+                   not all(prefixes))
