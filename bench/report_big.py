@@ -4,8 +4,10 @@ Writes a log of ordinary kernel lines (the clean boot of
 tests/data/linux-sysrq-crash.log, repeated with rising timestamps) with one
 WARNING at the end, into a temporary folder (``--dir``, default the system's
 temp dir; deleted after), and runs ``vmtui report`` on it in a subprocess,
-three runs: the time, MB/s, and the child's peak RSS (``wait4``'s rusage).
-The targets: >= 50 MB/s, peak RSS <= 256 MB whatever the size.
+three runs: the time, MB/s, and the child's peak RSS (``wait4``'s rusage),
+each with the load average before it (the machine is shared: figures taken
+under load are slower). The targets: >= 50 MB/s, peak RSS <= 256 MB whatever
+the size.
 
     python bench/report_big.py [--mb 1024] [--dir /tmp] [--stdin]
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -75,12 +78,17 @@ def main() -> None:
         began = time.perf_counter()
         size = write_log(log, args.mb)
         print(f"wrote {size / 1e6:.0f} MB in {time.perf_counter() - began:.1f} s: {log}")
+        rates = []
         for n in range(1, args.runs + 1):
+            load = os.getloadavg()[0]
             took, rss_kb, out = run(log, args.stdin)
             first = out.splitlines()[0] if out else ""
             assert first == TITLE, first
-            print(f"run {n}: {took:6.1f} s = {size / 1e6 / took:5.1f} MB/s, "
-                  f"peak RSS {rss_kb / 1024:5.1f} MB, title {first!r}")
+            rates.append(size / 1e6 / took)
+            print(f"run {n}: {took:6.1f} s = {rates[-1]:5.1f} MB/s, "
+                  f"peak RSS {rss_kb / 1024:5.1f} MB, title {first!r}, load {load:.2f} before")
+        print(f"median {statistics.median(rates):.1f} MB/s "
+              f"(spread {min(rates):.1f}-{max(rates):.1f}), load {os.getloadavg()[0]:.2f} after")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ and again, each with its registers and call trace, between ordinary lines.
 This generates such logs with 100, 1,000 and 10,000 reports and reads each
 with ``find_reports`` (what the watch and ``vmtui report`` run), three runs:
 the time and reports per second. Reading is linear when reports/s stays flat
-as the log grows; the target is >= 1,000 reports/s.
+as the log grows; the target is >= 1,000 reports/s. The load average is
+printed beside each median (the machine is shared).
 
     python bench/report_scale.py [--tagged]
 
@@ -17,6 +18,7 @@ of that task, up to the reader's window.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -95,7 +97,7 @@ def main() -> None:
                   f"run {run}: {took:6.2f} s = {count / took:7.0f} reports/s")
         mid = statistics.median(times)
         print(f"{count:6d} reports: median {mid:.2f} s = {count / mid:.0f} reports/s "
-              f"(spread {min(times):.2f}-{max(times):.2f} s)")
+              f"(spread {min(times):.2f}-{max(times):.2f} s), load {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
