@@ -13,9 +13,11 @@ import pytest
 
 from tests.test_report_corpus import CORPUS, load
 from tests.test_report_stream import TITLE, flood
-from vmtui.backends.report import ReportScanner, find_reports
-from vmtui.backends.report.anchors import choose, linux_anchors
+from vmtui.backends.report import ReportScanner, find_reports, scan_text
+from vmtui.backends.report.anchors import FLAG_LOOKS, choose, linux_anchors
+from vmtui.backends.report.linux_rules import LINUX_OOPSES, WITH_STACK
 from vmtui.backends.report.linux_scan import LinuxScanner
+from vmtui.backends.report.model import HANGUP, literal_prefix, suppressions
 
 DATA = Path(__file__).parent / "data"
 ORDINARY = "[    1.000000] virtio_net virtio0 eth0: link up\n" * 50
@@ -28,9 +30,9 @@ def _clean_boot() -> list[str]:
 
 def test_every_literal_is_found_through_its_anchor() -> None:
     anchors = linux_anchors()
-    heads = {lit for lits in anchors.heads.values() for lit in lits}
-    flags = {lit for lits in anchors.flags.values() for lit in lits}
-    assert "WARNING:" in heads and "serialport: VM disconnected." in flags
+    heads = {o.header for o in LINUX_OOPSES} | set(WITH_STACK)
+    flags = {literal_prefix(p.pattern) for p in suppressions("linux")} | {HANGUP}
+    assert len(heads) > 30 and len(flags) > 10 and "" not in flags
     for lit in sorted(heads | flags):
         line = f"[    2.000000] a {lit} b"
         for block in (ORDINARY + line + "\n" + ORDINARY, line, ORDINARY + line):
@@ -101,3 +103,17 @@ def test_the_anchors_skip_only_lines_that_cannot_matter() -> None:
         with_reports += bool(expected)
     assert with_reports > 600
     assert [r.title for r in find_reports(ORDINARY + flood(3) + ORDINARY)] == [TITLE] * 3
+
+
+def test_many_places_of_a_flag_anchor_fall_back_to_the_exact_check() -> None:
+    # "Killing time" holds the anchor of "Killed process" and "lowmemorykiller:
+    # Killing 'sshd'": past FLAG_LOOKS of them the block is checked exactly.
+    noise = "[    1.000000] Killing time, panic=-1\n" * (2 * FLAG_LOOKS)
+    specials, flagged = linux_anchors().scan(noise)
+    assert (specials, flagged) == ([], True)
+    assert linux_anchors().scan(noise[:len(noise) // 8]) == ([], False)
+    oom = "[    2.000000] Out of memory: Kill process 12 (sshd)\n"
+    for log, suppressed in ((noise + flood(1), False), (noise + flood(1) + oom, True)):
+        got = list(scan_text([log[i:i + 4096] for i in range(0, len(log), 4096)]))
+        assert [(r.title, r.suppressed) for r in got] == [(TITLE, suppressed)]
+        assert [r.as_dict() for r in got] == [r.as_dict() for r in find_reports(log)]

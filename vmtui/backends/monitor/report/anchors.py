@@ -31,35 +31,52 @@ CURATED = (
 )
 
 
+# Places of a flag's anchor looked at in one block: past them the block counts
+# as flagged, and the exact check of the flags (a few ms for 1 MB) is cheaper.
+FLAG_LOOKS = 64
+
+
 @dataclass(frozen=True)
 class Anchors:
     """What a block is searched for, and what each find stands for."""
 
     pieces: tuple[str, ...]
-    heads: dict[str, tuple[str, ...]]  # anchor -> the report literals holding it
-    flags: dict[str, tuple[str, ...]]  # anchor -> the flag literals holding it
+    # anchor -> (literal, where the anchor is in it), for each place of the anchor
+    # in each report literal holding it; and in each flag literal
+    heads: dict[str, tuple[tuple[str, int], ...]]
+    flags: dict[str, tuple[tuple[str, int], ...]]
     always: bool  # a suppression with no literal: the flags are checked on every block
 
     def scan(self, block: str) -> tuple[list[int], bool]:
         """The starts of the lines of ``block`` that hold a report literal, in
-        order; and whether a flag literal occurs in it."""
+        order; and whether a flag literal may occur in it (it does, or its
+        anchors occur more than FLAG_LOOKS times)."""
         starts: set[int] = set()
         flagged = self.always
+        looks = FLAG_LOOKS
         for piece in self.pieces:
             heads, flags = self.heads[piece], self.flags[piece]
+            if flagged and not heads:
+                continue
             pos = block.find(piece)
             while pos >= 0:
-                start = block.rfind("\n", 0, pos) + 1
-                end = block.find("\n", pos)
-                if end < 0:
-                    end = len(block)
-                line = block[start:end]
-                if any(lit in line for lit in heads):
-                    starts.add(start)
-                if not flagged and any(lit in line for lit in flags):
-                    flagged = True
-                pos = block.find(piece, end)  # the rest of this line is judged
+                if heads:  # a literal holds no newline: it is in the anchor's line
+                    start = block.rfind("\n", 0, pos) + 1
+                    if start not in starts and any(
+                            block.startswith(lit, pos - i) for lit, i in heads if pos >= i):
+                        starts.add(start)
+                if not flagged and flags:
+                    looks -= 1
+                    flagged = looks < 0 or any(
+                        block.startswith(lit, pos - i) for lit, i in flags if pos >= i)
+                pos = block.find(piece, pos + 1)
         return sorted(starts), flagged
+
+
+def _fewest(literals: tuple[str, ...]) -> tuple[str, ...]:
+    """The literals that hold none of the others (where one of those is, it is)."""
+    unique = sorted(set(literals))
+    return tuple(lit for lit in unique if not any(o != lit and o in lit for o in unique))
 
 
 def choose(literals: tuple[str, ...], curated: tuple[str, ...] = CURATED) -> tuple[str, ...]:
@@ -83,8 +100,12 @@ def linux_anchors() -> Anchors:
     for lit in heads + flags:
         if not lit or "\n" in lit:
             raise ValueError(f"report literal {lit!r}: empty or holding a newline")
+    heads, flags = _fewest(heads), _fewest(flags)
     pieces = choose(heads + flags)
-    return Anchors(pieces,
-                   {p: tuple(lit for lit in heads if p in lit) for p in pieces},
-                   {p: tuple(lit for lit in flags if p in lit) for p in pieces},
-                   not all(prefixes))
+    return Anchors(pieces, _places(pieces, heads), _places(pieces, flags), not all(prefixes))
+
+
+def _places(pieces: tuple[str, ...], literals: tuple[str, ...],
+            ) -> dict[str, tuple[tuple[str, int], ...]]:
+    return {p: tuple((lit, i) for lit in literals for i in range(len(lit)) if lit.startswith(p, i))
+            for p in pieces}
