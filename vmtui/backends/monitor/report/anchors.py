@@ -5,7 +5,9 @@ console that hung up) can change only where one of theirs occurs.
 
 Each anchor costs one ``str.find`` pass over the block (about 0.2 ms per MB
 for a long anchor, 0.5 ms for one of five characters or fewer, here), and each
-place it occurs costs a look at its line in Python (a few microseconds).
+place it occurs costs a look in Python (a ``startswith`` for each literal
+holding it, about a microsecond), and a line that holds a literal is then
+judged line by line (tens of microseconds).
 So the anchors are few, and each is rare in ordinary kernel output: "BUG"
 stands for the four literals holding it, but nothing stands for "kernel"
 (every line of ``journalctl -k`` holds it); a literal that no anchor covers
