@@ -14,7 +14,7 @@ import pytest
 from tests.test_report_corpus import CORPUS, load
 from tests.test_report_stream import TITLE, flood
 from vmtui.backends.report import ReportScanner, find_reports, scan_text
-from vmtui.backends.report.anchors import FLAG_LOOKS, choose, linux_anchors
+from vmtui.backends.report.anchors import FLAG_LOOKS, FLAG_SPAN, choose, linux_anchors
 from vmtui.backends.report.linux_rules import LINUX_OOPSES, WITH_STACK
 from vmtui.backends.report.linux_scan import LinuxScanner
 from vmtui.backends.report.model import HANGUP, literal_prefix, suppressions
@@ -112,6 +112,10 @@ def test_many_places_of_a_flag_anchor_fall_back_to_the_exact_check() -> None:
     specials, flagged = linux_anchors().scan(noise)
     assert (specials, flagged) == ([], True)
     assert linux_anchors().scan(noise[:len(noise) // 8]) == ([], False)
+    # a boot's "panic=-1" now and then is looked at, however big the block
+    boots = (ORDINARY + "[    0.000000] Command line: console=ttyS0 panic=-1\n") * 400
+    assert len(boots) > 20 * FLAG_SPAN * FLAG_LOOKS
+    assert linux_anchors().scan(boots) == ([], False)
     oom = "[    2.000000] Out of memory: Kill process 12 (sshd)\n"
     for log, suppressed in ((noise + flood(1), False), (noise + flood(1) + oom, True)):
         got = list(scan_text([log[i:i + 4096] for i in range(0, len(log), 4096)]))
