@@ -13,11 +13,11 @@ import pytest
 
 from tests.test_report_corpus import CORPUS, load
 from tests.test_report_stream import TITLE, flood
-from vmtui.backends.report import ReportScanner, find_reports, scan_text
-from vmtui.backends.report.anchors import FLAG_LOOKS, FLAG_SPAN, choose, linux_anchors
-from vmtui.backends.report.linux_rules import LINUX_OOPSES, WITH_STACK
-from vmtui.backends.report.linux_scan import LinuxScanner
-from vmtui.backends.report.model import HANGUP, literal_prefix, suppressions
+from vmtui.backends.monitor.report import ReportScanner, find_reports, scan_text
+from vmtui.backends.monitor.report.anchors import FLAG_LOOKS, FLAG_SPAN, choose, linux_anchors
+from vmtui.backends.monitor.report.linux_rules import LINUX_OOPSES, WITH_STACK
+from vmtui.backends.monitor.report.linux_scan import LinuxScanner
+from vmtui.backends.monitor.report.model import HANGUP, literal_prefix, suppressions
 
 DATA = Path(__file__).parent / "data"
 ORDINARY = "[    1.000000] virtio_net virtio0 eth0: link up\n" * 50
