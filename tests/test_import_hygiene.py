@@ -23,6 +23,9 @@ FRONT = ("vmtui.app", "vmtui.commands", "vmtui.messages", "vmtui.screenshot", "v
 BRIDGE = ("vmtui.bridge",)
 ENTRY = ("vmtui", "vmtui.__main__", "vmtui.cli", "vmtui.demo", "vmtui.guest")
 BACKEND = ("vmtui.backends",)
+# The daemon: a skin on Control over HTTP. It may import the backends; the front
+# never imports it, and it imports no UI library and nothing of the front.
+SERVE = ("vmtui.serve",)
 UI_LIBRARIES = ("textual", "rich")
 
 
@@ -67,6 +70,10 @@ def violations(module: str, source: str) -> list[str]:
         elif _within(module, FRONT) and _within(imported, BACKEND):
             out.append(f"{module}:{line}: the front imports {imported} "
                        "(take it from vmtui.bridge)")
+        elif _within(module, FRONT) and _within(imported, SERVE):
+            out.append(f"{module}:{line}: the front imports the daemon ({imported})")
+        elif _within(module, SERVE) and (_within(imported, UI_LIBRARIES + FRONT + BRIDGE)):
+            out.append(f"{module}:{line}: the daemon imports {imported} (no UI in it)")
     return out
 
 
@@ -76,7 +83,7 @@ def all_modules() -> list[tuple[str, Path]]:
 
 def test_every_module_has_a_floor() -> None:
     homeless = [m for m, _ in all_modules()
-                if not _within(m, FRONT + BRIDGE + ENTRY + BACKEND)]
+                if not _within(m, FRONT + BRIDGE + ENTRY + BACKEND + SERVE)]
     assert homeless == []
 
 
@@ -94,6 +101,9 @@ def test_the_floors_only_meet_in_the_bridge() -> None:
     ("vmtui.screens.pool", "from vmtui.backends.vm.state import InstanceState\n"),
     ("vmtui.widgets.console_view", "def f():\n    import vmtui.backends.console.ring\n"),
     ("vmtui.app", "from vmtui import backends\n"),
+    ("vmtui.screens.pool", "from vmtui.serve.api import routes\n"),
+    ("vmtui.serve.api", "from textual.app import App\n"),
+    ("vmtui.serve.daemon", "from vmtui.bridge import Bridge\n"),
 ])
 def test_the_rule_catches_a_crossing(module: str, source: str) -> None:
     assert violations(module, source)
@@ -104,6 +114,7 @@ def test_the_rule_catches_a_crossing(module: str, source: str) -> None:
     ("vmtui.screens.pool", "from vmtui.bridge import Bridge, InstanceState\n"),
     ("vmtui.bridge", "from vmtui.backends.fleet.fleet import Fleet\nfrom textual.app import App\n"),
     ("vmtui.cli", "from vmtui.backends.config.pool import load_config\n"),
+    ("vmtui.serve.api", "from vmtui.backends.fleet.control import Control\n"),
 ])
 def test_the_rule_lets_the_allowed_through(module: str, source: str) -> None:
     assert violations(module, source) == []

@@ -14,8 +14,10 @@ import yaml
 from vmtui import __version__
 from vmtui.backends.config.pool import Config, load_config, load_configs, read_configs
 from vmtui.backends.config.schema import ConfigError
+from vmtui.remote.args import add_remote_commands
 
-COMMANDS = ("argv", "check", "demo", "guest", "report", "run", "schema", "screenshot")
+COMMANDS = ("argv", "attach", "check", "ctl", "demo", "guest",
+            "report", "run", "schema", "screenshot", "serve")
 EXIT_CONFIG = 2
 EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell shows for `yes | head`
 
@@ -64,11 +66,20 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--os", default="linux", choices=("linux", "freebsd", "openbsd",
                                                            "netbsd"), help="guest OS (linux)")
     report.add_argument("--json", action="store_true", help="one JSON list, for scripts")
+    serve = sub.add_parser("serve", help="run the pools of CONFIG... and their farm as a "
+                           "daemon behind a JSON API (docs/api.md), with no terminal UI")
+    serve.add_argument("config", nargs="+", help="pool configs (YAML): one pool each")
+    serve.add_argument("--listen", action="append", metavar="ADDRESS",
+                       help="unix:PATH or tcp:HOST:PORT (repeatable); default: the Unix "
+                            "socket $XDG_RUNTIME_DIR/vmtui/NAME.sock")
+    serve.add_argument("--name", help="the daemon's name, for its default socket (default: "
+                                      "the first pool's name)")
     guest = sub.add_parser("guest", help="the small Linux test guest")
     gsub = guest.add_subparsers(dest="guest_command", metavar="ACTION", required=True)
     gbuild = gsub.add_parser("build", help="build it into the cache (reused if unchanged)")
     gbuild.add_argument("--force", action="store_true", help="rebuild even if unchanged")
     gsub.add_parser("info", help="show where it is and what it is made of")
+    add_remote_commands(sub)
     return p
 
 
@@ -108,7 +119,7 @@ def _run_app(*configs: Config) -> int:
         shown: Fleet | Fleets = fleets[0] if len(fleets) == 1 else Fleets(fleets)
     except VMError as exc:
         return _fail(str(exc), EXIT_CONFIG)
-    app = VmtuiApp(LocalControl(shown))
+    app = VmtuiApp(LocalControl(shown), confirm_quit=True)  # q asks while VMs run
     app.run()
     return app.return_code or 0
 
@@ -220,10 +231,19 @@ def _main(argv: Sequence[str] | None) -> int:
         return _demo(args)
     if args.command == "screenshot":
         return _screenshot(args)
+    if args.command == "serve":
+        from vmtui.serve.daemon import serve_command
+
+        return serve_command(args)
     if args.command == "report":
         from vmtui.reportcmd import report_command
 
         return report_command(args)
+    if args.command in ("attach", "ctl"):
+        from vmtui.remote.attach import attach_command
+        from vmtui.remote.ctl import ctl_command
+
+        return (attach_command if args.command == "attach" else ctl_command)(args)
     if args.command == "schema":
         import json
 

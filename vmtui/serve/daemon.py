@@ -1,0 +1,213 @@
+"""The daemon's body: the app on one runner, its sites, its lifetime, signals.
+
+Order matters: the sites are bound before any VM boots (a busy port or a live
+socket fails the start with nothing to undo), and on SIGTERM/SIGINT the
+runner's cleanup closes the streams first, then the Control (every QEMU gone,
+every file flushed). A second signal while closing is ignored and logged:
+closing must finish for no QEMU to be left (a SIGKILL still leaves none: each
+QEMU dies with its parent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from vmtui import __version__
+from vmtui.backends.config.pool import Config, load_config
+from vmtui.backends.config.schema import ConfigError
+from vmtui.backends.fleet.control import Control
+from vmtui.backends.fleet.fleet import Fleet
+from vmtui.backends.fleet.fleets import Fleets
+from vmtui.backends.fleet.local import LocalControl
+from vmtui.backends.vm.errors import VMError
+from vmtui.serve import api, stream
+from vmtui.serve.addresses import (
+    Address,
+    AddressError,
+    Tokens,
+    default_socket,
+    free_socket_path,
+    load_tokens,
+    parse_address,
+    private_folder,
+    state_folder,
+)
+from vmtui.serve.guard import guard
+from vmtui.serve.metrics import METRICS_REGISTRY, metrics, registry_for
+from vmtui.serve.state import ACTIONS, CONTROL, STREAMS, TOKENS, VERSION, Actions, log
+
+EXIT_CONFIG = 2
+MAX_BODY = 1024 * 1024  # bytes of a request body; past it: 413
+
+
+class _Lifetime:
+    """The Control's start (boot + farm), begun once the sites listen."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[None] | None = None
+
+
+LIFETIME = web.AppKey("lifetime", _Lifetime)
+
+
+async def _control_context(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context: the Control is the app's; closed last, whatever happened."""
+    yield
+    task = app[LIFETIME].task
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await app[ACTIONS].close()
+    await app[CONTROL].close()
+    log.info("every VM stopped, every file closed")
+
+
+def build_app(control: Control, tokens: Tokens) -> web.Application:
+    """The API's app on ``control`` (tests build it too)."""
+    app = web.Application(middlewares=[guard], client_max_size=MAX_BODY)
+    app[CONTROL] = control
+    app[TOKENS] = tokens
+    app[VERSION] = __version__
+    app[ACTIONS] = Actions()
+    app[STREAMS] = set()
+    app[LIFETIME] = _Lifetime()
+    app[METRICS_REGISTRY] = registry_for(control)
+    app.add_routes(api.routes())
+    app.add_routes([web.get("/api/v1/stream", stream.stream), web.get("/metrics", metrics)])
+    app.cleanup_ctx.append(_control_context)  # first in: cleaned up last
+    app.cleanup_ctx.append(stream.hub_context)
+    app.on_shutdown.append(stream.close_streams)
+    return app
+
+
+async def _unix_site(runner: web.AppRunner, path: Path) -> web.UnixSite:
+    private_folder(path.parent)
+    free_socket_path(path)
+    site = web.UnixSite(runner, str(path), shutdown_timeout=5.0)
+    old = os.umask(0o177)  # born 0600: no moment where others could connect
+    try:
+        await site.start()
+    finally:
+        os.umask(old)
+    path.chmod(0o600)
+    return site
+
+
+async def _serve(control: Control, addresses: list[Address], tokens: Tokens,
+                 debug: bool) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            log.warning("%s while stopping: ignored (stopping the VMs)",
+                        signal.Signals(signum).name)
+            return
+        log.info("%s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    app = build_app(control, tokens)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0,
+                           access_log=logging.getLogger("aiohttp.access") if debug else None)
+    await runner.setup()
+    sockets: list[Path] = []
+    try:
+        for address in addresses:
+            if address.kind == "unix":
+                assert address.path is not None
+                await _unix_site(runner, address.path)
+                sockets.append(address.path)
+                _say(f"listening on {address}")
+                continue
+            before = set(map(str, runner.addresses))
+            await web.TCPSite(runner, address.host, address.port, shutdown_timeout=5.0).start()
+            bound = [a for a in runner.addresses if str(a) not in before]
+            port = bound[0][1] if bound else address.port
+            _say(f"listening on {Address('tcp', host=address.host, port=port)} "
+                 f"(tokens: {tokens.full_file}, read-only: {tokens.read_only_file})")
+            if not address.loopback:
+                print(f"vmtui serve: warning: {address} is reachable from other machines; "
+                      "anyone holding the token drives the VMs, over plain HTTP "
+                      "(not encrypted)", file=sys.stderr, flush=True)
+    except (AddressError, OSError) as exc:
+        print(f"vmtui serve: {exc}", file=sys.stderr, flush=True)
+        await runner.cleanup()
+        _unlink(sockets)
+        return 1
+    app[LIFETIME].task = loop.create_task(_start(control))
+    _say("started: " + ", ".join(f"{p.name} ({p.count})" for p in control.pools())
+         + "; stop with SIGTERM or Ctrl-C")
+    await stop.wait()
+    await runner.cleanup()
+    _unlink(sockets)
+    return 0
+
+
+async def _start(control: Control) -> None:
+    try:
+        await control.start()
+    except Exception:  # a pool that fails to start: its instances show why
+        log.exception("starting the pools")
+    else:
+        log.info("pools started")
+
+
+def _say(line: str) -> None:
+    print(f"vmtui serve: {line}", flush=True)
+
+
+def _unlink(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """``vmtui serve CONFIG... [--listen ADDRESS]... [--name NAME]``."""
+    logging.getLogger("vmtui.serve").setLevel(logging.DEBUG if args.debug else logging.INFO)
+    try:
+        configs = [load_config(path) for path in args.config]
+    except ConfigError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    try:
+        addresses = _addresses(configs[0], args.listen or [], args.name)
+        tokens = load_tokens(state_folder(configs[0].pool.workdir))
+    except AddressError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    try:
+        fleets = [Fleet(config) for config in configs]
+    except OSError as exc:
+        return _fail(f"cannot create the workdir: {exc}")
+    try:
+        control = LocalControl(fleets[0] if len(fleets) == 1 else Fleets(fleets))
+    except VMError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    return asyncio.run(_serve(control, addresses, tokens, args.debug))
+
+
+def _addresses(first: Config, listen: list[str], name: str | None) -> list[Address]:
+    """The addresses asked for, with the default socket unless a unix: one is given."""
+    if name is not None and (not name or "/" in name or name.startswith(".")):
+        raise AddressError(f"--name: {name!r} must be a plain name (no '/', not hidden)")
+    found = [parse_address(text) for text in listen]
+    if not any(a.kind == "unix" for a in found):
+        found.insert(0, default_socket(name or first.pool.name, first.pool.workdir))
+    return found
+
+
+def _fail(message: str, status: int = 1) -> int:
+    print(f"vmtui serve: {message}", file=sys.stderr)
+    return status

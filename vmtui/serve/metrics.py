@@ -1,0 +1,111 @@
+"""GET /metrics: Prometheus text from prometheus_client.
+
+A registry of the daemon's own (never the library's global one) holds one
+collector that reads the Control at scrape time (nothing is counted twice or
+kept between scrapes) and prometheus_client's ProcessCollector (the daemon's
+CPU and memory, under the standard ``process_`` names). Names follow
+Prometheus' conventions: the ``vmtui_`` prefix, base units, ``_total`` on
+counters; pool, instance and state are labels. docs/api.md lists them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+from vmtui.backends.fleet.control import Control, InstanceState
+from vmtui.backends.monitor.detector import LOST_CONNECTION, NO_OUTPUT
+
+VERDICTS = {str(LOST_CONNECTION): "lost", str(NO_OUTPUT): "hung"}
+
+
+class ControlCollector(Collector):
+    """The pools' figures, read from the Control at each scrape."""
+
+    def __init__(self, control: Control) -> None:
+        self.control = control
+
+    def collect(self) -> Iterator[Metric]:
+        snaps = self.control.snapshot()
+        pools = [p.name for p in self.control.pools()]
+        states = GaugeMetricFamily("vmtui_instances", "Instances by state",
+                                   labels=["pool", "state"])
+        by_state = Counter((s.pool, s.state) for s in snaps)
+        for pool in pools:
+            for state in InstanceState:
+                states.add_metric([pool, state.value], by_state[(pool, state)])
+        yield states
+
+        lines = CounterMetricFamily("vmtui_console_lines", "Console lines an instance printed "
+                                    "since the daemon started", labels=["pool", "instance"])
+        for s in snaps:
+            lines.add_metric([s.pool, s.name], s.lines)
+        yield lines
+
+        families = {
+            "boots": CounterMetricFamily("vmtui_vm_boots", "Boots started (first ones, "
+                                         "restarts, resets)", labels=["pool"]),
+            "restarts": CounterMetricFamily("vmtui_vm_restarts", "Restarts after a crash or "
+                                            "a failed boot, by the farm", labels=["pool"]),
+            "crashes": CounterMetricFamily("vmtui_crash", "Crashes and verdicts (hangs, lost "
+                                           "VMs) this run (syz-manager: syz_crash_total)",
+                                           labels=["pool"]),
+            "rounds": CounterMetricFamily("vmtui_farm_rounds", "Workload rounds completed",
+                                          labels=["pool"]),
+            "booting_seconds": CounterMetricFamily(
+                "vmtui_vm_booting_seconds", "Time from each boot's start until it was "
+                "running, summed (divide by vmtui_vm_boots_total for the time to ready)",
+                labels=["pool"]),
+            "up_seconds": CounterMetricFamily("vmtui_vm_up_seconds", "VM processes alive, "
+                                              "summed over instances", labels=["pool"]),
+        }
+        unique = GaugeMetricFamily("vmtui_crash_types", "Distinct crash titles this run "
+                                   "(syz-manager's 'crash types')", labels=["pool"])
+        for pool in pools:
+            mine = [s for s in snaps if s.pool == pool]
+            for key, family in families.items():
+                family.add_metric([pool], sum(getattr(s.counters, key) for s in mine
+                                              if s.counters is not None))
+            unique.add_metric([pool], self.control.totals(mine).unique)
+        yield from families.values()
+        yield unique
+
+        verdicts = CounterMetricFamily("vmtui_verdicts", "Verdicts on VMs: lost (the VM "
+                                       "process or its host went away) and hung (no output)",
+                                       labels=["pool", "verdict"])
+        pool_of = {s.name: s.pool for s in snaps}
+        seen = Counter((pool_of.get(i.instance, ""), VERDICTS[str(i.title)])
+                       for i in self.control.incidents()
+                       if i.kind == "verdict" and str(i.title) in VERDICTS)
+        for pool in pools:
+            for verdict in VERDICTS.values():
+                verdicts.add_metric([pool, verdict], seen[(pool, verdict)])
+        yield verdicts
+
+        titles = GaugeMetricFamily("vmtui_crash_titles", "Distinct crash titles in the "
+                                   "crash folders (earlier runs too)")
+        titles.add_metric([], len(self.control.crashes()))
+        yield titles
+
+
+METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
+
+
+def registry_for(control: Control) -> CollectorRegistry:
+    """The daemon's registry: the Control's figures and the process's."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ControlCollector(control))
+    ProcessCollector(registry=registry)
+    return registry
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus' text format (0.0.4)."""
+    return web.Response(body=generate_latest(request.app[METRICS_REGISTRY]),
+                        headers={"Content-Type": CONTENT_TYPE_LATEST})
