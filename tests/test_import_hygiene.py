@@ -26,6 +26,10 @@ BACKEND = ("vmtui.backends",)
 # The daemon: a skin on Control over HTTP. It may import the backends; the front
 # never imports it, and it imports no UI library and nothing of the front.
 SERVE = ("vmtui.serve",)
+# The client of a daemon: a Control over its API. Only the body of `vmtui
+# attach` builds the app; the front never imports the client.
+REMOTE = ("vmtui.remote",)
+REMOTE_ENTRY = ("vmtui.remote.attach",)
 UI_LIBRARIES = ("textual", "rich")
 
 
@@ -74,6 +78,13 @@ def violations(module: str, source: str) -> list[str]:
             out.append(f"{module}:{line}: the front imports the daemon ({imported})")
         elif _within(module, SERVE) and (_within(imported, UI_LIBRARIES + FRONT + BRIDGE)):
             out.append(f"{module}:{line}: the daemon imports {imported} (no UI in it)")
+        elif _within(module, FRONT) and _within(imported, REMOTE):
+            out.append(f"{module}:{line}: the front imports the client ({imported}): "
+                       "the command line builds the app from a Control")
+        elif _within(module, REMOTE) and not _within(module, REMOTE_ENTRY) \
+                and _within(imported, UI_LIBRARIES + FRONT + BRIDGE):
+            out.append(f"{module}:{line}: the client imports {imported} "
+                       "(only vmtui.remote.attach builds the app)")
     return out
 
 
@@ -83,7 +94,7 @@ def all_modules() -> list[tuple[str, Path]]:
 
 def test_every_module_has_a_floor() -> None:
     homeless = [m for m, _ in all_modules()
-                if not _within(m, FRONT + BRIDGE + ENTRY + BACKEND + SERVE)]
+                if not _within(m, FRONT + BRIDGE + ENTRY + BACKEND + SERVE + REMOTE)]
     assert homeless == []
 
 
@@ -101,6 +112,9 @@ def test_the_floors_only_meet_in_the_bridge() -> None:
     ("vmtui.screens.pool", "from vmtui.backends.vm.state import InstanceState\n"),
     ("vmtui.widgets.console_view", "def f():\n    import vmtui.backends.console.ring\n"),
     ("vmtui.app", "from vmtui import backends\n"),
+    ("vmtui.screens.pool", "from vmtui.remote.control import RemoteControl\n"),
+    ("vmtui.remote.control", "from textual.app import App\n"),
+    ("vmtui.remote.ctl", "from vmtui.bridge import Bridge\n"),
     ("vmtui.screens.pool", "from vmtui.serve.api import routes\n"),
     ("vmtui.serve.api", "from textual.app import App\n"),
     ("vmtui.serve.daemon", "from vmtui.bridge import Bridge\n"),
@@ -114,6 +128,8 @@ def test_the_rule_catches_a_crossing(module: str, source: str) -> None:
     ("vmtui.screens.pool", "from vmtui.bridge import Bridge, InstanceState\n"),
     ("vmtui.bridge", "from vmtui.backends.fleet.fleet import Fleet\nfrom textual.app import App\n"),
     ("vmtui.cli", "from vmtui.backends.config.pool import load_config\n"),
+    ("vmtui.remote.control", "from vmtui.backends.fleet.wire import from_json\n"),
+    ("vmtui.remote.attach", "from vmtui.app import VmtuiApp\n"),
     ("vmtui.serve.api", "from vmtui.backends.fleet.control import Control\n"),
 ])
 def test_the_rule_lets_the_allowed_through(module: str, source: str) -> None:

@@ -300,6 +300,14 @@ class Bridge:
             raise KeyError(name)
         return snap
 
+    def connection(self) -> str:
+        """"" while what the bridge shows is live; else why not (a daemon gone)."""
+        return self.control.connection()
+
+    def running(self) -> int:
+        """How many instances have a VM process (or are getting one)."""
+        return sum(s.state in LIVE for s in self.control.snapshot())
+
     def is_up(self, name: str) -> bool:
         """Whether a VM process stands behind ``name`` (worth polling)."""
         return self.control.is_up(name)

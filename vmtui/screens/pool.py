@@ -93,7 +93,12 @@ class PoolScreen(LifecycleMixin, Screen[None]):
         self.table.update_rows(message.snapshots)
         view = self.table.pool_view
         snapshots = [s for s in message.snapshots if view in (None, s.pool)]
-        summary = Text(f" {len(snapshots)} instances  ")
+        down = self.bridge.connection()
+        # Never the last state seen as if it were live: the header says so first.
+        self.title = "vmtui · DISCONNECTED" if down else "vmtui"
+        summary = Text(f" {down}: the table shows the last state seen \n",
+                       style="bold white on red") if down else Text()
+        summary.append(f" {len(snapshots)} instances  ")
         self._counts(summary, snapshots)
         if self.bridge.farm:
             totals = self.bridge.totals(snapshots)

@@ -153,6 +153,12 @@ class Control(Protocol):
         (a new one, or one finished): the front reads the lists again then."""
         ...
 
+    def connection(self) -> str:
+        """"" while the queries answer live state; else why they do not (a
+        remote client lost its daemon: they answer the last state seen, and the
+        pool screen's header says so until it is back)."""
+        ...
+
     def set_busy(self, busy: bool) -> None:
         """The front's event loop is falling behind (or caught up): console
         sources back off while it is busy, so keys and repaints get their turn."""

@@ -98,6 +98,9 @@ class LocalControl:
                                  sum(c.count for c in fleet.crashes.crashes.values()))
                    for changes, fleet in zip(self._changes, self.fleets.fleets, strict=True))
 
+    def connection(self) -> str:
+        return ""  # the pools are in this process
+
     def set_busy(self, busy: bool) -> None:
         self.fleets.pacer.busy = busy
 

@@ -1,0 +1,342 @@
+"""RemoteControl: a :class:`~vmtui.backends.fleet.control.Control` over a
+daemon's JSON API (docs/api.md).
+
+The queries answer from a mirror kept here: pool snapshots pushed by the
+stream (a WebSocket), the console the front reads (subscribed on the stream,
+its chunks kept in a :class:`ConsoleMirror` and acknowledged once stored), the
+crash and incident lists (read again with a GET when the stream says they
+changed), the header's totals (read with each pool snapshot for the sets of
+instances asked). The coroutines are REST calls. When the daemon goes away,
+:meth:`connection` says so (the front shows it; what it shows is the last
+state seen) and the client reconnects with backoff, subscribes again and reads
+everything afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import aiohttp
+
+from vmtui.backends.fleet.control import ConsoleChunk, PoolInfo
+from vmtui.backends.fleet.records import InstanceSnapshot, PoolTotals
+from vmtui.backends.fleet.wire import from_json
+from vmtui.backends.monitor.crashes import Crash
+from vmtui.backends.monitor.evidence import Incident
+from vmtui.backends.vm.errors import VMError
+from vmtui.remote.address import Address
+from vmtui.remote.errors import NotFound, Refused, Unreachable
+from vmtui.remote.http import Api
+from vmtui.remote.mirror import ConsoleMirror
+from vmtui.remote.rest import RestCalls
+
+log = logging.getLogger(__name__)
+
+API_VERSION = 1
+TOTALS_KEPT = 8  # sets of instances whose totals are kept fresh
+
+
+class RemoteControl(RestCalls):
+    """The pools of the daemon at ``address``.
+
+    Call :meth:`connect` first (it fails at once when no daemon answers);
+    :meth:`close` closes the connection only: the daemon and its VMs go on.
+
+    Args:
+        address: where the daemon listens.
+        token: the bearer token (TCP).
+        backoff: the first and the longest wait between reconnection attempts (seconds).
+    """
+
+    def __init__(self, address: Address, token: str | None = None, *,
+                 backoff: tuple[float, float] = (0.25, 5.0)) -> None:
+        self.address = address
+        self.api = Api(address, token)
+        self.backoff = backoff
+        self.read_only = False
+        self.daemon_version = ""
+        self.reconnects = 0  # connections made again after the first
+        self._pools: list[PoolInfo] = []
+        self._snapshots: list[InstanceSnapshot] = []
+        self._by_name: dict[str, InstanceSnapshot] = {}
+        self._crashes: list[Crash] = []
+        self._incidents: list[Incident] = []
+        self._changes = 0
+        self._listing_task: asyncio.Task[None] | None = None
+        self._listing_again = False
+        self._totals: dict[tuple[str, ...], PoolTotals] = {}
+        self._totals_task: asyncio.Task[None] | None = None
+        self._consoles: dict[str, ConsoleMirror] = {}
+        self._watching: str | None = None  # the console subscribed on the stream
+        self._asked = 0  # the daemon cursor it was subscribed from
+        self._outbox: asyncio.Queue[dict[str, Any]] | None = None
+        self._busy = False
+        self._status = "connecting"
+        self._live = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- connection -----------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Read everything once and start the stream (reconnecting by itself).
+
+        Raises:
+            Unreachable: no daemon answers at the address.
+            Refused: it refused the token.
+            VMError: it speaks another API version.
+        """
+        await self._refresh()
+        self._task = asyncio.create_task(self._run(), name=f"stream {self.address}")
+
+    async def wait_live(self, timeout: float) -> None:
+        """Wait until the stream is connected and everything read (TimeoutError if not)."""
+        await asyncio.wait_for(self._live.wait(), timeout)
+
+    def connection(self) -> str:
+        """"" while the daemon's state is live here; else what is wrong."""
+        return self._status
+
+    async def _run(self) -> None:
+        delay = self.backoff[0]
+        first = True
+        while not self._closed:
+            try:
+                await self._stream(first)
+                reason = "the daemon closed the connection"
+            except (Unreachable, Refused) as exc:
+                reason = str(exc)
+            except (aiohttp.ClientError, OSError, ValueError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            if self._closed:
+                return
+            if self._status == "":  # it was live: try again soon
+                delay = self.backoff[0]
+            first = False
+            self._down(f"{reason}; reconnecting")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.backoff[1])
+
+    def _down(self, why: str) -> None:
+        self._live.clear()
+        self._status = f"disconnected from {self.address}: {why}"
+        log.info("%s", self._status)
+
+    async def _stream(self, first: bool) -> None:
+        ws = await self.api.websocket()
+        outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        sender = asyncio.create_task(self._sender(ws, outbox))
+        reader = asyncio.create_task(self._reader(ws))
+        self._outbox = outbox
+        try:
+            self._send({"op": "pool"})
+            if not first:
+                await self._refresh()
+                self.reconnects += 1
+            if self._watching is not None:
+                self._subscribe(self._watching)
+            if self._busy:
+                self._send({"op": "busy", "busy": True})
+            self._status = ""
+            self._live.set()
+            await reader
+        finally:
+            self._outbox = None
+            for task in (sender, reader):
+                task.cancel()
+            await asyncio.gather(sender, reader, return_exceptions=True)
+            await ws.close()
+
+    async def _sender(self, ws: aiohttp.ClientWebSocketResponse,
+                      outbox: asyncio.Queue[dict[str, Any]]) -> None:
+        while True:
+            await ws.send_json(await outbox.get())
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if self._outbox is not None:
+            self._outbox.put_nowait(message)
+
+    async def _reader(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                self._receive(msg.json())
+            elif msg.type is aiohttp.WSMsgType.ERROR:
+                raise Unreachable(f"{self.address}: {ws.exception()}")
+
+    def _receive(self, message: Any) -> None:
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "pool":
+            self._take_snapshots(from_json(message["snapshots"], list[InstanceSnapshot]))
+        elif kind == "console":
+            self._take_console(str(message["name"]), from_json(message["chunk"], ConsoleChunk))
+        elif kind == "changes":
+            self._read_listing()
+        elif kind == "error":
+            log.warning("%s: %s", self.address, message.get("error"))
+
+    # -- the mirror ---------------------------------------------------------------
+
+    async def _refresh(self) -> None:
+        version, pools, snapshots, crashes, incidents = await asyncio.gather(
+            self.api.call("GET", "/version"), self.api.call("GET", "/pools"),
+            self.api.call("GET", "/instances"), self.api.call("GET", "/crashes"),
+            self.api.call("GET", "/incidents"))
+        if not isinstance(version, dict) or version.get("api") != API_VERSION:
+            raise VMError(f"{self.address}: the daemon speaks API {version!r}, "
+                          f"not {API_VERSION}")
+        self.read_only = bool(version.get("read_only"))
+        self.daemon_version = str(version.get("vmtui", ""))
+        self._pools = from_json(pools, list[PoolInfo])
+        self._take_snapshots(from_json(snapshots, list[InstanceSnapshot]))
+        self._crashes = from_json(crashes, list[Crash])
+        self._incidents = from_json(incidents, list[Incident])
+        self._changes += 1
+
+    def _take_snapshots(self, snapshots: list[InstanceSnapshot]) -> None:
+        self._snapshots = snapshots
+        self._by_name = {s.name: s for s in snapshots}
+        self._refresh_totals()
+
+    def _refresh_totals(self) -> None:
+        if self._totals and (self._totals_task is None or self._totals_task.done()):
+            self._totals_task = asyncio.create_task(self._read_totals())
+
+    async def _read_totals(self) -> None:
+        for key in list(self._totals):
+            try:
+                data = await self.api.call("GET", "/totals",
+                                           params=[("instance", n) for n in key])
+            except (VMError, KeyError) as exc:
+                log.debug("totals: %s", exc)
+                return
+            self._totals[key] = from_json(data, PoolTotals)
+
+    def _read_listing(self) -> None:
+        if self._listing_task is not None and not self._listing_task.done():
+            self._listing_again = True  # one more read once this one is done
+            return
+        self._listing_task = asyncio.create_task(self._listing())
+
+    async def _listing(self) -> None:
+        while True:
+            self._listing_again = False
+            try:
+                crashes, incidents = await asyncio.gather(
+                    self.api.call("GET", "/crashes"), self.api.call("GET", "/incidents"))
+            except (VMError, KeyError) as exc:
+                log.debug("crashes and incidents: %s", exc)
+                return  # read again on reconnection
+            self._crashes = from_json(crashes, list[Crash])
+            self._incidents = from_json(incidents, list[Incident])
+            self._changes += 1
+            if not self._listing_again:
+                return
+
+    def _mirror(self, name: str) -> ConsoleMirror:
+        mirror = self._consoles.get(name)
+        if mirror is None:
+            pool = self._snap(name).pool
+            size = next((p.console_lines for p in self._pools if p.name == pool),
+                        max((p.console_lines for p in self._pools), default=10000))
+            mirror = self._consoles[name] = ConsoleMirror(size)
+        return mirror
+
+    def _watch(self, name: str) -> ConsoleMirror:
+        mirror = self._mirror(name)
+        if self._watching != name:
+            self._watching = name
+            self._subscribe(name)
+        return mirror
+
+    def _subscribe(self, name: str) -> None:
+        mirror = self._mirror(name)
+        snap = self._by_name.get(name)
+        if snap is not None and snap.lines < mirror.server_cursor():
+            mirror.renumber()  # the daemon's ring is behind ours: it started over
+        self._asked = mirror.server_cursor()
+        self._send({"op": "console", "name": name, "cursor": self._asked})
+
+    def _take_console(self, name: str, chunk: ConsoleChunk) -> None:
+        # A chunk of a console no longer watched is late: the next
+        # subscription goes on from what the mirror holds.
+        if name == self._watching and not self._mirror(name).add(chunk, self._asked):
+            self._subscribe(name)  # its ring started over: again from its first line
+        self._send({"op": "ack"})
+
+    def _snap(self, name: str) -> InstanceSnapshot:
+        snap = self._by_name.get(name)
+        if snap is None:
+            raise NotFound(f"no instance named {name!r}")
+        return snap
+
+    # -- queries: from the mirror -------------------------------------------------
+
+    def pools(self) -> list[PoolInfo]:
+        return list(self._pools)
+
+    def snapshot(self) -> list[InstanceSnapshot]:
+        return list(self._snapshots)
+
+    def totals(self, snapshots: list[InstanceSnapshot]) -> PoolTotals:
+        key = tuple(sorted(s.name for s in snapshots))
+        known = self._totals.get(key)
+        if known is None:
+            while len(self._totals) >= TOTALS_KEPT:
+                del self._totals[next(iter(self._totals))]
+            known = self._totals[key] = estimate(snapshots)
+            self._refresh_totals()
+        return known
+
+    def is_up(self, name: str) -> bool:
+        return self._snap(name).uptime is not None
+
+    def console_start(self, name: str) -> int:
+        return self._watch(name).start()
+
+    def console_since(self, name: str, cursor: int) -> ConsoleChunk:
+        return self._watch(name).since(cursor)
+
+    def crashes(self) -> list[Crash]:
+        return list(self._crashes)
+
+    def incidents(self, instance: str | None = None) -> list[Incident]:
+        return [i for i in self._incidents if instance in (None, i.instance)]
+
+    def changes(self) -> int:
+        return self._changes
+
+    def set_busy(self, busy: bool) -> None:
+        if busy != self._busy:
+            self._busy = busy
+            self._send({"op": "busy", "busy": busy})
+
+    # -- lifetime ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Nothing to boot: the daemon runs its pools (connects if not yet)."""
+        if self._task is None:
+            await self.connect()
+
+    async def close(self) -> None:
+        """Close the connection only: the daemon and every VM go on."""
+        self._closed = True
+        tasks = [t for t in (self._task, self._listing_task, self._totals_task) if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.api.close()
+        self._status = f"closed ({time.strftime('%H:%M:%S')})"
+        self._live.clear()
+
+
+def estimate(snapshots: list[InstanceSnapshot]) -> PoolTotals:
+    """The header's figures from the snapshots alone, until the daemon's come."""
+    counters = [s.counters for s in snapshots if s.counters is not None]
+    return PoolTotals(sum(c.up_seconds for c in counters) / 3600,
+                      sum(c.crashes for c in counters), 0.0,
+                      len({s.title for s in snapshots if s.title}))

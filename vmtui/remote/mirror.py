@@ -1,0 +1,80 @@
+"""The console lines of one instance as they arrived from the daemon, kept
+here so the front's cursor reads never wait for the network."""
+
+from __future__ import annotations
+
+import collections
+
+from vmtui.backends.console.ring import Line
+from vmtui.backends.fleet.control import ConsoleChunk
+
+
+class ConsoleMirror:
+    """A local ring fed by the stream's console chunks.
+
+    Its cursors are its own: a line's local number is the daemon's plus an
+    offset, which moves when the daemon's ring starts over (a restarted
+    daemon), so a reader's cursor never goes back. Lines the daemon had
+    dropped before the first chunk are not "missed" (a reader starting at
+    :meth:`start` never saw them); later gaps in the numbers are.
+
+    Args:
+        size: lines held (the pool's ``console_lines``).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.lines: collections.deque[Line] = collections.deque(maxlen=max(1, size))
+        self.offset = 0  # local number = daemon number + offset
+        self.next = 0  # local number after the newest line known
+        self.base: int | None = None  # local number of the oldest line the daemon held at first
+        self.partial = ""
+
+    def server_cursor(self) -> int:
+        """Where the daemon should go on from (its own numbering)."""
+        return self.next - self.offset
+
+    def start(self) -> int:
+        """The cursor of the oldest line held here."""
+        if self.lines:
+            return self.lines[0][0]
+        return self.next if self.base is None else max(self.base, self.next)
+
+    def add(self, chunk: ConsoleChunk, asked: int) -> bool:
+        """Take ``chunk`` (the daemon's answer from its cursor ``asked`` on).
+
+        Returns False when it shows the daemon's ring started over (a cursor
+        beyond its newest line): the mirror then renumbers, and the caller
+        asks again from the daemon's cursor 0.
+        """
+        if chunk.next_cursor < asked:
+            self.renumber()
+            return False
+        if self.base is None:
+            self.base = asked + chunk.missed + self.offset
+        for seq, source, text, at in chunk.lines:
+            local = seq + self.offset
+            if local >= self.next:
+                self.lines.append((local, source, text, at))
+                self.next = local + 1
+        self.next = max(self.next, chunk.next_cursor + self.offset)
+        self.partial = chunk.partial
+        return True
+
+    def renumber(self) -> None:
+        """The daemon's ring started over: its line 0 comes after every line here."""
+        self.offset = self.next
+        self.partial = ""
+
+    def since(self, cursor: int) -> ConsoleChunk:
+        """The lines held from ``cursor`` on, as the daemon's ring would answer."""
+        if cursor >= self.next:
+            return ConsoleChunk([], 0, max(cursor, self.next), self.partial)
+        start = max(cursor, self.base or 0)
+        found: list[Line] = []
+        for line in reversed(self.lines):  # the newest are what a reader wants
+            if line[0] < start:
+                break
+            found.append(line)
+        found.reverse()
+        missed = max(0, self.next - start - len(found))
+        return ConsoleChunk(found, missed, self.next, self.partial)

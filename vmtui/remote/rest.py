@@ -1,0 +1,80 @@
+"""The coroutines of :class:`~vmtui.remote.control.RemoteControl`: one REST
+call each (docs/api.md), their answers rebuilt by ``wire.from_json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vmtui.backends.fleet.control import Action
+from vmtui.backends.fleet.inspection import Table
+from vmtui.backends.fleet.wire import from_json, to_json
+from vmtui.backends.vm.diagnose import Diagnosis
+from vmtui.backends.vm.qmp_types import VMSnapshot
+from vmtui.remote.http import Api, part
+
+
+class RestCalls:
+    """Files, tables and actions of the daemon at ``self.api``."""
+
+    api: Api
+
+    # -- files and tables: REST ---------------------------------------------------
+
+    async def boot_output(self, name: str) -> list[str]:
+        data = await self.api.call("GET", f"/instances/{part(name)}/boot-output")
+        return from_json(data, list[str])  # type: ignore[no-any-return]
+
+    async def crash_report(self, title: str) -> str:
+        data = await self.api.call("GET", "/crashes/report", params={"title": title})
+        return str(data["text"])
+
+    async def incident_file(self, folder: Path, file: str) -> str:
+        data = await self.api.call("GET", "/incidents/file",
+                                   params={"folder": str(folder), "file": file})
+        return str(data["text"])
+
+    async def inspect(self, name: str, tab: str) -> Table:
+        data = await self.api.call("GET", f"/instances/{part(name)}/inspect/{part(tab)}")
+        return from_json(data, Table)  # type: ignore[no-any-return]
+
+    async def save_console(self, name: str, lines: list[str]) -> Path:
+        """Saved by the daemon: the path is on its machine."""
+        data = await self.api.call("POST", f"/instances/{part(name)}/console/save",
+                                   body={"lines": lines})
+        return Path(data["path"])
+
+    # -- driving the VMs: REST ----------------------------------------------------
+
+    async def act(self, action: Action, name: str) -> None:
+        await self.api.call("POST", f"/instances/{part(name)}/actions/{Action(action).value}")
+
+    async def act_all(self, action: Action) -> list[str]:
+        """Boot (or kill) every instance not there yet; the names it was done to."""
+        data = await self.api.call("POST", f"/actions/{Action(action).value}")
+        return from_json(data["names"], list[str])  # type: ignore[no-any-return]
+
+    async def diagnose(self, name: str, action: str) -> Diagnosis:
+        data = await self.api.call("POST", f"/instances/{part(name)}/diagnose",
+                                   body={"action": action})
+        return from_json(data, Diagnosis)  # type: ignore[no-any-return]
+
+    async def hold(self, name: str) -> str:
+        data = await self.api.call("POST", f"/instances/{part(name)}/hold")
+        return str(data["command"])
+
+    async def release(self, name: str) -> None:
+        await self.api.call("POST", f"/instances/{part(name)}/release")
+
+    async def vm_snapshots(self, name: str) -> list[VMSnapshot]:
+        data = await self.api.call("GET", f"/instances/{part(name)}/snapshots")
+        return from_json(data, list[VMSnapshot])  # type: ignore[no-any-return]
+
+    async def take_snapshot(self, name: str, tag: str) -> None:
+        await self.api.call("POST", f"/instances/{part(name)}/snapshots", body={"tag": tag})
+
+    async def restore_snapshot(self, name: str, tag: str) -> None:
+        await self.api.call("POST", f"/instances/{part(name)}/snapshots/{part(tag)}/restore")
+
+    async def type_into(self, name: str, data: bytes) -> None:
+        await self.api.call("POST", f"/instances/{part(name)}/console/input",
+                            body={"data": to_json(data)})
