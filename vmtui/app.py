@@ -15,6 +15,7 @@ from textual.worker import Worker, WorkerState
 from vmtui.bridge import Bridge, Control, GuestText
 from vmtui.commands import VmtuiCommands
 from vmtui.messages import OpenInstance, ShowCrashes, ShowHelp
+from vmtui.screens.confirm import ConfirmScreen
 from vmtui.screens.help import HelpScreen, key_table
 from vmtui.screens.pool import PoolScreen
 
@@ -32,6 +33,10 @@ def calm_collector() -> None:
     gc.set_threshold(10000, 10, 100)
 
 
+class QuitScreen(ConfirmScreen):
+    """Quit while VMs run (and stop them)?"""
+
+
 class VmtuiApp(App[int]):
     """Watch and handle a pool of test VMs.
 
@@ -39,16 +44,20 @@ class VmtuiApp(App[int]):
         control: the pools to show (not yet started), in this process
             (``LocalControl``) or behind a socket: the app cannot tell.
         boot: boot the pools on start (tests showing a prepared fleet say False).
+        confirm_quit: quitting stops the VMs (the pools are in this process): ``q``
+            asks first while some run. A client of a daemon quits at once (its VMs go on).
     """
 
     CSS_PATH = "vmtui.tcss"
     TITLE = "vmtui"
     COMMANDS = App.COMMANDS | {VmtuiCommands}
 
-    def __init__(self, control: Control, *, boot: bool = True) -> None:
+    def __init__(self, control: Control, *, boot: bool = True,
+                 confirm_quit: bool = False) -> None:
         super().__init__()
         self.bridge = Bridge(self, control)
         self._boot = boot
+        self._confirm_quit = confirm_quit
 
     def on_mount(self) -> None:
         calm_collector()
@@ -61,8 +70,21 @@ class VmtuiApp(App[int]):
         self.push_screen(PoolScreen(self.bridge))
 
     async def action_quit(self) -> None:
-        await self.bridge.close()
-        self.exit(0)
+        running = self.bridge.running() if self._confirm_quit else 0
+        if not running:
+            await self.bridge.close()
+            self.exit(0)
+            return
+        if isinstance(self.screen, QuitScreen):
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit(0)  # unmounting closes the bridge: no VM is left
+
+        self.push_screen(QuitScreen(f"{running} VM{'s are' if running != 1 else ' is'} "
+                                    "running; quitting stops them. Quit?\n"
+                                    "tip: vmtui serve keeps them running"), answered)
 
     async def on_unmount(self) -> None:
         # However the app ends, no VM process outlives it.

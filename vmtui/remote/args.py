@@ -56,7 +56,12 @@ def add_remote_commands(sub: Any) -> None:
                     "inert) or --json.",
         epilog=f"{CTL_COMMANDS}\n\n{EXIT_STATUSES}",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    ctl.add_argument("words", nargs="+", metavar="[ADDRESS] COMMAND [ARG...]",
-                     help=argparse.SUPPRESS)
-    ctl.add_argument("--json", action="store_true", help="JSON output (status, crashes)")
-    _common(ctl)
+    ctl_options(ctl)
+    # The rest is read again by ctl_options' parser, so options may follow the words.
+    ctl.add_argument("words", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+
+def ctl_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``vmtui ctl``, wherever they stand."""
+    parser.add_argument("--json", action="store_true", help="JSON output (status, crashes)")
+    _common(parser)

@@ -21,7 +21,7 @@ from vmtui.backends.inert import inert
 from vmtui.backends.monitor.crashes import Crash
 from vmtui.backends.vm.errors import VMError
 from vmtui.remote.address import Address, AddressError, is_address, read_token, resolve
-from vmtui.remote.args import LIFECYCLE
+from vmtui.remote.args import LIFECYCLE, ctl_options
 from vmtui.remote.errors import Refused, Unreachable
 from vmtui.remote.http import Api, part
 
@@ -37,8 +37,16 @@ Request = Callable[[Api], Awaitable[str]]
 
 def ctl_command(args: argparse.Namespace) -> int:
     """Run the command in ``args``; its exit status."""
-    words = list(args.words)
+    again = argparse.ArgumentParser(prog="vmtui ctl", add_help=False)
+    ctl_options(again)
+    again.add_argument("words", nargs="*")
+    rest = again.parse_intermixed_args(args.words)  # options after the words (exit 2 if bad)
+    words = list(rest.words)
+    for key in ("json", "token_file", "name"):
+        setattr(args, key, getattr(rest, key) or getattr(args, key))
     try:
+        if not words:
+            raise Usage("no COMMAND (status, crashes, an action: see vmtui ctl --help)")
         address = resolve(words.pop(0) if is_address(words[0]) else None, args.name)
         token = read_token(args.token_file)
         request = parse(words, args.json)
