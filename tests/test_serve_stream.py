@@ -1,0 +1,189 @@
+"""The WebSocket stream of a real daemon: acknowledged console chunks, pool
+snapshots, bad messages, a client that never acks, a flood of connects."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.serve_daemon import Daemon, scripted_yaml
+from vmtui.serve.state import MAX_STREAMS
+
+URL = "http://vmtui/api/v1/stream"
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    with Daemon([scripted_yaml(tmp_path_factory.mktemp("stream"), count=2)]) as d:
+        yield d
+
+
+@pytest.fixture
+async def session(daemon: Daemon) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(str(daemon.sock), limit=0)) as s:
+        yield s
+
+
+async def _next(ws: aiohttp.ClientWebSocketResponse, kind: str,
+                timeout: float = 10) -> dict[str, Any]:
+    """The next message of type ``kind`` (others are skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = await ws.receive_json(timeout=max(0.01, deadline - time.monotonic()))
+        if msg["type"] == kind:
+            return msg  # type: ignore[no-any-return]
+
+
+async def _none_of(ws: aiohttp.ClientWebSocketResponse, kind: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            msg = await ws.receive_json(timeout=left)
+        except TimeoutError:
+            return
+        assert msg["type"] != kind, msg
+
+
+def _type(daemon: Daemon, name: str, text: str) -> None:
+    assert daemon.post(f"/api/v1/instances/{name}/console/input", {"data": text}) == (200, {})
+
+
+async def test_console_chunks_wait_for_the_ack_and_coalesce(
+        daemon: Daemon, session: aiohttp.ClientSession) -> None:
+    async with session.ws_connect(URL) as ws:
+        assert (await _next(ws, "changes"))["changes"] == 0
+        await ws.send_json({"op": "console", "name": "snap-0", "cursor": 0})
+        first = await _next(ws, "console")
+        assert first["name"] == "snap-0"
+        assert [line[2] for line in first["chunk"]["lines"]] == ["hello from snap-0"]
+        _type(daemon, "snap-0", "one\n")
+        _type(daemon, "snap-0", "two\n")
+        await _none_of(ws, "console", 0.6)  # not acked: nothing more comes
+        await ws.send_json({"op": "ack"})
+        second = await _next(ws, "console")
+        texts = [line[2] for line in second["chunk"]["lines"]]
+        assert "one" in texts and "two" in texts  # both in one chunk
+        assert second["chunk"]["next_cursor"] > first["chunk"]["next_cursor"]
+        await ws.send_json({"op": "busy", "busy": True})
+        await ws.send_json({"op": "ack"})
+        _type(daemon, "snap-0", "three\n")
+        third = await _next(ws, "console")
+        assert "three" in [line[2] for line in third["chunk"]["lines"]]
+
+
+async def test_pool_snapshots_come_when_changed(daemon: Daemon,
+                                                session: aiohttp.ClientSession) -> None:
+    async with session.ws_connect(URL) as ws:
+        await ws.send_json({"op": "pool"})
+        snap = await _next(ws, "pool")
+        assert [s["name"] for s in snap["snapshots"]] == ["snap-0", "snap-1"]
+        assert daemon.post("/api/v1/instances/snap-1/actions/pause")[0] == 200
+        t0 = time.monotonic()
+        count = 0
+        while True:
+            msg = await _next(ws, "pool")
+            count += 1
+            if msg["snapshots"][1]["state"] == "paused":
+                break
+        assert time.monotonic() - t0 < 3
+        assert daemon.post("/api/v1/instances/snap-1/actions/resume")[0] == 200
+        # At most ~2 a second, while uptimes move.
+        t0, n = time.monotonic(), 0
+        while time.monotonic() - t0 < 2:
+            try:
+                await _next(ws, "pool", timeout=2 - (time.monotonic() - t0))
+                n += 1
+            except TimeoutError:
+                break
+        assert 1 <= n <= 5
+
+
+@pytest.mark.parametrize(("message", "says"), [
+    ("{nope", "not JSON"), ("[1]", "JSON object"), ('{"op": "shout"}', "unknown op 'shout'"),
+    ('{"op": "console", "name": "ghost"}', "no instance named 'ghost'"),
+    ('{"op": "console", "name": 5}', "'name' must be a string"),
+    ('{"op": "console", "name": "snap-0", "cursor": -3}', "'cursor'"),
+    ('{"op": "busy", "busy": "yes"}', "'busy' must be a boolean"),
+    ('{"op": "ack", "extra": 1}', "unknown field 'extra'"),
+])
+async def test_a_bad_message_earns_an_error_and_the_socket_stays(
+        daemon: Daemon, session: aiohttp.ClientSession, message: str, says: str) -> None:
+    async with session.ws_connect(URL) as ws:
+        await ws.send_str(message)
+        err = await _next(ws, "error")
+        assert says in err["error"]["message"]
+        await ws.send_json({"op": "pool"})
+        assert (await _next(ws, "pool"))["snapshots"]
+
+
+async def test_a_client_that_never_acks_costs_one_chunk(
+        daemon: Daemon, session: aiohttp.ClientSession) -> None:
+    rss0 = daemon.rss()
+    async with session.ws_connect(URL) as lazy, session.ws_connect(URL) as keen:
+        for ws in (lazy, keen):
+            await ws.send_json({"op": "console", "name": "snap-0", "cursor": None})
+            await _next(ws, "console")
+        await keen.send_json({"op": "ack"})
+        got = 0
+        line = "x" * 63 + "\n"
+        for _ in range(30):  # ~7.5 MB of console through the echo
+            _type(daemon, "snap-0", line * 4000)
+            while True:  # the keen client takes what comes, and acks
+                try:
+                    msg = await keen.receive_json(timeout=0.05)
+                except TimeoutError:
+                    break
+                if msg["type"] == "console":
+                    got += len(msg["chunk"]["lines"])
+                    await keen.send_json({"op": "ack"})
+        assert got > 1000
+        lazy_msgs = []
+        while True:
+            try:
+                lazy_msgs.append(await lazy.receive_json(timeout=0.5))
+            except TimeoutError:
+                break
+        assert [m["type"] for m in lazy_msgs if m["type"] == "console"] == []
+        assert daemon.rss() - rss0 < 64 * 1024 * 1024, (rss0, daemon.rss())
+    assert daemon.get("/api/v1/version")["api"] == 1
+
+
+async def test_a_flood_of_connects_leaves_nothing(daemon: Daemon,
+                                                  session: aiohttp.ClientSession) -> None:
+    fds0 = daemon.fds()
+    t0 = time.monotonic()
+    async with asyncio.timeout(120):
+        await _flood(session)
+    assert time.monotonic() - t0 < 120
+    assert json.loads(json.dumps(daemon.get("/api/v1/version")))["api"] == 1
+    deadline = time.monotonic() + 20
+    while daemon.fds() > fds0 + 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert daemon.fds() <= fds0 + 2, (fds0, daemon.fds())
+
+
+async def _flood(session: aiohttp.ClientSession) -> None:
+    """MAX_STREAMS held (one more refused), then 500 connects in bursts of 50."""
+    held = [await session.ws_connect(URL) for _ in range(MAX_STREAMS)]
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await session.ws_connect(URL)
+    assert refused.value.status == 503
+    for ws in held:
+        await ws.close()
+
+    async def one(i: int) -> None:
+        ws = await session.ws_connect(URL)
+        await ws.send_json({"op": "pool"} if i % 2 else {"op": "console", "name": "snap-1"})
+        if i % 3:
+            await ws.close()
+        else:  # gone without a goodbye
+            ws._response.connection.transport.abort()  # type: ignore[union-attr]
+
+    for start in range(0, 500, 50):
+        await asyncio.gather(*(one(i) for i in range(start, start + 50)))
