@@ -26,7 +26,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 
 @pytest.fixture
 async def session(daemon: Daemon) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(str(daemon.sock), limit=0)) as s:
+    connector = aiohttp.UnixConnector(str(daemon.sock), limit=0)  # 256 streams at once
+    async with aiohttp.ClientSession(connector=connector) as s:
         yield s
 
 

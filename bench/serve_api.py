@@ -1,0 +1,72 @@
+"""The daemon's API with 1,000 scripted instances: `GET /api/v1/instances` p99
+and a /metrics scrape, over the Unix socket, three runs each.
+
+    .venv/bin/python bench/serve_api.py [--count 1000] [--requests 200]
+
+Each run starts a fresh ``vmtui serve`` subprocess (8 pools of 125), waits for every instance to
+run, then times ``--requests`` sequential GETs of the instance list and 20
+scrapes of /metrics (whole requests, from the client's side: connect, answer
+read). Targets (issue #25): p99 < 20 ms, a scrape < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.serve_daemon import Daemon, scripted_yaml
+
+
+def _time(d: Daemon, path: str, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        status, _ = d.request("GET", path)
+        out.append((time.perf_counter() - t0) * 1000)
+        assert status == 200
+    return sorted(out)
+
+
+def one_run(count: int, requests: int) -> tuple[float, float, float, float]:
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        # A pool holds at most 128: 1,000 instances are 8 pools of 125 in one daemon.
+        sizes = [min(125, count - i) for i in range(0, count, 125)]
+        configs = [scripted_yaml(Path(tmp) / f"p{i}", count=n, name=f"bench{i}")
+                   for i, n in enumerate(sizes)]
+        with Daemon(configs) as d:
+            deadline = time.monotonic() + 120
+            while sum(s["state"] == "running" for s in d.get("/api/v1/instances")) < count:
+                assert time.monotonic() < deadline, "the pool did not come up"
+                time.sleep(0.2)
+            _time(d, "/api/v1/instances", 5)  # warm
+            lst = _time(d, "/api/v1/instances", requests)
+            scrape = _time(d, "/metrics", 20)
+            assert d.stop() == 0
+    p99 = lst[min(len(lst) - 1, int(len(lst) * 0.99))]
+    return statistics.median(lst), p99, statistics.median(scrape), scrape[-1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--count", type=int, default=1000)
+    p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--runs", type=int, default=3)
+    args = p.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
+          f"{args.count} scripted instances")
+    for run in range(1, args.runs + 1):
+        med, p99, smed, smax = one_run(args.count, args.requests)
+        print(f"run {run}: GET /api/v1/instances median {med:.1f} ms, p99 {p99:.1f} ms; "
+              f"/metrics median {smed:.1f} ms, max {smax:.1f} ms", flush=True)
+    print(f"load average {os.getloadavg()[0]:.2f} after")
+
+
+if __name__ == "__main__":
+    main()
