@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from typing import Any
@@ -31,12 +32,13 @@ from vmtui.backends.vm.errors import VMError
 from vmtui.remote.address import Address
 from vmtui.remote.errors import NotFound, Refused, Unreachable
 from vmtui.remote.http import Api
-from vmtui.remote.mirror import ConsoleMirror
+from vmtui.remote.mirror import ConsoleMirror, chunk_of
 from vmtui.remote.rest import RestCalls
 
 log = logging.getLogger(__name__)
 
 API_VERSION = 1
+ACK = json.dumps({"op": "ack"})
 TOTALS_KEPT = 8  # sets of instances whose totals are kept fresh
 
 
@@ -163,20 +165,26 @@ class RemoteControl(RestCalls):
     async def _reader(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for msg in ws:
             if msg.type is aiohttp.WSMsgType.TEXT:
-                self._receive(msg.json())
+                if self._receive(msg.json()):
+                    # At once, not through the outbox: the daemon sends the next
+                    # chunk only then (the stream's rate is this round trip's).
+                    await ws.send_str(ACK)
             elif msg.type is aiohttp.WSMsgType.ERROR:
                 raise Unreachable(f"{self.address}: {ws.exception()}")
 
-    def _receive(self, message: Any) -> None:
+    def _receive(self, message: Any) -> bool:
+        """Take one stream message; whether it was a console chunk (to acknowledge)."""
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "pool":
             self._take_snapshots(from_json(message["snapshots"], list[InstanceSnapshot]))
         elif kind == "console":
-            self._take_console(str(message["name"]), from_json(message["chunk"], ConsoleChunk))
+            self._take_console(str(message["name"]), chunk_of(message["chunk"]))
+            return True
         elif kind == "changes":
             self._read_listing()
         elif kind == "error":
             log.warning("%s: %s", self.address, message.get("error"))
+        return False
 
     # -- the mirror ---------------------------------------------------------------
 
@@ -265,7 +273,6 @@ class RemoteControl(RestCalls):
         # subscription goes on from what the mirror holds.
         if name == self._watching and not self._mirror(name).add(chunk, self._asked):
             self._subscribe(name)  # its ring started over: again from its first line
-        self._send({"op": "ack"})
 
     def _snap(self, name: str) -> InstanceSnapshot:
         snap = self._by_name.get(name)

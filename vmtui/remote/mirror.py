@@ -4,9 +4,34 @@ here so the front's cursor reads never wait for the network."""
 from __future__ import annotations
 
 import collections
+from typing import Any
 
 from vmtui.backends.console.ring import Line
 from vmtui.backends.fleet.control import ConsoleChunk
+
+
+def chunk_of(data: Any) -> ConsoleChunk:
+    """The :class:`ConsoleChunk` a stream message carries.
+
+    ``wire.from_json`` would check every field of every line through the
+    type's annotations; a flood brings tens of thousands of lines a second,
+    so the lines are unpacked here, each field checked by its type alone.
+
+    Raises:
+        ValueError: ``data`` is not a chunk.
+    """
+    try:
+        lines = [(seq, source, text, float(at)) for seq, source, text, at in data["lines"]]
+        chunk = ConsoleChunk(lines, data["missed"], data["next_cursor"], data["partial"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a console chunk: {exc}") from None
+    for seq, source, text, _ in lines:
+        if type(seq) is not int or type(source) is not str or type(text) is not str:
+            raise ValueError(f"not a console line: {(seq, source, text)!r}")
+    if not (type(chunk.missed) is type(chunk.next_cursor) is int
+            and isinstance(chunk.partial, str)):
+        raise ValueError("not a console chunk: missed, next_cursor or partial")
+    return chunk
 
 
 class ConsoleMirror:
