@@ -114,6 +114,8 @@ def _until(cond: object, timeout: float = 20) -> None:
     ("GET", "/totals?instance=ghost", None, 404, "'ghost'"),
     ("GET", "/crashes/report", None, 400, "'title' is missing"),
     ("GET", "/crashes/report?title=none", None, 404, "'none'"),
+    ("GET", "/crashes/log", None, 400, "'title' is missing"),
+    ("GET", "/crashes/log?title=none", None, 404, "'none'"),
     ("GET", "/incidents/file?folder=/etc&file=passwd", None, 404, "/etc"),
     ("GET", "/nothing", None, 404, "Not Found"),
     ("DELETE", "/instances", None, 405, "Not Allowed"),
@@ -167,6 +169,8 @@ def test_incident_files_only_inside_a_known_incident(tmp_path: Path) -> None:
         assert crash.count == 1
         report = d.get(f"{V1}/crashes/report?title={quote(str(crash.title))}")
         assert "Kernel panic" in report["text"]
+        log = d.get(f"{V1}/crashes/log?title={quote(str(crash.title))}")
+        assert log["name"].startswith("log") and "Kernel panic" in log["text"]
 
 
 def test_the_socket_and_its_folder_are_the_owners_only(tmp_path: Path) -> None:

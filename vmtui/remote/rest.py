@@ -28,6 +28,10 @@ class RestCalls:
         data = await self.api.call("GET", "/crashes/report", params={"title": title})
         return str(data["text"])
 
+    async def crash_log(self, title: str) -> tuple[str, str]:
+        data = await self.api.call("GET", "/crashes/log", params={"title": title})
+        return str(data["name"]), str(data["text"])
+
     async def incident_file(self, folder: Path, file: str) -> str:
         data = await self.api.call("GET", "/incidents/file",
                                    params={"folder": str(folder), "file": file})

@@ -149,6 +149,15 @@ async def crash_report(request: web.Request) -> web.Response:
     return web.json_response({"text": await _control(request).crash_report(title)})
 
 
+async def crash_log(request: web.Request) -> web.Response:
+    title = _query(request, "title")
+    assert title is not None
+    if all(c.title != title for c in _control(request).crashes()):
+        raise not_found(f"no crash titled {title!r}")
+    name, text = await _control(request).crash_log(title)
+    return web.json_response({"name": name, "text": text})
+
+
 async def incidents(request: web.Request) -> web.Response:
     instance = _query(request, "instance", required=False)
     return _json(_control(request).incidents(instance))
@@ -288,6 +297,7 @@ def routes() -> list[web.RouteDef]:
         web.get(f"{one}/snapshots", snapshots),
         web.get(f"{API}/crashes", crashes),
         web.get(f"{API}/crashes/report", crash_report),
+        web.get(f"{API}/crashes/log", crash_log),
         web.get(f"{API}/incidents", incidents),
         web.get(f"{API}/incidents/file", incident_file),
         web.get(f"{API}/changes", changes),
