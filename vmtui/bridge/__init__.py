@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -52,6 +51,7 @@ from vmtui.backends.fleet.control import (
     VMSnapshot,
     inert,
 )
+from vmtui.bridge.consoles import ConsoleFeed
 
 # What the front may use of the backends: the Control it is built from (as a
 # type), and the plain value types that cross with it.
@@ -68,14 +68,6 @@ class HasBridge(Protocol):
     """What the command palette needs of the app: its bridge (not the App class)."""
 
     bridge: Bridge
-
-
-@dataclass
-class _ConsoleSub:
-    name: str
-    cursor: int
-    pending: str = ""
-    inflight: bool = False  # a batch was posted and not yet acknowledged
 
 
 LAG_TICK = 0.02  # seconds between event-loop lag checks
@@ -139,8 +131,7 @@ class Bridge:
         self.console_interval = console_interval
         self._pool_subs: set[MessagePump] = set()
         self._listing_subs: set[MessagePump] = set()
-        self._console_subs: dict[MessagePump, _ConsoleSub] = {}
-        self._paused: dict[MessagePump, _ConsoleSub] = {}
+        self._consoles = ConsoleFeed(control, self.ConsoleBatch)
         self._timers: list[Timer] = []
         self._lag_mark = time.monotonic()
         self._busy = False
@@ -192,30 +183,19 @@ class Bridge:
         self._listing_subs.discard(target)
 
     def subscribe_console(self, target: MessagePump, name: str) -> None:
-        """Send ``target`` the console of ``name``: what the ring holds, then news.
-
-        A target that unsubscribed (its screen was hidden) resumes where it
-        stopped, so it gets the lines it missed meanwhile.
-        """
-        sub = self._paused.pop(target, None)
-        if sub is None or sub.name != name:
-            sub = _ConsoleSub(name, self.control.console_start(name))
-        sub.inflight = False
-        self._console_subs[target] = sub
-        self._push_console(target, sub)
+        """Send ``target`` the console of ``name``: what the ring holds, then news
+        (a target that unsubscribed resumes where it stopped)."""
+        self._consoles.subscribe(target, name)
 
     def unsubscribe_console(self, target: MessagePump) -> None:
         """Stop sending to ``target`` (it keeps its place for a later subscribe)."""
-        sub = self._console_subs.pop(target, None)
-        if sub is not None:
-            self._paused[target] = sub
+        self._consoles.unsubscribe(target)
 
     def forget(self, target: MessagePump) -> None:
         """Drop every subscription of ``target`` (its screen is gone)."""
         self._pool_subs.discard(target)
         self._listing_subs.discard(target)
-        self._console_subs.pop(target, None)
-        self._paused.pop(target, None)
+        self._consoles.forget(target)
 
     # -- polling -------------------------------------------------------------
 
@@ -235,27 +215,7 @@ class Bridge:
                 target.post_message(self.ListingChanged())
 
     def push_consoles(self) -> None:
-        for target, sub in self._console_subs.items():
-            self._push_console(target, sub)
-
-    def _push_console(self, target: MessagePump, sub: _ConsoleSub) -> None:
-        if sub.inflight:
-            return
-        chunk = self.control.console_since(sub.name, sub.cursor)
-        pending = chunk.partial if chunk.partial != sub.pending else None
-        if chunk.lines or chunk.missed or pending is not None:
-            sub.cursor = chunk.next_cursor
-            sub.pending = chunk.partial
-            sub.inflight = True
-            target.post_message(self.ConsoleBatch(
-                sub.name, chunk.lines, chunk.missed, pending,
-                lambda: self._acked(target, sub)))
-
-    def _acked(self, target: MessagePump, sub: _ConsoleSub) -> None:
-        sub.inflight = False
-        # A flood: the lines that came while the batch was on its way go now.
-        if self._console_subs.get(target) is sub:
-            self._push_console(target, sub)
+        self._consoles.push_all()
 
     # -- queries -------------------------------------------------------------
 
@@ -402,6 +362,5 @@ class Bridge:
             timer.stop()
         self._pool_subs.clear()
         self._listing_subs.clear()
-        self._console_subs.clear()
-        self._paused.clear()
+        self._consoles.clear()
         await self.control.close()
