@@ -16,6 +16,7 @@ from aiohttp import web
 from vmtui.backends.fleet.control import ACTIONS, LIVE, TABS, Action, Control
 from vmtui.backends.fleet.wire import to_json
 from vmtui.serve.guard import READ_ONLY, bad_request, body, no_body, not_found
+from vmtui.serve.listing import LISTING
 from vmtui.serve.state import ACTIONS as DAEMON_ACTIONS
 from vmtui.serve.state import CONTROL, VERSION, log
 
@@ -42,12 +43,18 @@ def _name(request: web.Request) -> str:
     return name
 
 
-async def _act(request: web.Request, call: Callable[[], Awaitable[T]]) -> T:
-    """Run a Control coroutine as the daemon's task (see ``Actions``)."""
+async def _act(request: web.Request, call: Callable[[], Awaitable[T]], *,
+               changes: bool = False) -> T:
+    """Run a Control coroutine as the daemon's task (see ``Actions``); one that
+    ``changes`` an instance's state makes the next instance list read afresh
+    (the client sees at once what it did)."""
     try:
         return await request.app[DAEMON_ACTIONS].run(_awaited(call))
     except KeyError as exc:  # the instance went away between the check and the call
         raise not_found(f"no instance named {exc.args[0]!r}") from None
+    finally:
+        if changes:
+            request.app[LISTING].stale()
 
 
 async def _awaited(call: Callable[[], Awaitable[T]]) -> T:
@@ -85,19 +92,20 @@ async def pools(request: web.Request) -> web.Response:
 
 
 async def instances(request: web.Request) -> web.Response:
-    return _json(_control(request).snapshot())
+    # Encoded once for every reader, at most listing.FRESH seconds old.
+    return web.Response(body=request.app[LISTING].body(), content_type="application/json")
 
 
 async def instance(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    snap = next((s for s in _control(request).snapshot() if s.name == name), None)
+    snap = next((s for s in request.app[LISTING].snapshots() if s.name == name), None)
     if snap is None:
         raise not_found(f"no instance named {name!r}")
     return _json(snap)
 
 
 async def totals(request: web.Request) -> web.Response:
-    snaps = _control(request).snapshot()
+    snaps = request.app[LISTING].snapshots()
     wanted = request.query.getall("instance", [])
     if wanted:
         known = {s.name for s in snaps}
@@ -203,7 +211,7 @@ def _action(request: web.Request) -> Action:
 async def act(request: web.Request) -> web.Response:
     name, action = _name(request), _action(request)
     await no_body(request)
-    await _act(request, lambda: _control(request).act(action, name))
+    await _act(request, lambda: _control(request).act(action, name), changes=True)
     return web.json_response({})
 
 
@@ -220,6 +228,7 @@ async def act_all(request: web.Request) -> web.Response:
         task = asyncio.get_running_loop().create_task(
             request.app[DAEMON_ACTIONS].run(control.act(action, name)))
         task.add_done_callback(_logged(f"{action.value} {name}"))
+    request.app[LISTING].stale()
     return web.json_response({"names": names})
 
 
@@ -239,14 +248,14 @@ async def diagnose(request: web.Request) -> web.Response:
 async def hold(request: web.Request) -> web.Response:
     name = _name(request)
     await no_body(request)
-    return web.json_response({"command": await _act(request,
-                                                    lambda: _control(request).hold(name))})
+    command = await _act(request, lambda: _control(request).hold(name), changes=True)
+    return web.json_response({"command": command})
 
 
 async def release(request: web.Request) -> web.Response:
     name = _name(request)
     await no_body(request)
-    await _act(request, lambda: _control(request).release(name))
+    await _act(request, lambda: _control(request).release(name), changes=True)
     return web.json_response({})
 
 
@@ -260,7 +269,7 @@ async def take_snapshot(request: web.Request) -> web.Response:
 async def restore_snapshot(request: web.Request) -> web.Response:
     name, tag = _name(request), _short(request.match_info["tag"], "tag")
     await no_body(request)
-    await _act(request, lambda: _control(request).restore_snapshot(name, tag))
+    await _act(request, lambda: _control(request).restore_snapshot(name, tag), changes=True)
     return web.json_response({})
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -43,6 +44,7 @@ from vmtui.serve.addresses import (
     state_folder,
 )
 from vmtui.serve.guard import guard
+from vmtui.serve.listing import LISTING, Listing
 from vmtui.serve.metrics import METRICS_REGISTRY, metrics, registry_for
 from vmtui.serve.state import ACTIONS, CONTROL, STREAMS, TOKENS, VERSION, Actions, log
 
@@ -82,7 +84,8 @@ def build_app(control: Control, tokens: Tokens) -> web.Application:
     app[ACTIONS] = Actions()
     app[STREAMS] = set()
     app[LIFETIME] = _Lifetime()
-    app[METRICS_REGISTRY] = registry_for(control)
+    app[LISTING] = listing = Listing(control)
+    app[METRICS_REGISTRY] = registry_for(control, listing.snapshots)
     app.add_routes(api.routes())
     app.add_routes([web.get("/api/v1/stream", stream.stream), web.get("/metrics", metrics)])
     app.cleanup_ctx.append(_control_context)  # first in: cleaned up last
@@ -163,6 +166,19 @@ async def _start(control: Control) -> None:
         log.exception("starting the pools")
     else:
         log.info("pools started")
+    calm_collector()
+
+
+def calm_collector() -> None:
+    """Keep the cyclic garbage collector from stalling requests (as the app does).
+
+    What exists once the pools started lives as long as the daemon: frozen, the
+    collector stops walking it (1,000 instances' records: full collections of
+    tens of milliseconds otherwise). A larger young generation lets a request's
+    short-lived objects die before a collection sees them.
+    """
+    gc.freeze()
+    gc.set_threshold(10000, 10, 100)
 
 
 def _say(line: str) -> None:

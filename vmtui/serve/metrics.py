@@ -2,7 +2,8 @@
 
 A registry of the daemon's own (never the library's global one) holds one
 collector that reads the Control at scrape time (nothing is counted twice or
-kept between scrapes) and prometheus_client's ProcessCollector (the daemon's
+kept between scrapes; the instances come from the shared instance list,
+at most ``listing.FRESH`` seconds old) and prometheus_client's ProcessCollector (the daemon's
 CPU and memory, under the standard ``process_`` names). Names follow
 Prometheus' conventions: the ``vmtui_`` prefix, base units, ``_total`` on
 counters; pool, instance and state are labels. docs/api.md lists them.
@@ -11,7 +12,7 @@ counters; pool, instance and state are labels. docs/api.md lists them.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector
@@ -19,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-from vmtui.backends.fleet.control import Control, InstanceState
+from vmtui.backends.fleet.control import Control, InstanceSnapshot, InstanceState
 from vmtui.backends.monitor.detector import LOST_CONNECTION, NO_OUTPUT
 
 VERDICTS = {str(LOST_CONNECTION): "lost", str(NO_OUTPUT): "hung"}
@@ -28,11 +29,13 @@ VERDICTS = {str(LOST_CONNECTION): "lost", str(NO_OUTPUT): "hung"}
 class ControlCollector(Collector):
     """The pools' figures, read from the Control at each scrape."""
 
-    def __init__(self, control: Control) -> None:
+    def __init__(self, control: Control,
+                 snapshots: Callable[[], list[InstanceSnapshot]] | None = None) -> None:
         self.control = control
+        self.snapshots = snapshots or control.snapshot
 
     def collect(self) -> Iterator[Metric]:
-        snaps = self.control.snapshot()
+        snaps = self.snapshots()
         pools = [p.name for p in self.control.pools()]
         states = GaugeMetricFamily("vmtui_instances", "Instances by state",
                                    labels=["pool", "state"])
@@ -67,11 +70,14 @@ class ControlCollector(Collector):
         }
         unique = GaugeMetricFamily("vmtui_crash_types", "Distinct crash titles this run "
                                    "(syz-manager's 'crash types')", labels=["pool"])
+        by_pool: dict[str, list[InstanceSnapshot]] = {pool: [] for pool in pools}
+        for s in snaps:
+            by_pool.setdefault(s.pool, []).append(s)
         for pool in pools:
-            mine = [s for s in snaps if s.pool == pool]
+            mine = by_pool[pool]
+            counters = [s.counters for s in mine if s.counters is not None]
             for key, family in families.items():
-                family.add_metric([pool], sum(getattr(s.counters, key) for s in mine
-                                              if s.counters is not None))
+                family.add_metric([pool], sum(getattr(c, key) for c in counters))
             unique.add_metric([pool], self.control.totals(mine).unique)
         yield from families.values()
         yield unique
@@ -97,10 +103,12 @@ class ControlCollector(Collector):
 METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 
 
-def registry_for(control: Control) -> CollectorRegistry:
-    """The daemon's registry: the Control's figures and the process's."""
+def registry_for(control: Control, snapshots: Callable[[], list[InstanceSnapshot]] | None = None
+                 ) -> CollectorRegistry:
+    """The daemon's registry: the Control's figures (its instances from
+    ``snapshots``: the shared instance list) and the process's."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ControlCollector(control))
+    registry.register(ControlCollector(control, snapshots))
     ProcessCollector(registry=registry)
     return registry
 
