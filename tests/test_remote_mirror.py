@@ -3,8 +3,10 @@ counted, a restarted daemon's ring renumbered after what is held."""
 
 from __future__ import annotations
 
+import pytest
+
 from vmtui.backends.fleet.control import ConsoleChunk
-from vmtui.remote.mirror import ConsoleMirror
+from vmtui.remote.mirror import ConsoleMirror, chunk_of_columns
 
 
 def chunk(first: int, count: int, missed: int = 0, partial: str = "") -> ConsoleChunk:
@@ -43,3 +45,25 @@ def test_a_restarted_daemon_is_renumbered_after_what_is_held() -> None:
     got = mirror.since(40)
     assert [(line[0], line[2]) for line in got.lines] == [(40, "line 0"), (41, "line 1")]
     assert got.missed == 0 and got.next_cursor == 42
+
+
+def test_columns_are_checked_item_by_item() -> None:
+    good = {"seqs": [3, 4], "sources": ["console", "ssh"], "texts": ["a", "b"],
+            "at": [1, 2.5], "missed": 0, "next_cursor": 5, "partial": ""}
+    assert chunk_of_columns(good).lines == [(3, "console", "a", 1.0), (4, "ssh", "b", 2.5)]
+    for field, value in [("seqs", [3, True]), ("texts", ["a", 7]), ("sources", ["x"]),
+                         ("at", [1, "2"]), ("seqs", "34"), ("missed", None)]:
+        with pytest.raises(ValueError, match="not a console chunk"):
+            chunk_of_columns({**good, field: value})
+    with pytest.raises(ValueError, match="not a console chunk"):
+        chunk_of_columns({"seqs": []})
+
+
+def test_a_chunk_out_of_order_takes_the_careful_path() -> None:
+    mirror = ConsoleMirror(100)
+    mirror.add(chunk(0, 5), asked=0)
+    lines = [(5, "console", "five", 0.0), (4, "console", "old", 0.0), (6, "console", "six", 0.0)]
+    mirror.add(ConsoleChunk(lines, 0, 7, ""), asked=5)
+    got = mirror.since(0)
+    assert [line[0] for line in got.lines] == [0, 1, 2, 3, 4, 5, 6]
+    assert [line[2] for line in got.lines][4:] == ["line 4", "five", "six"]

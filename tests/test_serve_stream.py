@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from tests.serve_daemon import Daemon, scripted_yaml
+from vmtui.serve import stream
 from vmtui.serve.state import MAX_STREAMS
 
 URL = "http://vmtui/api/v1/stream"
@@ -105,11 +106,67 @@ async def test_pool_snapshots_come_when_changed(daemon: Daemon,
         assert 1 <= n <= 5
 
 
+async def test_a_window_lets_that_many_chunks_go_unacked_in_order(
+        daemon: Daemon, session: aiohttp.ClientSession) -> None:
+    async with session.ws_connect(URL) as ws:
+        await ws.send_json({"op": "window", "chunks": 3})
+        await ws.send_json({"op": "console", "name": "snap-1", "cursor": None,
+                            "form": "columns"})
+        first = (await _next(ws, "console"))["columns"]
+        cursor, unacked, texts = first["next_cursor"], 1, []
+        for i in range(6):  # six bursts, far apart: each would be a chunk of its own
+            _type(daemon, "snap-1", f"burst {i}\n")
+            await asyncio.sleep(0.3)
+        while True:  # unacked: at most three chunks come (the first one counts)
+            try:
+                msg = await ws.receive_json(timeout=1.0)
+            except TimeoutError:
+                break
+            if msg["type"] == "console":
+                cols = msg["columns"]
+                assert cols["seqs"] == list(range(cursor, cols["next_cursor"]))
+                assert len(cols["sources"]) == len(cols["texts"]) == len(cols["at"])
+                cursor, unacked = cols["next_cursor"], unacked + 1
+                texts += cols["texts"]
+        assert unacked == 3, unacked
+        for _ in range(3):
+            await ws.send_json({"op": "ack"})
+        while "burst 5" not in texts:  # the rest come, one chunk, in order
+            cols = (await _next(ws, "console"))["columns"]
+            assert cols["seqs"][:1] == [cursor]
+            cursor = cols["next_cursor"]
+            texts += cols["texts"]
+        bursts = [t for t in texts if t.startswith("burst")]
+        assert bursts == [f"burst {i}" for i in range(6)]
+
+
+async def test_a_big_backlog_goes_in_pieces_oldest_first(
+        daemon: Daemon, session: aiohttp.ClientSession) -> None:
+    start = daemon.get("/api/v1/instances/snap-0/console")["next_cursor"]
+    _type(daemon, "snap-0", "".join(f"piece {i}\n" for i in range(4500)))
+    await asyncio.sleep(1.0)  # echoed into the ring before the subscription
+    async with session.ws_connect(URL) as ws:
+        await ws.send_json({"op": "console", "name": "snap-0", "cursor": start})
+        got: list[str] = []
+        sizes = []
+        while len([t for t in got if t.startswith("piece")]) < 4500:
+            chunk = (await _next(ws, "console"))["chunk"]
+            sizes.append(len(chunk["lines"]))
+            got += [line[2] for line in chunk["lines"]]
+            await ws.send_json({"op": "ack"})
+        assert max(sizes) <= stream.CHUNK_LINES and len(sizes) >= 3, sizes
+        assert [t for t in got if t.startswith("piece")] == [f"piece {i}" for i in range(4500)]
+
+
 @pytest.mark.parametrize(("message", "says"), [
     ("{nope", "not JSON"), ("[1]", "JSON object"), ('{"op": "shout"}', "unknown op 'shout'"),
     ('{"op": "console", "name": "ghost"}', "no instance named 'ghost'"),
     ('{"op": "console", "name": 5}', "'name' must be a string"),
     ('{"op": "console", "name": "snap-0", "cursor": -3}', "'cursor'"),
+    ('{"op": "console", "name": "snap-0", "form": "csv"}', "'rows' or 'columns'"),
+    ('{"op": "window", "chunks": 0}', "from 1 to 4"),
+    ('{"op": "window", "chunks": 99}', "from 1 to 4"),
+    ('{"op": "window", "chunks": true}', "from 1 to 4"),
     ('{"op": "busy", "busy": "yes"}', "'busy' must be a boolean"),
     ('{"op": "ack", "extra": 1}', "unknown field 'extra'"),
 ])
@@ -123,11 +180,13 @@ async def test_a_bad_message_earns_an_error_and_the_socket_stays(
         assert (await _next(ws, "pool"))["snapshots"]
 
 
-async def test_a_client_that_never_acks_costs_one_chunk(
+async def test_a_client_that_never_acks_costs_one_chunk_or_its_window(
         daemon: Daemon, session: aiohttp.ClientSession) -> None:
     rss0 = daemon.rss()
-    async with session.ws_connect(URL) as lazy, session.ws_connect(URL) as keen:
-        for ws in (lazy, keen):
+    async with session.ws_connect(URL) as lazy, session.ws_connect(URL) as keen, \
+            session.ws_connect(URL) as greedy:
+        await greedy.send_json({"op": "window", "chunks": stream.MAX_WINDOW})
+        for ws in (lazy, keen, greedy):
             await ws.send_json({"op": "console", "name": "snap-0", "cursor": None})
             await _next(ws, "console")
         await keen.send_json({"op": "ack"})
@@ -151,6 +210,14 @@ async def test_a_client_that_never_acks_costs_one_chunk(
             except TimeoutError:
                 break
         assert [m["type"] for m in lazy_msgs if m["type"] == "console"] == []
+        greedy_chunks = 1  # its first, read above
+        while True:  # a window of W, never acked: W chunks and no more
+            try:
+                msg = await greedy.receive_json(timeout=0.5)
+            except TimeoutError:
+                break
+            greedy_chunks += msg["type"] == "console"
+        assert greedy_chunks == stream.MAX_WINDOW
         assert daemon.rss() - rss0 < 64 * 1024 * 1024, (rss0, daemon.rss())
     assert daemon.get("/api/v1/version")["api"] == 1
 

@@ -32,7 +32,7 @@ from vmtui.backends.vm.errors import VMError
 from vmtui.remote.address import Address
 from vmtui.remote.errors import NotFound, Refused, Unreachable
 from vmtui.remote.http import Api
-from vmtui.remote.mirror import ConsoleMirror, chunk_of
+from vmtui.remote.mirror import ConsoleMirror, chunk_of, chunk_of_columns
 from vmtui.remote.rest import RestCalls
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 API_VERSION = 1
 ACK = json.dumps({"op": "ack"})
 TOTALS_KEPT = 8  # sets of instances whose totals are kept fresh
+WINDOW = 4  # console chunks the daemon may send ahead of our acks (its MAX_WINDOW)
+PREFETCH = 8000  # console lines held here that the front has not read: past it, acks wait
 
 
 class RemoteControl(RestCalls):
@@ -75,6 +77,8 @@ class RemoteControl(RestCalls):
         self._consoles: dict[str, ConsoleMirror] = {}
         self._watching: str | None = None  # the console subscribed on the stream
         self._asked = 0  # the daemon cursor it was subscribed from
+        self._read_to = 0  # the front's cursor on the watched console (local numbering)
+        self._held = 0  # console chunks stored but not acked: the front is behind
         self._outbox: asyncio.Queue[dict[str, Any]] | None = None
         self._busy = False
         self._status = "connecting"
@@ -135,6 +139,7 @@ class RemoteControl(RestCalls):
         reader = asyncio.create_task(self._reader(ws))
         self._outbox = outbox
         try:
+            self._send({"op": "window", "chunks": WINDOW})
             self._send({"op": "pool"})
             if not first:
                 await self._refresh()
@@ -165,12 +170,27 @@ class RemoteControl(RestCalls):
     async def _reader(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for msg in ws:
             if msg.type is aiohttp.WSMsgType.TEXT:
-                if self._receive(msg.json()):
-                    # At once, not through the outbox: the daemon sends the next
-                    # chunk only then (the stream's rate is this round trip's).
+                if not self._receive(msg.json()):
+                    continue
+                if self._behind():
+                    self._held += 1  # acked when the front reads (console_since)
+                else:
+                    # At once, not through the outbox: the daemon's window
+                    # refills only then.
                     await ws.send_str(ACK)
             elif msg.type is aiohttp.WSMsgType.ERROR:
                 raise Unreachable(f"{self.address}: {ws.exception()}")
+
+    def _behind(self) -> bool:
+        """Whether the front has PREFETCH lines or more here still unread."""
+        mirror = self._consoles.get(self._watching or "")
+        return mirror is not None and mirror.next - self._read_to >= PREFETCH
+
+    def _release(self) -> None:
+        """The front read: the acks held back go (the daemon may send again)."""
+        while self._held and not self._behind():
+            self._held -= 1
+            self._send({"op": "ack"})
 
     def _receive(self, message: Any) -> bool:
         """Take one stream message; whether it was a console chunk (to acknowledge)."""
@@ -178,7 +198,9 @@ class RemoteControl(RestCalls):
         if kind == "pool":
             self._take_snapshots(from_json(message["snapshots"], list[InstanceSnapshot]))
         elif kind == "console":
-            self._take_console(str(message["name"]), chunk_of(message["chunk"]))
+            chunk = (chunk_of_columns(message["columns"]) if "columns" in message
+                     else chunk_of(message["chunk"]))
+            self._take_console(str(message["name"]), chunk)
             return True
         elif kind == "changes":
             self._read_listing()
@@ -266,7 +288,8 @@ class RemoteControl(RestCalls):
         if snap is not None and snap.lines < mirror.server_cursor():
             mirror.renumber()  # the daemon's ring is behind ours: it started over
         self._asked = mirror.server_cursor()
-        self._send({"op": "console", "name": name, "cursor": self._asked})
+        self._held = 0  # a new subscription starts with an empty window
+        self._send({"op": "console", "name": name, "cursor": self._asked, "form": "columns"})
 
     def _take_console(self, name: str, chunk: ConsoleChunk) -> None:
         # A chunk of a console no longer watched is late: the next
@@ -305,7 +328,10 @@ class RemoteControl(RestCalls):
         return self._watch(name).start()
 
     def console_since(self, name: str, cursor: int) -> ConsoleChunk:
-        return self._watch(name).since(cursor)
+        chunk = self._watch(name).since(cursor)
+        self._read_to = chunk.next_cursor
+        self._release()
+        return chunk
 
     def crashes(self) -> list[Crash]:
         return list(self._crashes)

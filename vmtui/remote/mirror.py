@@ -4,6 +4,7 @@ here so the front's cursor reads never wait for the network."""
 from __future__ import annotations
 
 import collections
+from operator import itemgetter
 from typing import Any
 
 from vmtui.backends.console.ring import Line
@@ -32,6 +33,38 @@ def chunk_of(data: Any) -> ConsoleChunk:
             and isinstance(chunk.partial, str)):
         raise ValueError("not a console chunk: missed, next_cursor or partial")
     return chunk
+
+
+def chunk_of_columns(data: Any) -> ConsoleChunk:
+    """The :class:`ConsoleChunk` a stream message of the columns form carries
+    (``{"op": "console", ..., "form": "columns"}``: four lists, zipped back into
+    lines here; every item's type is checked by ``map`` in C, ~0.3 µs a line).
+
+    Raises:
+        ValueError: ``data`` is not a chunk in columns.
+    """
+    try:
+        columns = [data["seqs"], data["sources"], data["texts"], data["at"]]
+        missed, next_cursor, partial = data["missed"], data["next_cursor"], data["partial"]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a console chunk: {exc!r}") from None
+    if any(type(c) is not list for c in columns) or len({len(c) for c in columns}) != 1:
+        raise ValueError("not a console chunk: seqs, sources, texts and at must be "
+                         "lists of one length")
+    seqs, sources, texts, ats = columns
+    if (not set(map(type, seqs)) <= {int} or not set(map(type, sources)) <= {str}
+            or not set(map(type, texts)) <= {str}):
+        raise ValueError("not a console chunk: seqs must be whole numbers, "
+                         "sources and texts strings")
+    at_types = set(map(type, ats))
+    if not at_types <= {float, int}:
+        raise ValueError("not a console chunk: at must be numbers")
+    if int in at_types:
+        ats = [float(at) for at in ats]
+    if not (type(missed) is type(next_cursor) is int and isinstance(partial, str)):
+        raise ValueError("not a console chunk: missed, next_cursor or partial")
+    return ConsoleChunk(list(zip(seqs, sources, texts, ats, strict=True)), missed,
+                        next_cursor, partial)
 
 
 class ConsoleMirror:
@@ -76,7 +109,15 @@ class ConsoleMirror:
             return False
         if self.base is None:
             self.base = asked + chunk.missed + self.offset
-        for seq, source, text, at in chunk.lines:
+        lines = chunk.lines
+        if (lines and not self.offset and lines[0][0] >= self.next
+                and list(map(itemgetter(0), lines)) == list(range(lines[0][0],
+                                                                  lines[0][0] + len(lines)))):
+            # The usual chunk: numbers in a row after ours, none renumbered.
+            self.lines.extend(lines)
+            self.next = lines[-1][0] + 1
+            lines = []
+        for seq, source, text, at in lines:
             local = seq + self.offset
             if local >= self.next:
                 self.lines.append((local, source, text, at))
