@@ -4,68 +4,20 @@ socket) and the token a TCP client sends."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
+# One address scheme for the daemon and its clients: the daemon's module defines it.
+from vmtui.serve.addresses import Address, AddressError, parse_address, socket_folder
+
+__all__ = ["TOKEN_ENV", "Address", "AddressError", "default_address", "is_address",
+           "parse_address", "read_token", "resolve", "socket_folder"]
+
 TOKEN_ENV = "VMTUI_TOKEN"
-
-
-class AddressError(ValueError):
-    """An address, socket folder or token file the client cannot use (the message says why)."""
-
-
-@dataclass(frozen=True)
-class Address:
-    """``unix:PATH`` or ``tcp:HOST:PORT``."""
-
-    kind: str  # "unix" or "tcp"
-    path: Path | None = None
-    host: str = ""
-    port: int = 0
-
-    def __str__(self) -> str:
-        if self.kind == "unix":
-            return f"unix:{self.path}"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"tcp:{host}:{self.port}"
-
-    @property
-    def base_url(self) -> str:
-        """The URL every path is joined to (a Unix socket's host name is a placeholder)."""
-        if self.kind == "unix":
-            return "http://vmtui"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
 
 
 def is_address(text: str) -> bool:
     """Whether ``text`` is meant as an address (not a command word)."""
     return text.startswith(("unix:", "tcp:"))
-
-
-def parse_address(text: str) -> Address:
-    """``unix:PATH`` or ``tcp:HOST:PORT`` (an IPv6 host in brackets).
-
-    Raises:
-        AddressError: neither form, or a bad port.
-    """
-    kind, sep, rest = text.partition(":")
-    if not sep or kind not in ("unix", "tcp") or not rest:
-        raise AddressError(f"{text!r}: an address is unix:PATH or tcp:HOST:PORT")
-    if kind == "unix":
-        return Address("unix", path=Path(rest).expanduser())
-    host, sep, port = rest.rpartition(":")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
-        raise AddressError(f"{text!r}: a TCP address is tcp:HOST:PORT (a port 1 to 65535)")
-    return Address("tcp", host=host, port=int(port))
-
-
-def socket_folder(workdir: Path | None = None) -> Path:
-    """Where daemons put their default sockets: $XDG_RUNTIME_DIR/vmtui, else
-    <workdir>/.vmtui (the current folder unless given)."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    return Path(runtime) / "vmtui" if runtime else (workdir or Path.cwd()) / ".vmtui"
 
 
 def default_address(name: str | None = None, workdir: Path | None = None) -> Address:
@@ -97,7 +49,12 @@ def default_address(name: str | None = None, workdir: Path | None = None) -> Add
 
 def resolve(address: str | None, name: str | None = None) -> Address:
     """The address given, else the default socket (see :func:`default_address`)."""
-    return parse_address(address) if address else default_address(name)
+    if not address:
+        return default_address(name)
+    found = parse_address(address)
+    if found.kind == "tcp" and found.port == 0:
+        raise AddressError(f"{address!r}: a client needs the daemon's port (1 to 65535)")
+    return found
 
 
 def read_token(token_file: str | None) -> str | None:

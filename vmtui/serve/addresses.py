@@ -1,5 +1,5 @@
-"""Where the daemon listens and keeps its state: addresses, the default socket,
-the state folder and its tokens."""
+"""Where the daemon listens and keeps its state: addresses (the daemon's and its
+clients' one scheme), the default socket, the state folder and its tokens."""
 
 from __future__ import annotations
 
@@ -35,6 +35,14 @@ class Address:
         return f"tcp:{host}:{self.port}"
 
     @property
+    def base_url(self) -> str:
+        """The URL a client joins every path to (a Unix socket's host name is a placeholder)."""
+        if self.kind == "unix":
+            return "http://vmtui"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
     def loopback(self) -> bool:
         """A TCP address only this machine reaches (a Unix socket always is)."""
         if self.kind == "unix" or self.host == "localhost":
@@ -63,10 +71,11 @@ def parse_address(text: str) -> Address:
     return Address("tcp", host=host, port=int(port))
 
 
-def socket_folder(workdir: Path) -> Path:
-    """Where default sockets live: $XDG_RUNTIME_DIR/vmtui, else <workdir>/.vmtui."""
+def socket_folder(workdir: Path | None = None) -> Path:
+    """Where default sockets live: $XDG_RUNTIME_DIR/vmtui, else <workdir>/.vmtui
+    (the current folder's, for a client given no workdir)."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
-    return Path(runtime) / "vmtui" if runtime else workdir / ".vmtui"
+    return Path(runtime) / "vmtui" if runtime else (workdir or Path.cwd()) / ".vmtui"
 
 
 def default_socket(name: str, workdir: Path) -> Address:
