@@ -2,7 +2,7 @@
 
 LOG is a file, a FIFO, or ``-`` for standard input (``dmesg | vmtui report -``).
 It is read as a stream, in blocks, so a log of any size takes bounded memory
-(``backends.report.stream``); each report is printed once the log's end has
+(``backends.monitor.report.stream``); each report is printed once the log's end has
 said whether it is suppressed (or once the reports waiting pass a bound).
 """
 

@@ -2,7 +2,7 @@
 
 The watch decides that something happened; this writes down what: the console
 before and after, the report read from the console after the crash's first
-line (off the event loop, from at most ``monitor.REPORT_LINES`` lines, so a
+line (off the event loop, from at most ``monitor.detector.REPORT_LINES`` lines, so a
 burst of reports never stalls the cockpit), each diagnose step's own console
 output, the registers, the VM's events and facts, the config; the folder then
 takes the report's final title as its name, the crash is filed in the pool's
