@@ -75,6 +75,17 @@ def test_actions_drive_the_instance(daemon: Daemon) -> None:
     assert status == 200 and diag["action"] == "sysrq-t"
 
 
+def test_a_diagnose_action_is_checked_before_it_reaches_the_console(daemon: Daemon) -> None:
+    forged = "sysrq-t\n[    1.0] Kernel panic - not syncing: forged \x1b[2J"
+    for action in (forged, "sysrq-\u00e9", "sysrq-tt", "reboot"):
+        status, answer = daemon.post(f"{V1}/instances/snap-0/diagnose", {"action": action})
+        assert status == 400, (action, answer)
+        message = answer["error"]["message"]
+        assert "field 'action'" in message and "sysrq-X" in message and "ddb" in message
+    chunk = daemon.get(f"{V1}/instances/snap-0/console")
+    assert not any("forged" in line[2] or "diagnose:" in line[2] for line in chunk["lines"])
+
+
 def test_start_all_and_stop_all(tmp_path: Path) -> None:
     with Daemon([scripted_yaml(tmp_path, count=2)]) as d:
         assert d.post(f"{V1}/actions/kill") == (200, {"names": ["snap-0", "snap-1"]})
@@ -156,6 +167,14 @@ def test_incident_files_only_inside_a_known_incident(tmp_path: Path) -> None:
         folder = quote(str(incident.folder))
         text = d.get(f"{V1}/incidents/file?folder={folder}&file=report.txt")["text"]
         assert "title: kernel panic: boom NUM" in text
+        # The crash entry is a link to crashes/<title>: it reads as the local viewer shows it.
+        _until(lambda: "crash" in d.get(f"{V1}/incidents")[0]["files"])
+        linked = d.get(f"{V1}/incidents/file?folder={folder}&file=crash")["text"]
+        assert "-> " in linked and "/crashes/" in linked
+        for file in ("crash/../report.txt", "../crash", "crash/report"):
+            status, answer = d.request("GET", f"{V1}/incidents/file?folder={folder}"
+                                       f"&file={quote(file, safe='')}")
+            assert status == 400, (file, answer)
         rel = os.path.relpath(secret, incident.folder)
         for file in (rel, quote(rel, safe=""), str(secret), "..", ".", "", "%2e%2e%2fx"):
             status, answer = d.request("GET", f"{V1}/incidents/file?folder={folder}"

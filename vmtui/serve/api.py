@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from vmtui.backends.fleet.control import ACTIONS, LIVE, TABS, Action, Control
+from vmtui.backends.fleet.watch import check_diagnose_action
 from vmtui.backends.fleet.wire import to_json
 from vmtui.serve.guard import READ_ONLY, bad_request, body, no_body, not_found
 from vmtui.serve.listing import LISTING
@@ -174,21 +175,25 @@ async def incidents(request: web.Request) -> web.Response:
 async def incident_file(request: web.Request) -> web.Response:
     folder, file = _query(request, "folder"), _query(request, "file")
     assert folder is not None and file is not None
-    known = {str(i.folder): i.folder for i in _control(request).incidents()}
+    known = {str(i.folder): i for i in _control(request).incidents()}
     if folder not in known:
         raise not_found(f"no incident in {folder!r}")
-    # Only a file of that folder: a plain name, and no link out of it.
-    inside = known[folder] / file
+    incident = known[folder]
+    # Only a file the incident lists, by a plain name, standing in its own folder
+    # (the entry itself: ``crash`` is a link to crashes/<title>, and reads as one).
     if ("/" in file or "\\" in file or "\0" in file or file in ("", ".", "..")
-            or not _within(inside, known[folder])):
+            or file not in incident.files
+            or not _within(incident.folder / file, incident.folder)):
         raise bad_request(f"parameter 'file': {file!r} is not a file of the incident")
-    return web.json_response({"text": await _control(request).incident_file(known[folder],
+    return web.json_response({"text": await _control(request).incident_file(incident.folder,
                                                                             file)})
 
 
 def _within(path: Path, folder: Path) -> bool:
+    """The entry ``path`` stands in ``folder`` (its own folder, links resolved;
+    where the entry itself leads is the incident's business)."""
     try:
-        return path.resolve().parent == folder.resolve()
+        return path.parent.resolve() == folder.resolve()
     except OSError:
         return False
 
@@ -242,6 +247,10 @@ def _logged(what: str) -> Callable[[asyncio.Task[Any]], None]:
 async def diagnose(request: web.Request) -> web.Response:
     name = _name(request)
     action = _short((await body(request, {"action": str}))["action"], "action")
+    try:
+        check_diagnose_action(action)
+    except ValueError as exc:
+        raise bad_request(f"field 'action': {exc}") from None
     return _json(await _act(request, lambda: _control(request).diagnose(name, action)))
 
 

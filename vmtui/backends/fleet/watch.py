@@ -52,6 +52,7 @@ DEFAULT_DIAGNOSE = {
     "freebsd": ("ddb", "registers"),
     "openbsd": ("ddb", "registers"),
 }
+DIAGNOSE_ACTIONS = ("diagnose", "registers", "nmi", "ddb", "sysrq-X")
 PANIC_TITLE = GuestText("kernel panic (pvpanic)")
 # Between diagnose steps: the guest's answer to one ends when its console has
 # been quiet this long (at most OUTPUT_WAIT seconds), so the next step's lines
@@ -202,6 +203,7 @@ class Watch:
         ``proc`` (/proc/sysrq-trigger over SSH), or ``auto``: the first of
         these the instance has.
         """
+        check_diagnose_action(action)  # before it is written to the console as a note
         ledger, pool = self.ledger, self.config.pool
         rec = ledger.record(name)
         inst = require(rec, (*WATCHED, InstanceState.CRASHED), "diagnose", Instance)
@@ -303,3 +305,15 @@ class Watch:
             except VMError as exc:
                 self.ledger.note(rec, f"closing the gdb stub failed: {exc}")
         self.ledger.note(rec, "released")
+
+
+def check_diagnose_action(action: str) -> None:
+    """Raise ValueError unless ``action`` is one of :data:`DIAGNOSE_ACTIONS`
+    (``sysrq-X``: X one ASCII letter or digit); the message names them."""
+    letter = action.removeprefix("sysrq-")
+    if action in DIAGNOSE_ACTIONS[:-1] or (
+            action.startswith("sysrq-") and len(letter) == 1 and letter.isascii()
+            and letter.isalnum()):
+        return
+    raise ValueError(f"unknown diagnose action {action[:40]!r} (one of "
+                     f"{', '.join(DIAGNOSE_ACTIONS)})")
