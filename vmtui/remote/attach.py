@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vmtui.backends.vm.errors import VMError
 from vmtui.remote.address import AddressError, read_token, resolve
 from vmtui.remote.control import RemoteControl
 
+if TYPE_CHECKING:
+    from vmtui.app import VmtuiApp
+
 EXIT_USAGE = 2
+READ_ONLY = "read-only token: you can look, not act"
 
 
 def attach_command(args: argparse.Namespace) -> int:
@@ -31,13 +37,25 @@ async def _attach(control: RemoteControl) -> int:
         await control.close()
         print(f"vmtui: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from vmtui.app import VmtuiApp  # the front, once there is something to show
-
-    # Nothing to boot (the daemon runs the pools), and nothing stops when it
-    # quits: closing a RemoteControl closes the connection only.
-    app = VmtuiApp(control, boot=False)
+    app = attached_app(control)
     try:
         await app.run_async()
     finally:
         await control.close()
     return app.return_code or 0
+
+
+def attached_app(control: RemoteControl) -> VmtuiApp:
+    """The front on ``control``; it says once when the token is read-only."""
+    import vmtui.app  # the front, once there is something to show
+
+    class Attached(vmtui.app.VmtuiApp):
+        CSS_PATH = str(Path(vmtui.app.__file__).with_name("vmtui.tcss"))  # not beside this
+
+        def on_ready(self) -> None:
+            if control.read_only:
+                self.notify(READ_ONLY, severity="warning", timeout=10)
+
+    # Nothing to boot (the daemon runs the pools), and nothing stops when it
+    # quits: closing a RemoteControl closes the connection only.
+    return Attached(control, boot=False)

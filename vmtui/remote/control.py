@@ -30,7 +30,7 @@ from vmtui.backends.monitor.crashes import Crash
 from vmtui.backends.monitor.evidence import Incident
 from vmtui.backends.vm.errors import VMError
 from vmtui.remote.address import Address
-from vmtui.remote.errors import NotFound, Refused, Unreachable
+from vmtui.remote.errors import Incompatible, NotFound, Refused, Unreachable
 from vmtui.remote.http import Api
 from vmtui.remote.mirror import ConsoleMirror, chunk_of, chunk_of_columns
 from vmtui.remote.rest import RestCalls
@@ -94,7 +94,7 @@ class RemoteControl(RestCalls):
         Raises:
             Unreachable: no daemon answers at the address.
             Refused: it refused the token.
-            VMError: it speaks another API version.
+            Incompatible: it speaks another API version.
         """
         await self._refresh()
         self._task = asyncio.create_task(self._run(), name=f"stream {self.address}")
@@ -108,24 +108,35 @@ class RemoteControl(RestCalls):
         return self._status
 
     async def _run(self) -> None:
+        """Stream; on any failure say why and connect again (another API: stop)."""
         delay = self.backoff[0]
         first = True
-        while not self._closed:
-            try:
-                await self._stream(first)
-                reason = "the daemon closed the connection"
-            except (Unreachable, Refused) as exc:
-                reason = str(exc)
-            except (aiohttp.ClientError, OSError, ValueError) as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-            if self._closed:
-                return
-            if self._status == "":  # it was live: try again soon
-                delay = self.backoff[0]
-            first = False
-            self._down(f"{reason}; reconnecting")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.backoff[1])
+        try:
+            while not self._closed:
+                try:
+                    await self._stream(first)
+                    reason = "the daemon closed the connection"
+                except asyncio.CancelledError:
+                    raise
+                except Incompatible as exc:
+                    self._down(str(exc))  # no point trying again: this client cannot read it
+                    return
+                except (Unreachable, Refused) as exc:
+                    reason = str(exc)
+                except Exception as exc:  # whatever it was, the state here is stale now
+                    log.debug("stream", exc_info=True)
+                    reason = f"{type(exc).__name__}: {exc}"
+                if self._closed:
+                    return
+                if self._status == "":  # it was live: try again soon
+                    delay = self.backoff[0]
+                first = False
+                self._down(f"{reason}; reconnecting")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff[1])
+        finally:
+            if self._status == "" and not self._closed:  # never stale data shown as live
+                self._down("the connection task ended")
 
     def _down(self, why: str) -> None:
         self._live.clear()
@@ -193,7 +204,16 @@ class RemoteControl(RestCalls):
             self._send({"op": "ack"})
 
     def _receive(self, message: Any) -> bool:
-        """Take one stream message; whether it was a console chunk (to acknowledge)."""
+        """Take one stream message; whether it was a console chunk (to acknowledge).
+        One this client cannot read is a ValueError: the connection is made again."""
+        try:
+            return self._take(message)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            kind = message.get("type") if isinstance(message, dict) else None
+            raise ValueError(f"a {kind!r} stream message this client cannot read: "
+                             f"{type(exc).__name__}: {exc}") from exc
+
+    def _take(self, message: Any) -> bool:
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "pool":
             self._take_snapshots(from_json(message["snapshots"], list[InstanceSnapshot]))
@@ -216,8 +236,9 @@ class RemoteControl(RestCalls):
             self.api.call("GET", "/instances"), self.api.call("GET", "/crashes"),
             self.api.call("GET", "/incidents"))
         if not isinstance(version, dict) or version.get("api") != API_VERSION:
-            raise VMError(f"{self.address}: the daemon speaks API {version!r}, "
-                          f"not {API_VERSION}")
+            spoken = version.get("api") if isinstance(version, dict) else version
+            raise Incompatible(f"the daemon speaks API v{spoken}; this client v{API_VERSION} "
+                               "(not reconnecting)")
         self.read_only = bool(version.get("read_only"))
         self.daemon_version = str(version.get("vmtui", ""))
         self._pools = from_json(pools, list[PoolInfo])
@@ -240,10 +261,11 @@ class RemoteControl(RestCalls):
             try:
                 data = await self.api.call("GET", "/totals",
                                            params=[("instance", n) for n in key])
-            except (VMError, KeyError) as exc:
+                totals = from_json(data, PoolTotals)
+            except (VMError, KeyError, TypeError, ValueError) as exc:
                 log.debug("totals: %s", exc)
                 return
-            self._totals[key] = from_json(data, PoolTotals)
+            self._totals[key] = totals
 
     def _read_listing(self) -> None:
         if self._listing_task is not None and not self._listing_task.done():
@@ -257,11 +279,12 @@ class RemoteControl(RestCalls):
             try:
                 crashes, incidents = await asyncio.gather(
                     self.api.call("GET", "/crashes"), self.api.call("GET", "/incidents"))
-            except (VMError, KeyError) as exc:
+                crash_list = from_json(crashes, list[Crash])
+                incident_list = from_json(incidents, list[Incident])
+            except (VMError, KeyError, TypeError, ValueError) as exc:
                 log.debug("crashes and incidents: %s", exc)
                 return  # read again on reconnection
-            self._crashes = from_json(crashes, list[Crash])
-            self._incidents = from_json(incidents, list[Incident])
+            self._crashes, self._incidents = crash_list, incident_list
             self._changes += 1
             if not self._listing_again:
                 return

@@ -16,6 +16,10 @@ class Refused(VMError):
     """The daemon refused the token (401: missing or wrong; 403: read-only)."""
 
 
+class Incompatible(VMError):
+    """The daemon speaks another API version (trying again will not help)."""
+
+
 class BadRequest(VMError):
     """The daemon found the request malformed (a client bug or a bad argument)."""
 

@@ -23,11 +23,16 @@ def part(text: str) -> str:
 
 
 class Api:
-    """The daemon at ``address``; its session is made on first use, in the running loop."""
+    """The daemon at ``address``; its session is made on first use, in the running loop.
+
+    The token goes over TCP only: a Unix socket needs none (its 0700 folder is
+    the boundary), and a socket someone else made must not learn it.
+    """
 
     def __init__(self, address: Address, token: str | None = None) -> None:
         self.address = address
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._headers = ({"Authorization": f"Bearer {token}"}
+                         if token and address.kind == "tcp" else {})
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
@@ -76,12 +81,17 @@ class Api:
         """The stream's WebSocket (its heartbeat notices a daemon gone silent).
 
         Raises:
-            Unreachable, Refused: as :meth:`call`.
+            Unreachable: as :meth:`call`, or a 5xx answer (the daemon's stream
+                limit, say): worth trying again later.
+            Refused: as :meth:`call`.
         """
         try:
             return await self.session().ws_connect(API + "/stream", heartbeat=5.0,
                                                    max_msg_size=64 * 2**20)
         except aiohttp.WSServerHandshakeError as exc:
+            if exc.status >= 500:  # the daemon is there but cannot take us now: try later
+                raise Unreachable(f"{self.address}: the stream was refused with HTTP "
+                                  f"{exc.status} ({exc.message})") from exc
             raise error_of(exc.status, {"error": {"type": "", "message": exc.message}}) \
                 from exc
         except (aiohttp.ClientConnectionError, OSError, TimeoutError) as exc:

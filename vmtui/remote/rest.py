@@ -9,8 +9,23 @@ from vmtui.backends.fleet.control import Action
 from vmtui.backends.fleet.inspection import Table
 from vmtui.backends.fleet.wire import from_json, to_json
 from vmtui.backends.vm.diagnose import Diagnosis
+from vmtui.backends.vm.errors import VMError
 from vmtui.backends.vm.qmp_types import VMSnapshot
+from vmtui.remote.errors import NotFound
 from vmtui.remote.http import Api, part
+
+
+async def _text(api: Api, path: str, params: dict[str, str]) -> dict[str, object]:
+    """A file's answer; a file the daemon does not have is a VMError, as
+    :class:`~vmtui.backends.fleet.control.Control` says (LocalControl's too)."""
+    try:
+        data = await api.call("GET", path, params=params)
+    except NotFound as exc:
+        raise VMError(str(exc)) from exc
+    if not isinstance(data, dict):
+        raise VMError(f"{api.address}: GET {path} answered {type(data).__name__}, "
+                      "not an object")
+    return data
 
 
 class RestCalls:
@@ -25,16 +40,15 @@ class RestCalls:
         return from_json(data, list[str])  # type: ignore[no-any-return]
 
     async def crash_report(self, title: str) -> str:
-        data = await self.api.call("GET", "/crashes/report", params={"title": title})
+        data = await _text(self.api, "/crashes/report", {"title": title})
         return str(data["text"])
 
     async def crash_log(self, title: str) -> tuple[str, str]:
-        data = await self.api.call("GET", "/crashes/log", params={"title": title})
+        data = await _text(self.api, "/crashes/log", {"title": title})
         return str(data["name"]), str(data["text"])
 
     async def incident_file(self, folder: Path, file: str) -> str:
-        data = await self.api.call("GET", "/incidents/file",
-                                   params={"folder": str(folder), "file": file})
+        data = await _text(self.api, "/incidents/file", {"folder": str(folder), "file": file})
         return str(data["text"])
 
     async def inspect(self, name: str, tab: str) -> Table:
