@@ -97,6 +97,6 @@ def test_ctl_help_documents_the_exit_statuses() -> None:
     shown = ctl("--help")
     assert shown.returncode == 0
     for line in ("0  done", "1  the daemon refused or failed the action",
-                 "2  usage error, bad address, daemon unreachable, or token refused",
+                 "2  usage error, bad address, daemon unreachable or not answering in time",
                  "start-all / stop-all", "diagnose NAME ACTION"):
         assert line in shown.stdout

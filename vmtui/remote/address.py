@@ -9,7 +9,8 @@ from pathlib import Path
 # One address scheme for the daemon and its clients: the daemon's module defines it.
 from vmtui.serve.addresses import Address, AddressError, parse_address, socket_folder
 
-__all__ = ["TOKEN_ENV", "Address", "AddressError", "default_address", "is_address",
+__all__ = ["TOKEN_ENV", "Address", "AddressError", "check_private", "default_address",
+           "is_address",
            "parse_address", "read_token", "resolve", "socket_folder"]
 
 TOKEN_ENV = "VMTUI_TOKEN"
@@ -24,9 +25,13 @@ def default_address(name: str | None = None, workdir: Path | None = None) -> Add
     """The default socket of daemon ``name``, or the only socket in the folder.
 
     Raises:
-        AddressError: no such socket, none at all, or several (``--name`` picks one).
+        AddressError: no such socket, none at all, or several (``--name`` picks one);
+            or (without $XDG_RUNTIME_DIR) a ./.vmtui that someone else could have
+            put a socket in.
     """
     folder = socket_folder(workdir)
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        check_private(folder)
     if name is not None:
         path = folder / f"{name}.sock"
         if not path.exists():
@@ -45,6 +50,27 @@ def default_address(name: str | None = None, workdir: Path | None = None) -> Add
         raise AddressError(f"several daemon sockets in {folder} ({names}): pick one "
                            "with --name NAME or give an ADDRESS")
     return Address("unix", path=sockets[0])
+
+
+def check_private(folder: Path) -> None:
+    """Refuse a socket folder not this user's own, or one others may write in.
+
+    Raises:
+        AddressError: it is someone else's, or group or other writable.
+    """
+    try:
+        st = folder.stat()
+    except FileNotFoundError:
+        return  # no socket in it either: said by the caller
+    except OSError as exc:
+        raise AddressError(f"{folder}: {exc.strerror or exc}") from exc
+    if st.st_uid != os.getuid():
+        raise AddressError(f"{folder}: belongs to uid {st.st_uid}, not to you: its sockets "
+                           "are not trusted (give an ADDRESS, or set XDG_RUNTIME_DIR)")
+    if st.st_mode & 0o022:
+        raise AddressError(f"{folder}: others may write in it (mode {st.st_mode & 0o777:o}): "
+                           f"its sockets are not trusted (chmod go-w {folder}, or give an "
+                           "ADDRESS)")
 
 
 def resolve(address: str | None, name: str | None = None) -> Address:

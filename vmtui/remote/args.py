@@ -6,13 +6,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+CTL_TIMEOUT = 60.0  # seconds vmtui ctl waits for the daemon's answer (--timeout)
 LIFECYCLE = ("boot", "start", "kill", "restart", "reset", "pause", "resume", "powerdown")
 
 EXIT_STATUSES = """\
 exit status:
   0  done
   1  the daemon refused or failed the action (its message on stderr)
-  2  usage error, bad address, daemon unreachable, or token refused
+  2  usage error, bad address, daemon unreachable or not answering in time
+     (ctl --timeout), or token refused
 
 ADDRESS is unix:PATH or tcp:HOST:PORT; without one, the only socket in
 $XDG_RUNTIME_DIR/vmtui (else ./.vmtui) is used, or NAME.sock with --name NAME.
@@ -51,7 +53,8 @@ def add_remote_commands(sub: Any) -> None:
     _common(attach)
     ctl = sub.add_parser(
         "ctl", help="ask a running 'vmtui serve' (status, crashes, actions) from scripts",
-        usage="vmtui ctl [--token-file F] [--name NAME] [ADDRESS] COMMAND [ARG...] [--json]",
+        usage="vmtui ctl [--token-file F] [--name NAME] [--timeout SECONDS] [ADDRESS] COMMAND "
+              "[ARG...] [--json]",
         description="One request to a daemon, for scripts: plain text (guest text made "
                     "inert) or --json.",
         epilog=f"{CTL_COMMANDS}\n\n{EXIT_STATUSES}",
@@ -64,4 +67,18 @@ def add_remote_commands(sub: Any) -> None:
 def ctl_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``vmtui ctl``, wherever they stand."""
     parser.add_argument("--json", action="store_true", help="JSON output (status, crashes)")
+    parser.add_argument("--timeout", metavar="SECONDS", type=seconds,
+                        help=f"give up when the daemon has not answered in SECONDS "
+                             f"(default {CTL_TIMEOUT:g}; then exit status 2)")
     _common(parser)
+
+
+def seconds(text: str) -> float:
+    """A --timeout value: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value

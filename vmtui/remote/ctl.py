@@ -2,7 +2,8 @@
 
 Plain text by default (guest text made inert), JSON with ``--json``; exit
 status 0 done, 1 the daemon refused or failed it, 2 usage, address,
-unreachable daemon or refused token (see :data:`~vmtui.remote.args.EXIT_STATUSES`).
+unreachable daemon, no answer within --timeout (60 s) or refused token
+(see :data:`~vmtui.remote.args.EXIT_STATUSES`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from vmtui.backends.inert import inert
 from vmtui.backends.monitor.crashes import Crash
 from vmtui.backends.vm.errors import VMError
 from vmtui.remote.address import Address, AddressError, is_address, read_token, resolve
-from vmtui.remote.args import LIFECYCLE, ctl_options
+from vmtui.remote.args import CTL_TIMEOUT, LIFECYCLE, ctl_options
 from vmtui.remote.errors import Refused, Unreachable
 from vmtui.remote.http import Api, part
 
@@ -42,7 +43,7 @@ def ctl_command(args: argparse.Namespace) -> int:
     again.add_argument("words", nargs="*")
     rest = again.parse_intermixed_args(args.words)  # options after the words (exit 2 if bad)
     words = list(rest.words)
-    for key in ("json", "token_file", "name"):
+    for key in ("json", "token_file", "name", "timeout"):
         setattr(args, key, getattr(rest, key) or getattr(args, key))
     try:
         if not words:
@@ -53,13 +54,19 @@ def ctl_command(args: argparse.Namespace) -> int:
     except (AddressError, Usage) as exc:
         print(f"vmtui ctl: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return asyncio.run(_run(address, token, request))
+    return asyncio.run(_run(address, token, request, args.timeout or CTL_TIMEOUT))
 
 
-async def _run(address: Address, token: str | None, request: Request) -> int:
+async def _run(address: Address, token: str | None, request: Request,
+               timeout: float = CTL_TIMEOUT) -> int:
     api = Api(address, token)
     try:
-        out = await request(api)
+        async with asyncio.timeout(timeout):
+            out = await request(api)
+    except TimeoutError:
+        print(f"vmtui ctl: {address}: no answer in {timeout:g} s (a wedged daemon? "
+              "--timeout SECONDS waits longer)", file=sys.stderr)
+        return EXIT_USAGE
     except (Unreachable, Refused) as exc:
         print(f"vmtui ctl: {exc}", file=sys.stderr)
         return EXIT_USAGE
