@@ -4,6 +4,8 @@ a daemon started again on the same workdir lists the earlier crashes."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -64,3 +66,29 @@ def test_sigterm_leaves_no_qemu(guest: Guest, tmp_path: Path) -> None:
         assert qemu_pids_in(tmp_path / "work")
         assert d.stop(signal.SIGTERM) == 0
     assert qemu_pids_in(tmp_path / "work") == set()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGQUIT])
+def test_sighup_and_sigquit_stop_like_sigterm(tmp_path: Path, sig: int) -> None:
+    with Daemon([scripted_yaml(tmp_path, count=2)]) as d:
+        assert d.stop(sig) == 0
+        assert "every VM stopped, every file closed" in d.stderr
+        assert not d.sock.exists()
+
+
+def test_a_second_daemon_on_the_same_pool_is_refused_at_once(tmp_path: Path) -> None:
+    config = scripted_yaml(tmp_path, count=1)
+    with Daemon([config]) as first:
+        started = time.monotonic()
+        second = subprocess.run(
+            [sys.executable, "-m", "vmtui", "serve", str(config), "--listen",
+             f"unix:{tmp_path / 'other.sock'}"], capture_output=True, text=True, timeout=60)
+        assert time.monotonic() - started < 20
+        assert second.returncode == 1
+        assert f"the workdir {first.workdir} is in use" in second.stderr
+        assert f"pid {first.proc.pid}" in second.stderr
+        assert not (tmp_path / "other.sock").exists()
+        assert first.get("/api/v1/instances")[0]["name"] == "snap-0"  # the first one serves on
+        assert first.stop() == 0
+    with Daemon([config]) as again:  # the lock went with its holder
+        assert again.stop() == 0

@@ -110,7 +110,12 @@ def _run_app(*configs: Config) -> int:
     from vmtui.backends.fleet.fleets import Fleets
     from vmtui.backends.fleet.local import LocalControl
     from vmtui.backends.vm.errors import VMError
+    from vmtui.serve.lock import LockError, lock_workdirs, this_process
 
+    try:  # held until the process ends: one vmtui (app or daemon) per workdir
+        locks = lock_workdirs([c.pool.workdir for c in configs], this_process())
+    except LockError as exc:
+        return _fail(str(exc))
     try:
         fleets = [Fleet(config) for config in configs]
     except OSError as exc:
@@ -121,6 +126,7 @@ def _run_app(*configs: Config) -> int:
         return _fail(str(exc), EXIT_CONFIG)
     app = VmtuiApp(LocalControl(shown), confirm_quit=True)  # q asks while VMs run
     app.run()
+    locks.release()
     return app.return_code or 0
 
 

@@ -1,11 +1,13 @@
 """The daemon's body: the app on one runner, its sites, its lifetime, signals.
 
-Order matters: the sites are bound before any VM boots (a busy port or a live
-socket fails the start with nothing to undo), and on SIGTERM/SIGINT the
-runner's cleanup closes the streams first, then the Control (every QEMU gone,
-every file flushed). A second signal while closing is ignored and logged:
-closing must finish for no QEMU to be left (a SIGKILL still leaves none: each
-QEMU dies with its parent).
+Order matters: the workdirs are locked (one vmtui per pool), then the sites
+are bound before any VM boots (a busy port or a live socket fails the start
+with nothing to undo). On SIGTERM, SIGINT, SIGHUP or SIGQUIT the runner's
+cleanup closes the streams first, then the Control (every QEMU gone, every
+file flushed); an exception anywhere after the runner's setup takes the same
+way out. A second signal while closing is ignored and logged: closing must
+finish for no VM to be left. A SIGKILL skips all that: a local QEMU still dies
+with its parent (PDEATHSIG), a libvirt domain does not (libvirtd owns it).
 """
 
 from __future__ import annotations
@@ -45,10 +47,12 @@ from vmtui.serve.addresses import (
 )
 from vmtui.serve.guard import guard
 from vmtui.serve.listing import LISTING, Listing
+from vmtui.serve.lock import LockError, lock_workdirs, this_process
 from vmtui.serve.metrics import METRICS_REGISTRY, metrics, registry_for
 from vmtui.serve.state import ACTIONS, CONTROL, STREAMS, TOKENS, VERSION, Actions, log
 
 EXIT_CONFIG = 2
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 MAX_BODY = 1024 * 1024  # bytes of a request body; past it: 413
 
 
@@ -57,6 +61,7 @@ class _Lifetime:
 
     def __init__(self) -> None:
         self.task: asyncio.Task[None] | None = None
+        self.closed = False  # the Control was closed (by the cleanup context)
 
 
 LIFETIME = web.AppKey("lifetime", _Lifetime)
@@ -70,8 +75,11 @@ async def _control_context(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    await app[ACTIONS].close()
-    await app[CONTROL].close()
+    try:
+        await app[ACTIONS].close()
+    finally:
+        app[LIFETIME].closed = True
+        await app[CONTROL].close()
     log.info("every VM stopped, every file closed")
 
 
@@ -120,43 +128,56 @@ async def _serve(control: Control, addresses: list[Address], tokens: Tokens,
         log.info("%s: stopping", signal.Signals(signum).name)
         stop.set()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, on_signal, signum)
     app = build_app(control, tokens)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0,
                            access_log=logging.getLogger("aiohttp.access") if debug else None)
-    await runner.setup()
     sockets: list[Path] = []
-    try:
-        for address in addresses:
-            if address.kind == "unix":
-                assert address.path is not None
-                await _unix_site(runner, address.path)
-                sockets.append(address.path)
-                _say(f"listening on {address}")
-                continue
-            before = set(map(str, runner.addresses))
-            await web.TCPSite(runner, address.host, address.port, shutdown_timeout=5.0).start()
-            bound = [a for a in runner.addresses if str(a) not in before]
-            port = bound[0][1] if bound else address.port
-            _say(f"listening on {Address('tcp', host=address.host, port=port)} "
-                 f"(tokens: {tokens.full_file}, read-only: {tokens.read_only_file})")
-            if not address.loopback:
-                print(f"vmtui serve: warning: {address} is reachable from other machines; "
-                      "anyone holding the token drives the VMs, over plain HTTP "
-                      "(not encrypted)", file=sys.stderr, flush=True)
-    except (AddressError, OSError) as exc:
-        print(f"vmtui serve: {exc}", file=sys.stderr, flush=True)
-        await runner.cleanup()
-        _unlink(sockets)
-        return 1
-    app[LIFETIME].task = loop.create_task(_start(control))
-    _say("started: " + ", ".join(f"{p.name} ({p.count})" for p in control.pools())
-         + "; stop with SIGTERM or Ctrl-C")
-    await stop.wait()
-    await runner.cleanup()
-    _unlink(sockets)
-    return 0
+    try:  # from here on, whatever happens, the Control is closed on the way out
+        await runner.setup()
+        try:
+            await _bind(runner, addresses, tokens, sockets)
+        except (AddressError, OSError) as exc:
+            print(f"vmtui serve: {exc}", file=sys.stderr, flush=True)
+            return 1
+        if stop.is_set():
+            log.info("stopped before the pools started")
+            return 0
+        app[LIFETIME].task = loop.create_task(_start(control))
+        _say("started: " + ", ".join(f"{p.name} ({p.count})" for p in control.pools())
+             + "; stop with SIGTERM or Ctrl-C")
+        await stop.wait()
+        return 0
+    finally:
+        try:
+            await runner.cleanup()
+        finally:
+            if not app[LIFETIME].closed:  # the cleanup context never ran, or failed early
+                await control.close()
+            _unlink(sockets)
+
+
+async def _bind(runner: web.AppRunner, addresses: list[Address], tokens: Tokens,
+                sockets: list[Path]) -> None:
+    """Start a site on every address; each Unix socket made joins ``sockets``."""
+    for address in addresses:
+        if address.kind == "unix":
+            assert address.path is not None
+            await _unix_site(runner, address.path)
+            sockets.append(address.path)
+            _say(f"listening on {address}")
+            continue
+        before = set(map(str, runner.addresses))
+        await web.TCPSite(runner, address.host, address.port, shutdown_timeout=5.0).start()
+        bound = [a for a in runner.addresses if str(a) not in before]
+        port = bound[0][1] if bound else address.port
+        _say(f"listening on {Address('tcp', host=address.host, port=port)} "
+             f"(tokens: {tokens.full_file}, read-only: {tokens.read_only_file})")
+        if not address.loopback:
+            print(f"vmtui serve: warning: {address} is reachable from other machines; "
+                  "anyone holding the token drives the VMs, over plain HTTP "
+                  "(not encrypted)", file=sys.stderr, flush=True)
 
 
 async def _start(control: Control) -> None:
@@ -203,6 +224,18 @@ def serve_command(args: argparse.Namespace) -> int:
         tokens = load_tokens(state_folder(configs[0].pool.workdir))
     except AddressError as exc:
         return _fail(str(exc), EXIT_CONFIG)
+    try:  # before binding: a second daemon on these pools touches nothing
+        locks = lock_workdirs([c.pool.workdir for c in configs], this_process())
+    except LockError as exc:
+        return _fail(str(exc))
+    try:
+        return _serve_locked(configs, addresses, tokens, args.debug)
+    finally:
+        locks.release()
+
+
+def _serve_locked(configs: list[Config], addresses: list[Address], tokens: Tokens,
+                  debug: bool) -> int:
     try:
         fleets = [Fleet(config) for config in configs]
     except OSError as exc:
@@ -211,7 +244,7 @@ def serve_command(args: argparse.Namespace) -> int:
         control = LocalControl(fleets[0] if len(fleets) == 1 else Fleets(fleets))
     except VMError as exc:
         return _fail(str(exc), EXIT_CONFIG)
-    return asyncio.run(_serve(control, addresses, tokens, args.debug))
+    return asyncio.run(_serve(control, addresses, tokens, debug))
 
 
 def _addresses(first: Config, listen: list[str], name: str | None) -> list[Address]:
