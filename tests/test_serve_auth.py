@@ -1,5 +1,5 @@
 """Tokens over TCP on a real daemon: none, wrong, read-only (403 on every POST),
-the right one; the cookie; the Origin check; the token files."""
+the right one; no cookie; the Origin check; the token files; stream slots."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from tests.serve_daemon import Daemon, scripted_yaml
 from vmtui.serve import api
+from vmtui.serve.state import MAX_STREAMS, RESERVED_STREAMS
 
 V1 = "/api/v1"
 
@@ -75,15 +76,19 @@ def test_the_read_only_token_sees_all_and_changes_nothing(daemon: Daemon) -> Non
     assert daemon.get(f"{V1}/instances/snap-0")["state"] == "running"
 
 
-def test_the_full_token_and_the_cookie_drive(daemon: Daemon) -> None:
+def test_the_full_token_drives_and_a_cookie_is_no_token(daemon: Daemon) -> None:
     full = _bearer(daemon.token)
     assert daemon.get(f"{V1}/version", tcp=True, headers=full)["read_only"] is False
     status, _ = daemon.request("POST", f"{V1}/instances/snap-1/actions/pause", tcp=True,
                                headers=full)
     assert status == 200
     assert daemon.get(f"{V1}/instances/snap-1")["state"] == "paused"
+    status, body = daemon.request("POST", f"{V1}/instances/snap-1/actions/resume", tcp=True,
+                                  headers={"Cookie": f"vmtui_token={daemon.token}"})
+    assert (status, body["error"]["type"]) == (401, "Unauthorized")
+    assert daemon.get(f"{V1}/instances/snap-1")["state"] == "paused"
     status, _ = daemon.request("POST", f"{V1}/instances/snap-1/actions/resume", tcp=True,
-                               headers={"Cookie": f"vmtui_token={daemon.token}"})
+                               headers=full)
     assert status == 200
     assert daemon.get(f"{V1}/instances/snap-1")["state"] == "running"
 
@@ -120,3 +125,27 @@ async def test_the_websocket_needs_the_token_and_a_same_site_origin(daemon: Daem
                                  headers={**_bearer(daemon.token),
                                           "Origin": "http://evil.example"})
         assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+def test_a_token_that_is_not_ascii_is_a_wrong_token(daemon: Daemon) -> None:
+    for value in ("Bearer " + daemon.token[:-1] + "\xe9", b"Bearer \xc3\xa9\xe2\x82\xac",
+                  b"Bearer \xff\xfe"):
+        status, body = daemon.request("GET", f"{V1}/version", tcp=True,
+                                      headers={"Authorization": value})  # type: ignore[dict-item]
+        assert (status, body["error"]["type"]) == (401, "Unauthorized"), value
+    assert "Traceback" not in daemon.stderr
+
+
+async def test_the_read_only_token_leaves_stream_slots_for_the_full_one(daemon: Daemon) -> None:
+    url = f"http://127.0.0.1:{daemon.port}{V1}/stream"
+    ro, full = _bearer(daemon.token_ro), _bearer(daemon.token)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        held = [await session.ws_connect(url, headers=ro)
+                for _ in range(MAX_STREAMS - RESERVED_STREAMS)]
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(url, headers=ro)
+        assert refused.value.status == 503
+        mine = await session.ws_connect(url, headers=full)  # a reserved slot
+        assert (await mine.receive_json(timeout=10))["type"] == "changes"
+        for ws in [*held, mine]:
+            await ws.close()

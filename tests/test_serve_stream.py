@@ -255,3 +255,37 @@ async def _flood(session: aiohttp.ClientSession) -> None:
 
     for start in range(0, 500, 50):
         await asyncio.gather(*(one(i) for i in range(start, start + 50)))
+
+
+class _BusyControl:
+    """What a Hub and a Stream's ops ask of a Control; set_busy recorded."""
+
+    def __init__(self) -> None:
+        self.told: list[bool] = []
+
+    def changes(self) -> int:
+        return 0
+
+    def console_start(self, name: str) -> int:
+        return 0
+
+    def set_busy(self, busy: bool) -> None:
+        self.told.append(busy)
+
+
+async def test_a_read_only_clients_busy_slows_only_its_own_socket() -> None:
+    control = _BusyControl()
+    hub = stream.Hub(control, None)  # type: ignore[arg-type]
+    ro = stream.Stream(None, hub, read_only=True)  # type: ignore[arg-type]
+    full = stream.Stream(None, hub)  # type: ignore[arg-type]
+    hub.sockets.add(ro)
+    for client in (ro, full):
+        client.receive('{"op": "console", "name": "snap-0"}')
+        client.receive('{"op": "busy", "busy": true}')
+        if client is ro:
+            assert ro.busy and control.told == []  # its socket slows; the consoles do not
+            hub.sockets.add(full)
+    assert control.told == []  # a read-only watcher is never counted as busy
+    hub.sockets.discard(ro)
+    hub.pace()
+    assert control.told == [True]  # every full watcher busy: the consoles back off

@@ -18,7 +18,6 @@ from vmtui.serve.state import TOKENS, log
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READ_ONLY = "read_only"  # request key: the request came with the read-only token
-COOKIE = "vmtui_token"
 
 # The error type a client sees for each HTTP status aiohttp itself may answer.
 _HTTP_TYPES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound"}
@@ -72,13 +71,14 @@ def _token(request: web.Request) -> str | None:
     scheme, _, value = auth.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return request.cookies.get(COOKIE)
+    return None  # no cookie: the browser's login (#26) will set one properly
 
 
 def _which_token(request: web.Request, given: str) -> str | None:
-    """"full", "read-only" or None; both compared in constant time, always."""
+    """"full", "read-only" or None; both compared in constant time, always
+    (tokens are ASCII: anything else is simply wrong)."""
     tokens = request.app[TOKENS]
-    sent = given.encode()
+    sent = given.encode("ascii", "replace")
     full = hmac.compare_digest(sent, tokens.full.encode())
     ro = hmac.compare_digest(sent, tokens.read_only.encode())
     return "full" if full else "read-only" if ro else None

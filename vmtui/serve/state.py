@@ -16,6 +16,7 @@ log = logging.getLogger("vmtui.serve")
 T = TypeVar("T")
 
 MAX_STREAMS = 256  # WebSockets at once; the next is refused with 503
+RESERVED_STREAMS = 32  # ... of them the read-only token cannot take
 
 
 class Actions:

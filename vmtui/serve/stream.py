@@ -24,9 +24,9 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from vmtui.backends.fleet.control import ConsoleChunk, Control
-from vmtui.serve.guard import error
+from vmtui.serve.guard import READ_ONLY, error
 from vmtui.serve.listing import LISTING, Listing
-from vmtui.serve.state import CONTROL, MAX_STREAMS, STREAMS, log
+from vmtui.serve.state import CONTROL, MAX_STREAMS, RESERVED_STREAMS, STREAMS, log
 
 POOL_INTERVAL = 0.5  # seconds between pool reads (at most ~2 snapshots a second)
 CONSOLE_INTERVAL = 0.05  # seconds between console reads while a chunk may go
@@ -84,9 +84,11 @@ class Hub:
 
     def pace(self) -> None:
         """Tell the Control to slow its console sources while the daemon's loop
-        lags or every client watching a console says it falls behind."""
+        lags or every client watching a console says it falls behind (a
+        read-only client's word slows its own socket, never the consoles)."""
         watchers = [s for s in self.sockets if s.console is not None]
-        busy = self.lagging or (bool(watchers) and all(s.busy for s in watchers))
+        busy = self.lagging or (bool(watchers) and all(s.busy and not s.read_only
+                                                       for s in watchers))
         if busy != self.busy:
             self.busy = busy
             self.control.set_busy(busy)
@@ -121,8 +123,9 @@ class Hub:
 class Stream:
     """One client's subscriptions, and the writer that serves them."""
 
-    def __init__(self, ws: web.WebSocketResponse, hub: Hub) -> None:
+    def __init__(self, ws: web.WebSocketResponse, hub: Hub, *, read_only: bool = False) -> None:
         self.ws, self.hub = ws, hub
+        self.read_only = read_only  # came with the read-only token
         self.wake = asyncio.Event()
         self.pool = False
         self.console: str | None = None
@@ -294,11 +297,14 @@ HUB = web.AppKey("hub", Hub)
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
-    """The WebSocket handler (bounded: MAX_STREAMS at once, then 503)."""
+    """The WebSocket handler (bounded: MAX_STREAMS at once, then 503; the last
+    RESERVED_STREAMS of them only for the full token or the Unix socket)."""
     sockets = request.app[STREAMS]
-    if len(sockets) >= MAX_STREAMS:
-        return error(503, "Unavailable", f"too many streams ({MAX_STREAMS} at once); "
-                     "try again later")
+    read_only = request[READ_ONLY]
+    limit = MAX_STREAMS - RESERVED_STREAMS if read_only else MAX_STREAMS
+    if len(sockets) >= limit:
+        return error(503, "Unavailable", f"too many streams ({limit} at once"
+                     f"{' for the read-only token' if read_only else ''}); try again later")
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE)
     if not ws.can_prepare(request).ok:
         return error(400, "BadRequest", "this is a WebSocket endpoint (Upgrade: websocket)")
@@ -306,7 +312,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     try:
         await ws.prepare(request)
         hub = request.app[HUB]
-        client = Stream(ws, hub)
+        client = Stream(ws, hub, read_only=read_only)
         hub.sockets.add(client)
         writer = asyncio.get_running_loop().create_task(client.write())
         try:
