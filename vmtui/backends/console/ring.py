@@ -58,8 +58,13 @@ class ConsoleRing:
         return list(itertools.islice(self._lines, start, None)), missed
 
     def tail(self, count: int) -> list[Line]:
-        """The newest ``count`` lines."""
-        return self.since(max(0, self.next_seq - count))[0]
+        """The newest ``count`` lines, oldest first (read from the newest end:
+        a listing asks every instance for its last line)."""
+        if count <= 0:
+            return []
+        lines = list(itertools.islice(reversed(self._lines), count))
+        lines.reverse()
+        return lines
 
     def __len__(self) -> int:
         return len(self._lines)
