@@ -201,8 +201,10 @@ def test_the_socket_and_its_folder_are_the_owners_only(tmp_path: Path) -> None:
         assert stat.S_IMODE(d.sock.stat().st_mode) == 0o600
         assert stat.S_IMODE(d.sock.parent.stat().st_mode) == 0o700
         assert d.get(f"{V1}/version")["api"] == 1
-        # A second daemon on the same socket is refused; the first carries on.
-        out = subprocess.run([sys.executable, "-m", "vmtui", "serve", str(config)],
+        # A second daemon on the same socket (another workdir, the same pool
+        # name) is refused; the first carries on.
+        other = scripted_yaml(tmp_path / "other", count=1)
+        out = subprocess.run([sys.executable, "-m", "vmtui", "serve", str(other)],
                              env={**d.env}, capture_output=True, text=True, timeout=60)
         assert out.returncode == 1 and "another daemon listens there" in out.stderr
         assert d.get(f"{V1}/version")["api"] == 1
