@@ -12,16 +12,19 @@ import pytest
 
 from tests.remote_helpers import ctl
 from vmtui.remote.address import AddressError, default_address
+from vmtui.serve.addresses import default_socket
 
 
-def test_a_default_folder_others_may_write_is_refused(
+def test_the_default_folder_is_one_place_and_others_may_not_write_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    monkeypatch.chdir(tmp_path)
-    folder = tmp_path / ".vmtui"
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    folder = tmp_path / f"vmtui-{os.getuid()}"
     folder.mkdir(mode=0o700)
     (folder / "p.sock").touch()
     assert default_address().path == folder / "p.sock"
+    # the daemon's default, wherever either runs from
+    assert default_socket("p").path == folder / "p.sock"
     folder.chmod(0o777)
     with pytest.raises(AddressError, match="others may write in it"):
         default_address()
@@ -29,6 +32,8 @@ def test_a_default_folder_others_may_write_is_refused(
         default_address("p")
     folder.chmod(0o700)
     real = os.getuid()
+    other = tmp_path / f"vmtui-{real + 1}"  # where the other uid looks: made by this one
+    other.mkdir(mode=0o700)
     monkeypatch.setattr(os, "getuid", lambda: real + 1)
     with pytest.raises(AddressError, match=f"belongs to uid {real}, not to you"):
         default_address()

@@ -21,15 +21,15 @@ def is_address(text: str) -> bool:
     return text.startswith(("unix:", "tcp:"))
 
 
-def default_address(name: str | None = None, workdir: Path | None = None) -> Address:
+def default_address(name: str | None = None) -> Address:
     """The default socket of daemon ``name``, or the only socket in the folder.
 
     Raises:
         AddressError: no such socket, none at all, or several (``--name`` picks one);
-            or (without $XDG_RUNTIME_DIR) a ./.vmtui that someone else could have
+            or (without $XDG_RUNTIME_DIR) a $TMPDIR/vmtui-UID that someone else could have
             put a socket in.
     """
-    folder = socket_folder(workdir)
+    folder = socket_folder()
     if not os.environ.get("XDG_RUNTIME_DIR"):
         check_private(folder)
     if name is not None:

@@ -71,16 +71,19 @@ def parse_address(text: str) -> Address:
     return Address("tcp", host=host, port=int(port))
 
 
-def socket_folder(workdir: Path | None = None) -> Path:
-    """Where default sockets live: $XDG_RUNTIME_DIR/vmtui, else <workdir>/.vmtui
-    (the current folder's, for a client given no workdir)."""
+def socket_folder() -> Path:
+    """Where default sockets live, the same for the daemon and its clients wherever
+    they run from: $XDG_RUNTIME_DIR/vmtui, else $TMPDIR/vmtui-UID (/tmp without
+    TMPDIR; the daemon makes it 0700 and refuses one that is not its own)."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
-    return Path(runtime) / "vmtui" if runtime else (workdir or Path.cwd()) / ".vmtui"
+    if runtime:
+        return Path(runtime) / "vmtui"
+    return Path(os.environ.get("TMPDIR") or "/tmp") / f"vmtui-{os.getuid()}"
 
 
-def default_socket(name: str, workdir: Path) -> Address:
+def default_socket(name: str) -> Address:
     """The daemon's Unix socket when no ``unix:`` address is given."""
-    return Address("unix", path=socket_folder(workdir) / f"{name}.sock")
+    return Address("unix", path=socket_folder() / f"{name}.sock")
 
 
 def private_folder(path: Path) -> Path:

@@ -147,6 +147,9 @@ async def _serve(control: Control, addresses: list[Address], tokens: Tokens,
         app[LIFETIME].task = loop.create_task(_start(control))
         _say("started: " + ", ".join(f"{p.name} ({p.count})" for p in control.pools())
              + "; stop with SIGTERM or Ctrl-C")
+        if sockets:
+            _say(f"look with: vmtui attach unix:{sockets[0]}  (or vmtui ctl "
+                 f"unix:{sockets[0]} status)")
         await stop.wait()
         return 0
     finally:
@@ -253,7 +256,7 @@ def _addresses(first: Config, listen: list[str], name: str | None) -> list[Addre
         raise AddressError(f"--name: {name!r} must be a plain name (no '/', not hidden)")
     found = [parse_address(text) for text in listen]
     if not any(a.kind == "unix" for a in found):
-        found.insert(0, default_socket(name or first.pool.name, first.pool.workdir))
+        found.insert(0, default_socket(name or first.pool.name))
     return found
 
 
