@@ -44,7 +44,9 @@ def error_of(status: int, body: Any) -> Exception:
         kind, message = "", f"HTTP {status}"
     message = message or f"HTTP {status}"
     if status == 401 or kind == "Unauthorized":
-        return Refused(f"unauthorized: {message}")
+        return Refused(f"unauthorized: {message}; give the daemon's token with "
+                       "--token-file FILE or $VMTUI_TOKEN (the daemon printed where its "
+                       "token files are: <workdir>/.vmtui/token, token-ro to look only)")
     if status == 403 or kind == "Forbidden":
         return Refused(f"forbidden: {message}")
     if kind == "NotFound" or (status == 404 and not kind):

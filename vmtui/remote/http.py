@@ -65,7 +65,8 @@ class Api:
                 text = await resp.text()
                 status = resp.status
         except (aiohttp.ClientConnectionError, OSError, TimeoutError) as exc:
-            raise Unreachable(f"{self.address}: {describe(exc)}") from exc
+            raise Unreachable(f"the daemon at {self.address} did not answer "
+                              f"({describe(exc)})") from exc
         try:
             data = json.loads(text) if text else None
         except ValueError:
