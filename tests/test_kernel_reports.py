@@ -84,7 +84,11 @@ async def trigger(guest: Guest, workdir: Path, t: Trigger) -> None:
                                  timeout=30)
         assert loaded.status == 0, loaded.describe()
         assert int(loaded.stdout) & TAINT_UNSIGNED_MODULE  # unsigned, and loaded anyway
-        writer = asyncio.ensure_future(shell.run(f"echo {t.word} > /proc/vmtui_crash",
+        # After insmod a worker frees the module's init memory once a grace period
+        # ends; a stall begun before that blocks it, and at hung_task_timeout_secs
+        # (10 s) it is reported as a hung task before the stall is (21 s). CI saw it.
+        settle = "sleep 3; " if t.word == "rcu" else ""
+        writer = asyncio.ensure_future(shell.run(f"{settle}echo {t.word} > /proc/vmtui_crash",
                                                  timeout=60))
         await fleet.wait_state(name, InstanceState.CRASHED, timeout=90)
         await fleet.watch.settle()
