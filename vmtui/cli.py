@@ -71,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("config", nargs="+", help="pool configs (YAML): one pool each")
     serve.add_argument("--listen", action="append", metavar="ADDRESS",
                        help="unix:PATH or tcp:HOST:PORT (repeatable); default: the Unix "
-                            "socket $XDG_RUNTIME_DIR/vmtui/NAME.sock")
+                            "socket $XDG_RUNTIME_DIR/vmtui/NAME.sock, else "
+                            "$TMPDIR/vmtui-UID/NAME.sock")
     serve.add_argument("--name", help="the daemon's name, for its default socket (default: "
                                       "the first pool's name)")
     guest = sub.add_parser("guest", help="the small Linux test guest")
