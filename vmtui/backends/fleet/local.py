@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from vmtui.backends.console import path as consoles
 from vmtui.backends.fleet.control import Action, ConsoleChunk, PoolInfo
@@ -18,6 +19,8 @@ from vmtui.backends.monitor.evidence import Incident
 from vmtui.backends.vm.diagnose import Diagnosis
 from vmtui.backends.vm.errors import VMError
 from vmtui.backends.vm.qmp_types import VMSnapshot
+
+T = TypeVar("T")
 
 # Each lifecycle action is one Fleets method: a table, so an unknown name
 # cannot reach an attribute that happens to share it.
@@ -111,20 +114,18 @@ class LocalControl:
         return raw.decode("utf-8", "replace").splitlines()
 
     async def crash_report(self, title: str) -> str:
-        crash = next((c for c in self.fleets.crashes() if c.title == title), None)
-        if crash is None:
-            raise VMError(f"no crash titled {title!r}")
-        try:
-            return await asyncio.to_thread(crash.newest_report)
-        except OSError as exc:
-            raise VMError(f"{crash.folder}: {exc}") from exc
+        return await self._from_crash(title, Crash.newest_report)
 
     async def crash_log(self, title: str) -> tuple[str, str]:
+        return await self._from_crash(title, Crash.newest_log)
+
+    async def _from_crash(self, title: str, read: Callable[[Crash], T]) -> T:
+        """``read`` of crash ``title``'s folder, in a thread (VMError if none, or unreadable)."""
         crash = next((c for c in self.fleets.crashes() if c.title == title), None)
         if crash is None:
             raise VMError(f"no crash titled {title!r}")
         try:
-            return await asyncio.to_thread(crash.newest_log)
+            return await asyncio.to_thread(read, crash)
         except OSError as exc:
             raise VMError(f"{crash.folder}: {exc}") from exc
 
