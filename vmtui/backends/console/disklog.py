@@ -13,6 +13,11 @@ the disk takes writes again, and if the log is closed first the file is cut
 back to the line's start. The lines the backlog dropped are missing exactly
 between what reached the file and what waits, so the note that says how many
 is written there, before the first line after the gap.
+
+Beside the file, ``console.log.idx`` (see ``timeindex``) says when and by
+which source each stretch was written, for the search across instances. An
+entry is made when a write finds the file healthy and nothing waiting; lines
+written after a failure take the time and source of the entry before them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from vmtui.backends.console.timeindex import IndexWriter
 
 Clock = Callable[[], float]
 
@@ -42,9 +49,12 @@ class ConsoleLog:
 
     def __init__(self, path: Path, on_trouble: Callable[[str], None], *,
                  retry: float = 1.0, backlog: int = 8 << 20, clock: Clock = time.monotonic,
-                 ) -> None:
+                 wallclock: Clock = time.time) -> None:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._size = os.fstat(self._fd).st_size  # where the next byte lands
+        self._index = IndexWriter(path)
+        self._wallclock = wallclock
         self._on_trouble = on_trouble
         self._retry = retry
         self._clock = clock
@@ -65,7 +75,13 @@ class ConsoleLog:
             self.write(b"\n")
 
     def write(self, data: bytes) -> None:
-        """Append ``data`` (whole lines), now or once the file takes it."""
+        """Append ``data`` (whole lines of vmtui's own), now or once the file takes it."""
+        self.write_from("vmtui", data)
+
+    def write_from(self, source: str, data: bytes) -> None:
+        """Append ``data`` (whole lines of ``source``), now or once the file takes it."""
+        if data and not self._pending and not self.error:
+            self._index.note(self._size, self._wallclock(), source)
         if data:
             self._pending.append(data)
             self._pending_bytes += len(data)
@@ -101,6 +117,7 @@ class ConsoleLog:
         """The file took the first ``done`` bytes of the first chunk."""
         chunk = self._pending[0]
         self.written += done
+        self._size += done
         self._pending_bytes -= done
         if done == len(chunk):
             self._pending.popleft()
@@ -171,10 +188,12 @@ class ConsoleLog:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, os.fstat(self._fd).st_size - self._torn_written)
                 self.written -= self._torn_written
+                self._size -= self._torn_written
                 self.lost_lines += 1
                 self._torn, self._torn_written = False, 0
         os.close(self._fd)
         self._fd = -1
+        self._index.close()
 
     @property
     def closed(self) -> bool:

@@ -62,7 +62,7 @@ def open_console(path: Path, name: str, boot: int, pacer: Pacer,
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Only its owner reads what the guest printed (keys, addresses, crash details).
-        log = ConsoleLog(path, trouble)
+        log = ConsoleLog(path, trouble, wallclock=wallclock)
     except OSError as exc:
         raise VMError(f"{name}: cannot open {path}: {exc.strerror or exc}") from exc
     # On disk only (the screen shows the state): where each boot's lines begin,

@@ -15,7 +15,7 @@ import asyncio
 import collections
 import itertools
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 # One line from one source, without its line terminator: an exact tuple
 # (source, data, error), which the cyclic collector soon stops tracking (a
@@ -34,6 +34,13 @@ class Tee(Protocol):
     """Where whole lines go as they complete (the log on disk)."""
 
     def write(self, data: bytes, /) -> Any: ...
+
+
+@runtime_checkable
+class SourceTee(Protocol):
+    """A tee that keeps which source wrote each run of lines (the log on disk)."""
+
+    def write_from(self, source: str, data: bytes, /) -> Any: ...
 
 
 class Pacer:
@@ -68,6 +75,7 @@ class OutputMerger:
                  pacer: Pacer | None = None) -> None:
         self.pacer = pacer or Pacer()
         self._tee = tee
+        self._tagged = tee if isinstance(tee, SourceTee) else None
         self._max_line = max_line
         self._queue: collections.deque[Chunk] = collections.deque()
         self._max_queued = max_queued
@@ -116,8 +124,7 @@ class OutputMerger:
         rest = self._partial.pop(name, b"")
         if rest:
             self._emit((tag, rest, None))
-            if self._tee is not None:
-                self._tee.write(rest + b"\n")
+            self._to_tee(tag, rest + b"\n")
         if error is not None:
             self.errors[name] = error
             self._emit((tag, b"", error))
@@ -147,7 +154,7 @@ class OutputMerger:
         rest = parts.pop()
         if parts and self._tee is not None:
             parts.append(b"")  # the last line's newline, on disk
-            self._tee.write(b"\n".join(parts))
+            self._to_tee(tag, b"\n".join(parts))
             parts.pop()
         limit = self._max_line
         if max(map(len, parts), default=0) <= limit:
@@ -158,11 +165,16 @@ class OutputMerger:
                 self._emit_line(tag, line)
         while len(rest) >= limit:
             self._queue.append((tag, rest[:limit], None))
-            if self._tee is not None:
-                self._tee.write(rest[:limit] + b"\n")
+            self._to_tee(tag, rest[:limit] + b"\n")
             rest = rest[limit:]
         self._partial[name] = rest
         self._trim()
+
+    def _to_tee(self, tag: str, data: bytes) -> None:
+        if self._tagged is not None:
+            self._tagged.write_from(tag, data)
+        elif self._tee is not None:
+            self._tee.write(data)
 
     def _emit_line(self, name: str, line: bytes) -> None:
         while len(line) > self._max_line:
