@@ -21,7 +21,7 @@ PACKAGES="qemu-system-x86 qemu-utils busybox-static dropbear-bin openssh-sftp-se
 trinity python3 python3-venv python3-pip ca-certificates \
 ovmf syslinux syslinux-common mtools dosfstools \
 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config python3-dev gcc \
-openssh-server netcat-openbsd curl"
+openssh-server netcat-openbsd curl ripgrep"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -46,6 +46,9 @@ from vmtui.backends.fleet.control import (
     Line,
     PoolInfo,
     PoolTotals,
+    SearchHit,
+    SearchQuery,
+    SearchResult,
     Table,
     VMError,
     VMSnapshot,
@@ -59,7 +62,8 @@ __all__ = [
     "ACTIONS", "DESTRUCTIVE_SYSRQ", "SOURCE", "SYSRQ", "TABS", "TEXT", "Action", "ActionInfo",
     "Bridge", "ConsoleChunk", "Control", "Counters", "Crash", "Diagnosis", "GuestText",
     "HasBridge", "Incident", "InstanceSnapshot", "InstanceState", "Line", "PoolInfo",
-    "PoolTotals", "Table", "VMError", "VMSnapshot", "inert",
+    "PoolTotals", "SearchHit", "SearchQuery", "SearchResult", "Table", "VMError", "VMSnapshot",
+    "inert",
 ]
 
 
@@ -287,6 +291,10 @@ class Bridge:
     async def incident_file(self, incident: Incident, file: str) -> str:
         """File ``file`` of ``incident`` (guest text; VMError if unreadable)."""
         return await self.control.incident_file(incident.folder, file)
+
+    async def search(self, query: SearchQuery) -> SearchResult:
+        """Every instance's console logs on disk, searched (VMError: a bad query)."""
+        return await self.control.search(query)
 
     async def save_console(self, name: str, lines: Sequence[str]) -> Path:
         """Write ``lines`` into a file in the instance's workdir (VMError if not)."""

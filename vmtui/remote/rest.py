@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vmtui.backends.fleet.control import Action
+from vmtui.backends.fleet.control import Action, SearchQuery, SearchResult
 from vmtui.backends.fleet.inspection import Table
 from vmtui.backends.fleet.wire import from_json, to_json
 from vmtui.backends.vm.diagnose import Diagnosis
@@ -60,6 +60,17 @@ class RestCalls:
         data = await self.api.call("POST", f"/instances/{part(name)}/console/save",
                                    body={"lines": lines})
         return Path(data["path"])
+
+    async def search(self, query: SearchQuery) -> SearchResult:
+        params: list[tuple[str, str]] = [("pattern", query.pattern),
+                                         ("limit", str(query.limit))]
+        params += [(key, repr(value)) for key, value in
+                   (("since", query.since), ("until", query.until)) if value is not None]
+        params += [("source", source) for source in query.sources]
+        if query.ignore_case:
+            params.append(("ignore_case", "1"))
+        data = await self.api.call("GET", "/search", params=params)
+        return from_json(data, SearchResult)  # type: ignore[no-any-return]
 
     # -- driving the VMs: REST ----------------------------------------------------
 

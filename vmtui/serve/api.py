@@ -7,15 +7,17 @@ name no pool has is a 404 naming it, never a KeyError deep in the backends.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
 
-from vmtui.backends.fleet.control import ACTIONS, LIVE, TABS, Action, Control
+from vmtui.backends.fleet.control import ACTIONS, LIVE, TABS, Action, Control, SearchQuery
 from vmtui.backends.fleet.watch import check_diagnose_action
 from vmtui.backends.fleet.wire import to_json
+from vmtui.backends.vm.errors import VMError
 from vmtui.serve.guard import READ_ONLY, bad_request, body, no_body, not_found
 from vmtui.serve.listing import LISTING
 from vmtui.serve.state import ACTIONS as DAEMON_ACTIONS
@@ -198,6 +200,36 @@ def _within(path: Path, folder: Path) -> bool:
         return False
 
 
+async def search(request: web.Request) -> web.Response:
+    """Every instance's console logs on disk: ``pattern``, ``since``/``until``
+    (Unix seconds), ``source`` (repeated), ``limit``, ``ignore_case``."""
+    pattern = _query(request, "pattern")
+    assert pattern is not None
+    times = {key: _number(request, key) for key in ("since", "until")}
+    limit = _number(request, "limit")
+    if limit is not None and not limit.is_integer():
+        raise bad_request(f"parameter 'limit' must be a whole number, not {limit!r}")
+    sources = tuple(_short(s, "source") for s in request.query.getall("source", []))
+    query = SearchQuery(pattern, times["since"], times["until"], sources,
+                        500 if limit is None else int(limit),
+                        _query(request, "ignore_case", required=False) in ("1", "true"))
+    try:
+        return _json(await _control(request).search(query))
+    except VMError as exc:  # a bad pattern or window: the request's fault
+        raise bad_request(str(exc)) from None
+
+
+def _number(request: web.Request, key: str) -> float | None:
+    text = _query(request, key, required=False)
+    try:
+        value = None if text is None else float(text)
+    except ValueError:
+        value = math.nan
+    if value is not None and not math.isfinite(value):
+        raise bad_request(f"parameter {key!r} must be a number, not {text!r}")
+    return value
+
+
 async def changes(request: web.Request) -> web.Response:
     return web.json_response({"changes": _control(request).changes()})
 
@@ -319,6 +351,7 @@ def routes() -> list[web.RouteDef]:
         web.get(f"{API}/incidents", incidents),
         web.get(f"{API}/incidents/file", incident_file),
         web.get(f"{API}/changes", changes),
+        web.get(f"{API}/search", search),
         web.post(f"{one}/actions/{{action}}", act),
         web.post(f"{API}/actions/{{action}}", act_all),
         web.post(f"{one}/diagnose", diagnose),

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from vmtui.backends.console.ring import SOURCE, TEXT, Line
+from vmtui.backends.console.search import SearchHit, SearchQuery, SearchResult
 from vmtui.backends.fleet.inspection import TABS, Table
 from vmtui.backends.fleet.records import Counters, InstanceSnapshot, PoolTotals
 from vmtui.backends.inert import GuestText, inert
@@ -36,8 +37,8 @@ from vmtui.backends.vm.state import LIVE, InstanceState
 __all__ = [
     "ACTIONS", "DESTRUCTIVE_SYSRQ", "LIVE", "SOURCE", "SYSRQ", "TABS", "TEXT", "Action",
     "ActionInfo", "ConsoleChunk", "Control", "Counters", "Crash", "Diagnosis", "GuestText",
-    "Incident", "InstanceSnapshot", "InstanceState", "Line", "PoolInfo", "PoolTotals", "Table",
-    "VMError", "VMSnapshot", "inert",
+    "Incident", "InstanceSnapshot", "InstanceState", "Line", "PoolInfo", "PoolTotals",
+    "SearchHit", "SearchQuery", "SearchResult", "Table", "VMError", "VMSnapshot", "inert",
 ]
 
 
@@ -201,6 +202,15 @@ class Control(Protocol):
 
     async def save_console(self, name: str, lines: list[str]) -> Path:
         """Write ``lines`` (a console as shown) to a new file in the workdir; its path."""
+        ...
+
+    async def search(self, query: SearchQuery) -> SearchResult:
+        """The lines of every instance's console logs on disk matching ``query``,
+        merged by time (``console.search``).
+
+        Raises:
+            VMError: a bad query (the message names the field or the pattern).
+        """
         ...
 
     # -- driving the VMs --------------------------------------------------------

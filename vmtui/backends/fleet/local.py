@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from vmtui.backends.console import path as consoles
+from vmtui.backends.console import search as consolesearch
 from vmtui.backends.fleet.control import Action, ConsoleChunk, PoolInfo
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.fleet.fleets import Fleets
@@ -145,6 +146,11 @@ class LocalControl:
         return consoles.save_lines(self.fleets.record(name).workdir, name, lines)
 
     # -- driving the VMs --------------------------------------------------------
+
+    async def search(self, query: consolesearch.SearchQuery) -> consolesearch.SearchResult:
+        logs = [(snap.name, log) for snap in self.snapshot()
+                for log in consolesearch.logs_of(snap.workdir)]
+        return await consolesearch.search(logs, query)
 
     async def act(self, action: Action, name: str) -> None:
         await _ACTIONS[Action(action)](self.fleets, name)
