@@ -14,7 +14,7 @@ from textual.worker import Worker, WorkerState
 
 from vmtui.bridge import Bridge, Control, GuestText
 from vmtui.commands import VmtuiCommands
-from vmtui.messages import OpenInstance, ShowCrashes, ShowHelp
+from vmtui.messages import OpenInstance, ShowCrashes, ShowHelp, ShowSearch
 from vmtui.screens.confirm import ConfirmScreen
 from vmtui.screens.help import HelpScreen, key_table
 from vmtui.screens.pool import PoolScreen
@@ -98,6 +98,15 @@ class VmtuiApp(App[int]):
     def action_crashes(self) -> None:
         self.post_message(ShowCrashes())
 
+    def action_search_consoles(self) -> None:
+        self.post_message(ShowSearch())
+
+    def on_show_search(self, message: ShowSearch) -> None:
+        from vmtui.screens.search import SearchScreen
+
+        if not isinstance(self.screen, SearchScreen):
+            self.push_screen(SearchScreen(self.bridge))
+
     def on_show_help(self, message: ShowHelp) -> None:
         if isinstance(self.screen, HelpScreen):
             return
@@ -113,7 +122,8 @@ class VmtuiApp(App[int]):
     def on_open_instance(self, message: OpenInstance) -> None:
         from vmtui.screens.instance import InstanceScreen
 
-        self.push_screen(InstanceScreen(self.bridge, message.name))
+        at = None if message.at_time is None else (message.at_time, message.at_text)
+        self.push_screen(InstanceScreen(self.bridge, message.name, at=at))
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = True) -> None:

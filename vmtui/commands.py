@@ -8,7 +8,7 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from vmtui.bridge import ACTIONS, HasBridge
-from vmtui.messages import OpenInstance, ShowCrashes, ShowHelp
+from vmtui.messages import OpenInstance, ShowCrashes, ShowHelp, ShowSearch
 from vmtui.screens.lifecycle import run_action
 
 
@@ -25,6 +25,8 @@ class VmtuiCommands(Provider):
             ("Start all instances", partial(bridge.act_all, "boot"), "boot every stopped one"),
             ("Show keys", partial(post, ShowHelp()), "the help screen"),
             ("Show crashes", partial(post, ShowCrashes()), "unique crash titles of the pool (C)"),
+            ("Search every console", partial(post, ShowSearch()),
+             "a regex in every instance's console log on disk, merged by time (F)"),
         ]
         for name in bridge.names():
             out.append((f"Open {name}", partial(post, OpenInstance(name)), "its console"))

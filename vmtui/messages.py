@@ -10,9 +10,17 @@ from textual.message import Message
 
 @dataclass
 class OpenInstance(Message):
-    """Show the instance screen of ``name`` (its console and inspectors)."""
+    """Show the instance screen of ``name`` (its console and inspectors); with
+    ``at_time``, the console line ``at_text`` written then is highlighted
+    (a hit of the search across consoles)."""
 
     name: str
+    at_time: float | None = None
+    at_text: str = ""
+
+
+class ShowSearch(Message):
+    """Show the search across every console (unless it is already shown)."""
 
 
 class ShowCrashes(Message):

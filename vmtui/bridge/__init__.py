@@ -32,6 +32,7 @@ from vmtui.backends.fleet.control import (
     SYSRQ,
     TABS,
     TEXT,
+    TIME,
     Action,
     ActionInfo,
     ConsoleChunk,
@@ -59,11 +60,11 @@ from vmtui.bridge.consoles import ConsoleFeed
 # What the front may use of the backends: the Control it is built from (as a
 # type), and the plain value types that cross with it.
 __all__ = [
-    "ACTIONS", "DESTRUCTIVE_SYSRQ", "SOURCE", "SYSRQ", "TABS", "TEXT", "Action", "ActionInfo",
-    "Bridge", "ConsoleChunk", "Control", "Counters", "Crash", "Diagnosis", "GuestText",
-    "HasBridge", "Incident", "InstanceSnapshot", "InstanceState", "Line", "PoolInfo",
-    "PoolTotals", "SearchHit", "SearchQuery", "SearchResult", "Table", "VMError", "VMSnapshot",
-    "inert",
+    "ACTIONS", "DESTRUCTIVE_SYSRQ", "SOURCE", "SYSRQ", "TABS", "TEXT", "TIME", "Action",
+    "ActionInfo", "Bridge", "ConsoleChunk", "Control", "Counters", "Crash", "Diagnosis",
+    "GuestText", "HasBridge", "Incident", "InstanceSnapshot", "InstanceState", "Line",
+    "PoolInfo", "PoolTotals", "SearchHit", "SearchQuery", "SearchResult", "Table", "VMError",
+    "VMSnapshot", "inert",
 ]
 
 

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Header, Input, Static
 from vmtui.bridge import DESTRUCTIVE_SYSRQ, SYSRQ, Bridge, InstanceSnapshot, VMError
 from vmtui.screens.confirm import ConfirmScreen
 from vmtui.screens.lifecycle import LIFECYCLE_BINDINGS, LifecycleMixin, show_boot_output
+from vmtui.screens.search_jump import goto_line
 from vmtui.widgets.console_view import ConsoleView
 from vmtui.widgets.diagnose_bar import DiagnoseBar
 from vmtui.widgets.inert import inert_text
@@ -46,6 +47,8 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
         Binding("I", "incidents", "Incidents", key_display="I", show=False),
         Binding("C", "app.crashes", "Crashes", key_display="C", show=False),
         Binding("B", "boot_output", "Boot output", key_display="B", show=False),
+        Binding("F", "app.search_consoles", "Search every console", key_display="F",
+                show=False),
         *LIFECYCLE_BINDINGS,
         Binding("question_mark", "app.help", "Keys", key_display="?"),
     ]
@@ -63,8 +66,10 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
     InstanceScreen ConsoleView.-attached { border: tall $warning; }
     """
 
-    def __init__(self, bridge: Bridge, name: str) -> None:
+    def __init__(self, bridge: Bridge, name: str, *,
+                 at: tuple[float, str] | None = None) -> None:
         super().__init__()
+        self._at = at  # (time, text) of a line to highlight once it arrives
         self.bridge = bridge
         self.instance_name = name
         self.pool_info = bridge.pool_of(name)
@@ -131,6 +136,8 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
                                      "the log on disk]")
         self.view.write_lines(message.lines, message.pending)
         message.ack()
+        if self._at is not None and message.lines:
+            self._at = goto_line(self, self.view, self._at, message.lines)
 
     def on_bridge_pool_updated(self, message: Bridge.PoolUpdated) -> None:
         self._snap = next((s for s in message.snapshots if s.name == self.instance_name), None)

@@ -34,6 +34,8 @@ class PoolScreen(LifecycleMixin, Screen[None]):
         Binding("B", "boot_output", "Boot output", key_display="B", show=False),
         Binding("A", "start_all", "Start all", key_display="A", show=False),
         Binding("Z", "stop_all", "Stop all", key_display="Z", show=False),
+        Binding("F", "app.search_consoles", "Search every console", key_display="F",
+                show=False),
         Binding("q", "app.quit", "Quit"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("question_mark", "app.help", "Keys", key_display="?"),

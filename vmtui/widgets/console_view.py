@@ -284,6 +284,10 @@ class ConsoleView(ScrollView, can_focus=True):
         self._goto(target)
         return target
 
+    def goto(self, number: int) -> None:
+        """Make held line ``number`` (one of :meth:`matches`) the current match, in view."""
+        self._goto(number)
+
     @property
     def current_match(self) -> int | None:
         return self._current

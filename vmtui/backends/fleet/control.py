@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from vmtui.backends.console.ring import SOURCE, TEXT, Line
+from vmtui.backends.console.ring import SOURCE, TEXT, TIME, Line
 from vmtui.backends.console.search import SearchHit, SearchQuery, SearchResult
 from vmtui.backends.fleet.inspection import TABS, Table
 from vmtui.backends.fleet.records import Counters, InstanceSnapshot, PoolTotals
@@ -35,7 +35,7 @@ from vmtui.backends.vm.state import LIVE, InstanceState
 
 # The value types of the crossing, for the bridge to re-export to the front.
 __all__ = [
-    "ACTIONS", "DESTRUCTIVE_SYSRQ", "LIVE", "SOURCE", "SYSRQ", "TABS", "TEXT", "Action",
+    "ACTIONS", "DESTRUCTIVE_SYSRQ", "LIVE", "SOURCE", "SYSRQ", "TABS", "TEXT", "TIME", "Action",
     "ActionInfo", "ConsoleChunk", "Control", "Counters", "Crash", "Diagnosis", "GuestText",
     "Incident", "InstanceSnapshot", "InstanceState", "Line", "PoolInfo", "PoolTotals",
     "SearchHit", "SearchQuery", "SearchResult", "Table", "VMError", "VMSnapshot", "inert",
