@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vmtui.backends.console.search import Query, search
+from vmtui.backends.console.search import SearchQuery, search
 from vmtui.backends.console.timeindex import encode, index_path
 
 MB = 1 << 20
@@ -96,10 +96,10 @@ def main() -> None:
         total = sum(log.stat().st_size for _, log in logs)
         print(f"generated {total / MB:.0f} MiB in {len(logs)} logs in "
               f"{time.monotonic() - t:.1f} s")
-        cases = [("regex, all", Query(r"vmtui-needle \d+ 1\d", limit=500)),
-                 ("regex, source stdout", Query(r"vmtui-needle \d+ \d+", sources=("stdout",),
+        cases = [("regex, all", SearchQuery(r"vmtui-needle \d+ 1\d", limit=500)),
+                 ("regex, source stdout", SearchQuery(r"vmtui-needle \d+ \d+", sources=("stdout",),
                                                 limit=500)),
-                 ("regex without a literal, ignore case", Query(r"QUEUE [0-7] REFILL 9999\d",
+                 ("regex without a literal, ignore case", SearchQuery(r"QUEUE [0-7] REFILL 9999\d",
                                                                 ignore_case=True))]
         for name, query in cases:
             runs, result = [], None

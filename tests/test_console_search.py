@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vmtui.backends.console.disklog import ConsoleLog
-from vmtui.backends.console.search import Query, logs_of, search
+from vmtui.backends.console.search import SearchQuery, logs_of, search
 from vmtui.backends.console.timeindex import RECORD, IndexReader, encode, index_path
 from vmtui.backends.inert import inert
 from vmtui.backends.vm.errors import VMError
@@ -51,7 +51,7 @@ def two(tmp_path: Path) -> list[tuple[str, Path]]:
 
 
 async def test_hits_merge_by_time_across_instances(two: list[tuple[str, Path]]) -> None:
-    result = await search(two, Query(r"ping \w \d"))
+    result = await search(two, SearchQuery(r"ping \w \d"))
     assert [(h.instance, h.text) for h in result.hits] == [
         ("vm-a", "ping a 1"), ("vm-b", "ping b 2"), ("vm-a", "ping a 3 from the workload"),
         ("vm-b", "ping b 4"), ("vm-a", "ping a 5")]
@@ -67,20 +67,20 @@ async def test_hits_merge_by_time_across_instances(two: list[tuple[str, Path]]) 
 
 
 async def test_time_window_reads_only_its_bytes(two: list[tuple[str, Path]]) -> None:
-    result = await search(two, Query("ping", since=T0 + 2.0, until=T0 + 4.0))
+    result = await search(two, SearchQuery("ping", since=T0 + 2.0, until=T0 + 4.0))
     assert [h.text for h in result.hits] == ["ping b 2", "ping a 3 from the workload",
                                              "ping b 4"]
-    everything = await search(two, Query("ping"))
+    everything = await search(two, SearchQuery("ping"))
     assert result.searched < everything.searched
-    none = await search(two, Query("ping", since=T0 + 60))
+    none = await search(two, SearchQuery("ping", since=T0 + 60))
     assert none.hits == [] and none.searched == 0
 
 
 async def test_source_filter(two: list[tuple[str, Path]]) -> None:
-    result = await search(two, Query("ping", sources=("stdout",)))
+    result = await search(two, SearchQuery("ping", sources=("stdout",)))
     assert [(h.instance, h.source, h.text) for h in result.hits] == [
         ("vm-a", "stdout", "ping a 3 from the workload")]
-    vmtui = await search(two, Query("boot", sources=("console",)))
+    vmtui = await search(two, SearchQuery("boot", sources=("console",)))
     assert [h.text for h in vmtui.hits] == ["boot a", "boot b"]
 
 
@@ -88,10 +88,10 @@ async def test_cap_says_more_and_keeps_the_earliest(tmp_path: Path) -> None:
     logs = [(f"vm-{n}", write(tmp_path / str(n), [
         (k + n / 10, "console", b"tick %d %d\n" % (n, k)) for k in range(50)]))
         for n in range(3)]
-    result = await search(logs, Query("tick", limit=10))
+    result = await search(logs, SearchQuery("tick", limit=10))
     assert result.more and len(result.hits) == 10
     assert [h.text for h in result.hits[:4]] == ["tick 0 0", "tick 1 0", "tick 2 0", "tick 0 1"]
-    exact = await search(logs, Query("tick 1 ", limit=50))
+    exact = await search(logs, SearchQuery("tick 1 ", limit=50))
     assert not exact.more and len(exact.hits) == 50
 
 
@@ -101,7 +101,7 @@ async def test_source_filter_goes_on_past_skipped_hits(tmp_path: Path) -> None:
     timed = [(k / 1000, "console", b"match %d\n" % k) for k in range(600)]
     timed.append((1.0, "stdout", b"match from stdout\n"))
     log = write(tmp_path / "a", timed)
-    result = await search([("vm", log)], Query("match", sources=("stdout",), limit=1))
+    result = await search([("vm", log)], SearchQuery("match", sources=("stdout",), limit=1))
     assert [h.text for h in result.hits] == ["match from stdout"] and not result.more
 
 
@@ -116,26 +116,26 @@ async def test_rotated_logs_come_first(tmp_path: Path) -> None:
     write(workdir, [(9.0, "console", b"hit new\n")])
     logs = logs_of(workdir)
     assert [p.name for p in logs] == ["console.log.2", "console.log.1", "console.log"]
-    result = await search([("vm", p) for p in logs], Query("^hit"))
+    result = await search([("vm", p) for p in logs], SearchQuery("^hit"))
     assert [h.text for h in result.hits] == ["hit oldest", "hit old", "hit new"]
     assert logs_of(tmp_path / "nothing") == []
 
 
 async def test_bad_pattern_names_it(two: list[tuple[str, Path]]) -> None:
     with pytest.raises(VMError, match=r"bad pattern 'ping \(unclosed'.*regex parse error"):
-        await search(two, Query("ping (unclosed"))
+        await search(two, SearchQuery("ping (unclosed"))
     with pytest.raises(VMError, match="pattern is empty"):
-        await search(two, Query(""))
+        await search(two, SearchQuery(""))
     with pytest.raises(VMError, match="limit 0 is not between"):
-        await search(two, Query("x", limit=0))
+        await search(two, SearchQuery("x", limit=0))
     with pytest.raises(VMError, match=r"ends .* before it begins"):
-        await search(two, Query("x", since=5, until=1))
+        await search(two, SearchQuery("x", since=5, until=1))
 
 
 async def test_hostile_line_arrives_inert(tmp_path: Path) -> None:
     evil = b"pwn \x1b]0;owned\x07\x1b[2J [@click=app.quit] \x9b31m\n"
     log = write(tmp_path / "a", [(0.0, "console", evil)])
-    hit, = (await search([("vm", log)], Query("pwn"))).hits
+    hit, = (await search([("vm", log)], SearchQuery("pwn"))).hits
     assert "\x1b" not in hit.text and "\x07" not in hit.text and "\x9b" not in hit.text
     assert hit.text == inert(evil[:-1].decode("utf-8", "replace"))
 
@@ -144,7 +144,7 @@ async def test_missing_file_and_no_index(tmp_path: Path) -> None:
     bare = tmp_path / "bare.log"
     bare.write_bytes(b"needle without index\n")
     os.utime(bare, (T0 + 7, T0 + 7))
-    result = await search([("gone", tmp_path / "nope.log"), ("bare", bare)], Query("needle"))
+    result = await search([("gone", tmp_path / "nope.log"), ("bare", bare)], SearchQuery("needle"))
     assert [(h.instance, h.time, h.source) for h in result.hits] == [("bare", T0 + 7, "")]
     assert len(result.problems) == 1 and "gone" in result.problems[0]
 

@@ -61,7 +61,7 @@ class SearchResult:
 
 
 @dataclass(frozen=True)
-class Query:
+class SearchQuery:
     """What to look for (see :func:`search`)."""
 
     pattern: str
@@ -86,7 +86,7 @@ def logs_of(workdir: Path) -> list[Path]:
     return logs + [current] if current.exists() else logs
 
 
-def check(query: Query) -> str:
+def check(query: SearchQuery) -> str:
     """The ripgrep to run ``query`` with.
 
     Raises:
@@ -106,7 +106,7 @@ def check(query: Query) -> str:
     return rg
 
 
-async def search(logs: Sequence[tuple[str, Path]], query: Query) -> SearchResult:
+async def search(logs: Sequence[tuple[str, Path]], query: SearchQuery) -> SearchResult:
     """Search ``logs`` (instance name, log file) for ``query``.
 
     Raises:
@@ -124,7 +124,7 @@ async def search(logs: Sequence[tuple[str, Path]], query: Query) -> SearchResult
                         time.monotonic() - began, [f.problem for f in found if f.problem])
 
 
-def _args(rg: str, query: Query, count: int) -> list[str]:
+def _args(rg: str, query: SearchQuery, count: int) -> list[str]:
     args = [rg, "--no-config", "--text", "--byte-offset", "--no-line-number",
             "--no-filename", "--color", "never", "--max-count", str(count)]
     if query.ignore_case:
@@ -132,7 +132,7 @@ def _args(rg: str, query: Query, count: int) -> list[str]:
     return [*args, "--regexp", query.pattern]
 
 
-async def _compile(rg: str, query: Query) -> None:
+async def _compile(rg: str, query: SearchQuery) -> None:
     """Let ripgrep judge the pattern once, on no input, before any file."""
     proc = await asyncio.create_subprocess_exec(
         *_args(rg, query, 1), stdin=asyncio.subprocess.DEVNULL,
@@ -153,7 +153,7 @@ class _Found:
 
 
 async def _one(rg: str, gate: asyncio.Semaphore, name: str, log: Path,
-               query: Query) -> _Found:
+               query: SearchQuery) -> _Found:
     found = _Found()
     index = IndexReader(index_path(log))
     try:
@@ -168,7 +168,7 @@ async def _one(rg: str, gate: asyncio.Semaphore, name: str, log: Path,
 
 
 async def _scan(rg: str, f: BinaryIO, name: str, log: Path, index: IndexReader,
-                query: Query, found: _Found) -> None:
+                query: SearchQuery, found: _Found) -> None:
     size = os.fstat(f.fileno()).st_size
     mtime = os.fstat(f.fileno()).st_mtime
     start, end = _window(index, query, size, mtime)
@@ -205,7 +205,7 @@ def _stamp(index: IndexReader, offset: int, mtime: float) -> tuple[float, str]:
     return (entry.time, entry.source) if entry else (index[0].time, "")
 
 
-def _window(index: IndexReader, query: Query, size: int, mtime: float) -> tuple[int, int]:
+def _window(index: IndexReader, query: SearchQuery, size: int, mtime: float) -> tuple[int, int]:
     """The byte range of a log written inside the query's time window."""
     if not len(index):  # no index (a log from before vmtui kept one): its file's time
         inside = ((query.since is None or mtime >= query.since)
@@ -222,7 +222,7 @@ def _window(index: IndexReader, query: Query, size: int, mtime: float) -> tuple[
     return start, end
 
 
-async def _run(rg: str, f: BinaryIO, start: int, end: int, query: Query,
+async def _run(rg: str, f: BinaryIO, start: int, end: int, query: SearchQuery,
                count: int) -> tuple[list[tuple[int, bytes]], int, bool]:
     """ripgrep over ``f`` from ``start`` (its position): up to ``count`` hits
     before ``end``, where the next run starts, and whether the range is done."""
