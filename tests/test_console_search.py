@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vmtui.backends.console.disklog import ConsoleLog
-from vmtui.backends.console.search import SearchQuery, logs_of, search
+from vmtui.backends.console.search import SearchQuery, instance_logs, logs_of, search
 from vmtui.backends.console.timeindex import RECORD, IndexReader, encode, index_path
 from vmtui.backends.inert import inert
 from vmtui.backends.vm.errors import VMError
@@ -119,6 +119,20 @@ async def test_rotated_logs_come_first(tmp_path: Path) -> None:
     result = await search([("vm", p) for p in logs], SearchQuery("^hit"))
     assert [h.text for h in result.hits] == ["hit oldest", "hit old", "hit new"]
     assert logs_of(tmp_path / "nothing") == []
+
+
+async def test_earlier_runs_of_the_pool_are_searched_too(tmp_path: Path) -> None:
+    pool = tmp_path / "pool"
+    write(pool / "run-20261201-100000-ab" / "vm-0", [(0.0, "console", b"hit run 1\n")])
+    write(pool / "run-20261203-100000-cd" / "vm-0", [(5.0, "console", b"hit run 2\n")])
+    write(pool / "run-20261203-100000-cd" / "vm-1", [(6.0, "console", b"hit other vm\n")])
+    (pool / "elsewhere" / "vm-0").mkdir(parents=True)  # not a run folder: left alone
+    now = write(pool / "run-20261204-100000-ef" / "vm-0", [(9.0, "console", b"hit now\n")])
+    logs = instance_logs(now.parent)
+    assert [p.parent.parent.name for p in logs] == [
+        "run-20261201-100000-ab", "run-20261203-100000-cd", "run-20261204-100000-ef"]
+    result = await search([("vm-0", p) for p in logs], SearchQuery("^hit"))
+    assert [h.text for h in result.hits] == ["hit run 1", "hit run 2", "hit now"]
 
 
 async def test_bad_pattern_names_it(two: list[tuple[str, Path]]) -> None:

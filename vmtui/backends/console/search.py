@@ -86,6 +86,21 @@ def logs_of(workdir: Path) -> list[Path]:
     return logs + [current] if current.exists() else logs
 
 
+def instance_logs(workdir: Path) -> list[Path]:
+    """The console logs of one instance in every run of its pool, oldest first.
+
+    A fleet keeps each run in a folder of its own (``POOL/run-DATE-TIME-XXXX/NAME``):
+    the same instance's folder in the earlier ``run-*`` folders beside this one
+    (by name, which is by date) comes first, then this run's.
+    """
+    run = workdir.parent
+    earlier: list[Path] = []
+    with contextlib.suppress(OSError):
+        earlier = sorted(Path(e.path) / workdir.name for e in os.scandir(run.parent)
+                         if e.name.startswith("run-") and e.name != run.name and e.is_dir())
+    return [log for folder in [*earlier, workdir] for log in logs_of(folder)]
+
+
 def check(query: SearchQuery) -> str:
     """The ripgrep to run ``query`` with.
 

@@ -149,7 +149,7 @@ class LocalControl:
 
     async def search(self, query: consolesearch.SearchQuery) -> consolesearch.SearchResult:
         logs = [(snap.name, log) for snap in self.snapshot()
-                for log in consolesearch.logs_of(snap.workdir)]
+                for log in consolesearch.instance_logs(snap.workdir)]
         return await consolesearch.search(logs, query)
 
     async def act(self, action: Action, name: str) -> None:
