@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -63,6 +64,16 @@ def test_bad_requests_name_what_is_wrong(daemon: Daemon, query: str, says: str) 
     status, data = daemon.request("GET", f"{V1}/search?{query}")
     assert status == 400, data
     assert data["error"]["type"] == "BadRequest" and says in data["error"]["message"]
+
+
+def test_a_read_only_token_may_search_over_tcp(tmp_path: Path) -> None:
+    config = scripted_yaml(tmp_path, count=1, lines=["ro needle"])
+    with Daemon([config], tcp=True) as d:
+        path = f"{V1}/search?pattern=ro%20needle"
+        assert d.request("GET", path, tcp=True)[0] == 401  # no token: refused
+        status, data = d.request("GET", path, tcp=True,
+                                 headers={"Authorization": f"Bearer {d.token_ro}"})
+        assert status == 200 and set(data) >= {"hits", "more", "files"}, data
 
 
 async def test_remote_control_searches_through_the_daemon(daemon: Daemon) -> None:
