@@ -5,6 +5,7 @@ the instance's console at that line, and clear errors for bad input."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from textual.widgets import DataTable, Static
 
 from tests.test_snapshots import fixed_place_and_zone, make_app, settled
 from vmtui.app import VmtuiApp
+from vmtui.backends.console.timeindex import RECORD, encode
 from vmtui.screens.instance import InstanceScreen
 from vmtui.screens.search import SearchScreen, parse_when
 
@@ -107,3 +109,19 @@ def test_parse_when() -> None:
         2026, 12, 1, 9, 0, 30).timestamp()
     with pytest.raises(ValueError, match="to: '25:99' is not a time"):
         parse_when("25:99", now, "to")
+
+
+async def test_cells_are_never_read_as_markup() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settled(pilot)
+        # An index whose source says markup (the index is a file: never trusted).
+        index = Path("work/run/snap-0/console.log.idx")
+        raw = index.read_bytes()
+        records = [raw[i:i + RECORD] for i in range(0, len(raw), RECORD)]
+        index.write_bytes(b"".join(encode(int(r[:16], 16), float(r[17:34]), "[b]bold[/b]")
+                                   for r in records))
+        await search_for(pilot, "Linux version")
+        table = app.screen.query_one("#search-hits", DataTable)
+        cells = table.get_row_at(0)
+        assert [c.plain for c in cells[1:3]] == ["snap-0", "[b]bold[/b]"]

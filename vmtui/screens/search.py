@@ -149,8 +149,9 @@ class SearchScreen(Screen[None]):
         table = self.query_one("#search-hits", DataTable)
         table.clear()
         for hit in result.hits:
-            table.add_row(stamp(hit.time), hit.instance, hit.source or "?",
-                          inert_text(hit.text))
+            # Never a plain str: DataTable reads one as markup.
+            table.add_row(Text(stamp(hit.time)), inert_text(hit.instance),
+                          inert_text(hit.source or "?"), inert_text(hit.text))
         count = len(result.hits)
         status = Text(f"{count} hit{'s' if count != 1 else ''}", style="bold")
         if result.more:
