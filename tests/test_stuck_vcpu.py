@@ -14,9 +14,9 @@ import pytest
 
 from tests.helpers import eventually
 from vmtui.backends.config.pool import parse_config
-from vmtui.backends.fleet import stuck
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.fleet.inspection import inspect
+from vmtui.backends.monitor import kallsyms
 from vmtui.backends.monitor.symbols import (
     SymbolsError,
     parse_kallsyms,
@@ -97,6 +97,14 @@ def test_unusable_tables_say_why(text: str, error: str) -> None:
         parse_kallsyms(text)
 
 
+def test_debians_placeholder_system_map_is_refused_saying_what_it_is() -> None:
+    # What linux-image-*-cloud-amd64 ships as /boot/System.map-*: the real one is in -dbg.
+    placeholder = "ffffffffffffffff B The real System.map is in the linux-image-<version>-dbg " \
+                  "package\n"
+    with pytest.raises(SymbolsError, match=r"it begins .*The real System\.map is in"):
+        parse_system_map(placeholder)
+
+
 def test_a_hidden_text_line_names_kptr_restrict() -> None:
     with pytest.raises(SymbolsError, match="kptr_restrict"):
         text_address("0000000000000000 T _text")
@@ -172,15 +180,15 @@ def scripted_fleet(tmp: Path, samples: int = 3) -> Fleet:
 
 def answer_kallsyms(inst: ScriptedInstance) -> None:
     inst.guest.reads = {
-        stuck.HEAD_READ: b"Linux version 6.1.0-test (scripted)\n"
+        kallsyms.HEAD_READ: b"Linux version 6.1.0-test (scripted)\n"
                          b"ffffffffa5c00000 T _text\n",
-        stuck.KERNEL_READ: KALLSYMS.encode(), stuck.MODULES_READ: b"vmtui_crash 16384\n",
-        stuck.MODULE_SYMBOLS_READ: KALLSYMS.encode()}
+        kallsyms.KERNEL_READ: KALLSYMS.encode(), kallsyms.MODULES_READ: b"vmtui_crash 16384\n",
+        kallsyms.MODULE_SYMBOLS_READ: KALLSYMS.encode()}
 
 
 async def test_the_sampler_files_a_verdict_with_its_samples(tmp_path: Path) -> None:
     fleet = scripted_fleet(tmp_path)
-    stuck._KERNELS.clear()
+    kallsyms.KERNELS.clear()
     await fleet.start()
     try:
         inst = fleet.instance("s-0")
@@ -219,7 +227,7 @@ async def test_no_verdict_while_the_console_speaks_or_the_vm_is_paused(
         for _ in range(40):  # 0.8 s of a chatty console: never silent for a period
             await inst.write_console(b"still here\r")
             await asyncio.sleep(0.02)
-        assert rec.state is InstanceState.RUNNING and detector.taken == 0
+        assert fleet.snapshot()[0].state is InstanceState.RUNNING and detector.taken == 0
         await fleet.pause("s-0")
         await fleet.wait_state("s-0", InstanceState.PAUSED, timeout=5)
         await asyncio.sleep(0.5)
@@ -227,5 +235,27 @@ async def test_no_verdict_while_the_console_speaks_or_the_vm_is_paused(
         await fleet.resume("s-0")  # silent and spinning: now it is stuck
         await fleet.wait_state("s-0", InstanceState.CRASHED, timeout=5)
         assert rec.title.startswith("vCPU 0 stuck in kernel code at ")  # no kallsyms here
+    finally:
+        await fleet.close()
+
+
+async def test_the_cpus_tab_reads_the_symbols_itself_when_nothing_samples(
+        tmp_path: Path) -> None:
+    fleet = scripted_fleet(tmp_path, samples=0)  # no sampler in this pool
+    kallsyms.KERNELS.clear()
+    await fleet.start()
+    try:
+        inst = fleet.instance("s-0")
+        assert isinstance(inst, ScriptedInstance)
+        rec = fleet.record("s-0")
+        assert fleet.stuck.detectors == {}
+        answer_kallsyms(inst)
+        inst.vcpus = [(0xffffffffa6617a0b, 0, True), (0x00007f6d092c2740, 3, False)]
+        table = await inspect(rec, "cpus")
+        assert [row[2:] for row in table.rows] == [
+            ("native_safe_halt+0xb/0x10", "0", "yes", "swapper/0 (idle)"),
+            ("00007f6d092c2740", "3", "no", "a user task")]
+        inst.guest.reads = {}  # asked once per boot: no second read
+        assert (await inspect(rec, "cpus")).rows[0][2] == "native_safe_halt+0xb/0x10"
     finally:
         await fleet.close()

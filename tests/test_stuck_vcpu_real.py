@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
+from tests.helpers import eventually
 from vmtui.backends.config.pool import parse_config
 from vmtui.backends.console.ring import TEXT
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.fleet.inspection import inspect
 from vmtui.backends.monitor.detector import NO_OUTPUT
+from vmtui.backends.monitor.vcpus import VcpuSample
+from vmtui.backends.vm.capabilities import RunResult
 from vmtui.backends.vm.state import InstanceState
 from vmtui.demo import demo_dict
 from vmtui.guest.build import Guest
@@ -37,13 +39,6 @@ def _config(guest: Guest, workdir: Path, name: str, samples: int, period: float,
     return Fleet(parse_config(data, file="<test>", base_dir=workdir))
 
 
-async def _until(check: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.2)
-
-
 async def test_a_vcpu_spinning_with_interrupts_off_is_named(guest: Guest,
                                                             workdir: Path) -> None:
     fleet = _config(guest, workdir, "spin", samples=5, period=1.0)
@@ -51,12 +46,12 @@ async def test_a_vcpu_spinning_with_interrupts_off_is_named(guest: Guest,
     name = "spin-0"
     await asyncio.wait_for(fleet.start(), 150)
     rec = fleet.record(name)
-    writer: asyncio.Future[object] | None = None
+    writer: asyncio.Future[RunResult] | None = None
     try:
         shell = fleet.guest(name)
         loaded = await shell.run(f"insmod {CRASH_MODULE}", timeout=30)
         assert loaded.status == 0, loaded.describe()
-        await _until(lambda: rec.symbols is not None and rec.symbols.loaded is not None
+        await eventually(lambda: rec.symbols is not None and rec.symbols.loaded is not None
                      and rec.symbols.loaded.address(SPIN) is not None, 30,
                      "the module's symbols")
         # Pinned to vCPU 1; vCPU 0 stays free (and idle).
@@ -98,6 +93,7 @@ async def test_a_vcpu_spinning_with_interrupts_off_is_named(guest: Guest,
 async def quiet_fleet(guest: Guest, workdir: Path) -> AsyncIterator[Fleet]:
     # Stricter than the defaults: three samples half a second apart would do.
     fleet = _config(guest, workdir, "calm", samples=3, period=0.5)
+    fleet.stuck.idle_every = 1  # sampled as often as a suspect guest
     await asyncio.wait_for(fleet.start(), 150)
     try:
         yield fleet
@@ -110,17 +106,17 @@ async def test_no_verdict_on_an_idle_guest_nor_one_busy_in_user_space(
     name = "calm-0"
     rec = quiet_fleet.record(name)
     detector = quiet_fleet.stuck.detectors[name]
-    await _until(lambda: rec.symbols is not None, 60, "the kernel's symbols")
+    await eventually(lambda: rec.symbols is not None, 60, "the kernel's symbols")
 
-    async def sampled(count: int) -> list[tuple[float, object, str]]:
+    async def sampled(count: int) -> list[tuple[float, VcpuSample, str]]:
         """``count`` more samples of each vCPU while the console is silent."""
         start = detector.taken
-        await _until(lambda: detector.taken - start >= 2 * count, 120, f"{count} samples")
+        await eventually(lambda: detector.taken - start >= 2 * count, 120, f"{count} samples")
         return list(detector.history)[-2 * count:]
 
     idle = await sampled(20)
     assert rec.state is InstanceState.RUNNING and not quiet_fleet.incidents
-    assert sum(s.halted for _, s, _ in idle) >= 20  # type: ignore[attr-defined]
+    assert sum(s.halted for _, s, _ in idle) >= 20
     # One busy loop per vCPU, in the shell: user space only.
     shell = quiet_fleet.guest(name)
     for cpu in (0, 1):
@@ -128,5 +124,5 @@ async def test_no_verdict_on_an_idle_guest_nor_one_busy_in_user_space(
                         "</dev/null >/dev/null 2>&1 &", timeout=30)
     busy = await sampled(20)
     assert rec.state is InstanceState.RUNNING and not quiet_fleet.incidents
-    user = [s for _, s, _ in busy if s.cpl == 3 and not s.halted]  # type: ignore[attr-defined]
+    user = [s for _, s, _ in busy if s.cpl == 3 and not s.halted]
     assert len(user) >= 20, busy  # the loops were sampled, at CPL 3, running

@@ -1,8 +1,8 @@
 """Rows for the inspector tabs (Status, Block, PCI, CPUs, Snapshots), from the backend.
 
 The CPUs tab reads every vCPU's registers once (``info registers -a``) and
-names the function each RIP is in through the instance's symbols, when the
-stuck-vCPU sampler has read them (fleet/stuck.py).
+names the function each RIP is in through the kernel's symbols: the stuck-vCPU
+sampler's (fleet/stuck.py), else the guest's kallsyms read here once per boot.
 
 Any VM type with the :class:`~vmtui.backends.vm.capabilities.Inspectable` capability
 fills every tab; for the others the Status tab shows what the fleet knows and
@@ -16,10 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vmtui.backends.fleet.records import InstanceRecord
-from vmtui.backends.monitor.symbols import Symbols
+from vmtui.backends.monitor.kallsyms import load_modules, load_symbols
+from vmtui.backends.monitor.symbols import Symbols, SymbolsError
 from vmtui.backends.monitor.vcpus import VcpuSample, parse_registers, task_of, where
 from vmtui.backends.vm.capabilities import (
     Facts,
+    GuestAccess,
+    GuestReader,
     Inspectable,
     QmpView,
     RegisterSampler,
@@ -62,7 +65,7 @@ async def inspect(rec: InstanceRecord, tab: str) -> Table:
         why = "not running" if inst is None else "its VM type has no QMP inspectors"
         return Table(("",), [(why,)])
     if tab == "cpus":
-        return await _cpus(view, inst, rec.symbols)
+        return await _cpus(view, inst, await _symbols(rec))
     return await _QMP_TABS[tab](view)
 
 
@@ -82,6 +85,22 @@ async def _pci(view: QmpView) -> Table:
         (d.address, d.description or f"{d.class_code:04x}",
          f"{d.vendor:04x}:{d.device:04x}", d.qdev_id or "-")
         for d in await view.pci_devices()])
+
+
+async def _symbols(rec: InstanceRecord) -> Symbols | None:
+    """The kernel's symbols this boot: the stuck-vCPU sampler's, else read once per
+    boot here (a few seconds at most: a hung guest's SSH is not waited for long)."""
+    shell = rec.instance.guest if isinstance(rec.instance, GuestAccess) else None
+    if rec.symbols is None and rec.symbols_asked != rec.counters.boots \
+            and isinstance(shell, GuestReader):
+        rec.symbols_asked = rec.counters.boots
+        try:
+            symbols = await load_symbols(shell, timeout=5.0)
+            found = await load_modules(shell, None, timeout=15.0)
+        except (VMError, SymbolsError):
+            return None
+        rec.symbols = symbols.with_modules(found[1] if found else None)
+    return rec.symbols
 
 
 async def _cpus(view: QmpView, inst: object, symbols: Symbols | None) -> Table:

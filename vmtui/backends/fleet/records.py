@@ -137,6 +137,7 @@ class InstanceRecord:
         # since a restart of vmtui's instance may be within one boot of the machine.
         self.replayed = Replayed()
         self.symbols: Symbols | None = None  # the kernel's, this boot (fleet/stuck.py)
+        self.symbols_asked = -1  # the boot whose symbols the CPUs tab asked for
 
     def fresh_boot(self) -> None:
         """Forget what the last boot left: its title, fault and boot output."""

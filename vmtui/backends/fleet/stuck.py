@@ -8,11 +8,10 @@ vCPU in one kernel function give the verdict "vCPU N stuck in FUNC", long
 before the no-output clock. While the console speaks it samples nothing.
 
 RIPs are symbolised through the guest's own ``/proc/kallsyms``, read over SSH
-while the guest is healthy: the kernel's table once per kernel (by
-``/proc/version``) and this process, then each boot only the line of ``_text``
-(KASLR moves the whole kernel; a table from a System.map plugs in the same
-way: :func:`load_symbols`). Modules' symbols are read again when
-``/proc/modules`` changes, checked every :data:`MODULES_EVERY` seconds.
+while the guest is healthy (monitor/kallsyms.py: the kernel's table once per
+kernel, each boot only where ``_text`` is; a System.map plugs in the same way).
+Modules' symbols are read again when ``/proc/modules`` changes, looked at every
+:data:`MODULES_EVERY` seconds beside the sampling.
 
 It takes the ledger and the verdict's callback (the watch's), never the Fleet.
 """
@@ -27,13 +26,8 @@ from vmtui.backends.config.pool import PoolConfig
 from vmtui.backends.fleet.ledger import Ledger
 from vmtui.backends.fleet.records import InstanceRecord
 from vmtui.backends.inert import GuestText
-from vmtui.backends.monitor.symbols import (
-    Symbols,
-    SymbolsError,
-    parse_kallsyms,
-    parse_module_symbols,
-    text_address,
-)
+from vmtui.backends.monitor.kallsyms import load_modules, load_symbols
+from vmtui.backends.monitor.symbols import SymbolsError
 from vmtui.backends.monitor.vcpus import (
     STUCK,
     Stuck,
@@ -48,38 +42,14 @@ from vmtui.backends.vm.state import InstanceState
 
 log = logging.getLogger(__name__)
 
-# The guest's version and where _text is this boot: _text comes after the
-# per-CPU symbols, so grep stops early (about 40 ms over SSH under TCG).
-HEAD_READ = "cat /proc/version; grep -m1 ' _text$' /proc/kallsyms"
-# Code symbols only (t, T, w, W): 1.9 MB, about 1.2 s under TCG, once per kernel.
-KERNEL_READ = "grep -i ' [tw] ' /proc/kallsyms"
-MODULES_READ = "cat /proc/modules"
-MODULE_SYMBOLS_READ = "grep -F '[' /proc/kallsyms || true"  # none loaded: no lines
+MODULES_EVERY = 30.0  # seconds between looks at /proc/modules
 TRIES = 10  # reads of the symbols per boot before the sampler goes on without them
-MODULES_EVERY = 30.0
-# Kernel tables by the guest's /proc/version (relative to _text: any boot's).
-_KERNELS: dict[str, Symbols] = {}
-
+# Periods between samples while no vCPU runs kernel code (all halted or in user
+# space): the common idle case costs a fifth; a vCPU in the kernel is followed
+# every period. A hang with no output before it is seen at worst IDLE_EVERY
+# periods late; one after output (a console line resets the wait) at once.
+IDLE_EVERY = 5
 OnStuck = Callable[[InstanceRecord, GuestText, Diagnosis], None]
-
-
-async def load_symbols(shell: GuestReader, kernel: Symbols | None = None) -> Symbols:
-    """The kernel's code symbols in the guest's current boot.
-
-    ``kernel``: a table of this kernel from elsewhere (a System.map); without it
-    the guest's kallsyms is read once per kernel version and kept.
-
-    Raises:
-        VMError: the guest cannot be asked; SymbolsError: its answer is unusable.
-    """
-    version, _, line = (await shell.read(HEAD_READ, 15)).decode(errors="replace").partition("\n")
-    base = text_address(line)
-    if kernel is None:
-        kernel = _KERNELS.get(version)
-    if kernel is None:
-        text = (await shell.read(KERNEL_READ, 120)).decode(errors="replace")
-        kernel = _KERNELS[version] = await asyncio.to_thread(parse_kallsyms, text)
-    return kernel.at(base)
 
 
 class StuckSampler:
@@ -99,6 +69,7 @@ class StuckSampler:
         self.detectors: dict[str, StuckDetector] = {}  # by instance, while followed
         self._modules: dict[str, bytes] = {}
         self.modules_every = MODULES_EVERY
+        self.idle_every = IDLE_EVERY
 
     @property
     def enabled(self) -> bool:
@@ -113,6 +84,7 @@ class StuckSampler:
         settled, tries = -1, 0  # settled: the boot whose symbols were read
         modules: asyncio.Task[None] | None = None
         next_modules = self.ledger.clock() + self.modules_every
+        next_sample = 0.0
         while rec.instance is inst and not inst.exited():
             await asyncio.sleep(self.period)
             if rec.state is not InstanceState.RUNNING or rec.held:
@@ -132,6 +104,9 @@ class StuckSampler:
                 modules = rec.tasks.spawn(self.refresh_modules(rec), "stuck-vcpu-modules")
             if now - rec.last_output < self.period:
                 detector.reset()  # the console speaks: nothing is stuck
+                next_sample = 0.0
+                continue
+            if now < next_sample:
                 continue
             try:
                 vcpus = parse_registers(await inst.registers_all())
@@ -139,6 +114,8 @@ class StuckSampler:
                 detector.reset()
                 log.info("%s: sampling the vCPUs failed: %s", rec.name, exc)
                 continue
+            calm = not any(v.suspect for v in vcpus)
+            next_sample = now + self.period * ((self.idle_every if calm else 1) - 0.5)
             verdict = detector.feed(now, vcpus, rec.symbols)
             if verdict is not None and rec.state is InstanceState.RUNNING:
                 detector.reset()  # a restart in place samples afresh
@@ -185,12 +162,11 @@ class StuckSampler:
         if rec.symbols is None or not isinstance(shell, GuestReader):
             return
         try:
-            listing = await shell.read(MODULES_READ, 10)
-            if listing == self._modules.get(rec.name):
-                return
-            text = (await shell.read(MODULE_SYMBOLS_READ, 60)).decode(errors="replace")
+            found = await load_modules(shell, self._modules.get(rec.name))
         except VMError as exc:
             log.info("%s: the modules' symbols were not read: %s", rec.name, exc)
             return
-        self._modules[rec.name] = listing
-        rec.symbols = rec.symbols.with_modules(parse_module_symbols(text))
+        if found is None or rec.symbols is None:
+            return
+        self._modules[rec.name] = found[0]
+        rec.symbols = rec.symbols.with_modules(found[1])

@@ -114,8 +114,9 @@ def _table(text: str, what: str) -> tuple[int, list[tuple[int, str, str]]]:
         if kind in _TEXT_TYPES and address:
             rows.append((address, name, module))
     if not anchor:
-        raise SymbolsError(f"{what}: no {ANCHOR} symbol (not a kernel symbol table, "
-                           "or its addresses are hidden: kptr_restrict)")
+        first = text.lstrip().partition("\n")[0][:100]
+        raise SymbolsError(f"{what}: no {ANCHOR} symbol (not a kernel symbol table, or its "
+                           f"addresses are hidden: kptr_restrict); it begins {first!r}")
     if not rows:
         raise SymbolsError(f"{what}: no code symbols")
     rows.sort()

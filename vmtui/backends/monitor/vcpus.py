@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from vmtui.backends.monitor.symbols import Symbols
 
-_CPU = re.compile(r"^CPU#(\d+)\s*$")
-_RIP = re.compile(r"\bRIP=([0-9a-fA-F]{1,16})\b.*?\bCPL=(\d)\b.*?\bHLT=(\d)\b")
+# A vCPU's header, and its RIP line (RIP=... RFL=... [flags] CPL=0 II=0 A20=1 SMM=0 HLT=1).
+_CPU = re.compile(r"^CPU#(\d+)", re.M)
+_RIP = re.compile(r"RIP=([0-9a-fA-F]{1,16}) [^\n]*?CPL=(\d) [^\n]*?HLT=(\d)")
 STUCK = "stuck vCPU"  # the action of the verdict's Diagnosis: its samples
 PAGE = 12  # without symbols, "the same function" is "the same 4 KiB page"
 
@@ -46,15 +47,13 @@ def parse_registers(text: str) -> list[VcpuSample]:
     Raises:
         ValueError: no RIP line in ``text`` (the text is quoted, cut short).
     """
+    # Two scans for literal prefixes (this runs every second for every VM).
+    headers = [(m.start(), int(m[1])) for m in _CPU.finditer(text)]
     found: list[VcpuSample] = []
-    cpu: int | None = None
-    for line in text.splitlines():
-        if m := _CPU.match(line):
-            cpu = int(m[1])
-        elif m := _RIP.search(line):
-            index = cpu if cpu is not None else len(found)
-            found.append(VcpuSample(index, int(m[1], 16), int(m[2]), m[3] == "1"))
-            cpu = None
+    for m in _RIP.finditer(text):
+        before = [cpu for at, cpu in headers if at < m.start()]
+        index = before[-1] if before else len(found)
+        found.append(VcpuSample(index, int(m[1], 16), int(m[2]), m[3] == "1"))
     if not found:
         raise ValueError(f"no RIP=... CPL=... HLT=... line in the registers: {text[:120]!r}")
     return found
