@@ -216,6 +216,7 @@ RULE_OF = {"inert": 1, "vm": 1, "config": 2, "ssh": 2, "console": 3, "monitor": 
 FLEET_ORDER = {
     "records": 0, "ledger": 1,
     "runtime": 2, "inspection": 2, "events": 2, "recycle": 2, "boots": 2, "report_wait": 2,
+    "stuck": 2,
     "incidents": 3,  # reads the report's window (report_wait)
     "watch": 4, "farm": 4, "fleet": 5, "fleets": 6, "control": 7, "wire": 7, "local": 8,
 }

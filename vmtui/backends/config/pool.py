@@ -139,6 +139,11 @@ class PoolConfig:
     boot_timeout: float = spec(120.0, min=1, max=3600, help="seconds until SSH answers")
     no_output_timeout: float = spec(300.0, min=1, max=86400,
                                     help="seconds of silence before a VM counts as hung")
+    stuck_vcpu_samples: int = spec(
+        0, min=0, max=1000, help="K: a silent VM's vCPU in one kernel function for K "
+        "samples in a row is stuck (a verdict); 0: off")
+    stuck_vcpu_period: float = spec(1.0, min=0.1, max=60,
+                                    help="seconds between samples of a silent VM's vCPUs")
     diagnose_pace: float = spec(1.0, min=0, max=60,
                                 help="seconds between debugger commands typed by diagnose")
     console_lines: int = spec(10000, min=100, max=1_000_000,
@@ -148,6 +153,9 @@ class PoolConfig:
                                            "after round, restarting crashed VMs")
 
     def __post_init__(self) -> None:
+        if self.stuck_vcpu_samples == 1:
+            raise ValueError("stuck_vcpu_samples: 1 would call any moment in the kernel "
+                             "stuck: 0 (off) or at least 2")
         if not NAME_RE.match(self.name):
             raise ValueError(
                 f"name: {self.name!r} must be letters, digits, '.', '_' or '-' (at most 63)")

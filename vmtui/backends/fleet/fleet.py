@@ -26,6 +26,7 @@ from vmtui.backends.fleet import boots, events, runtime
 from vmtui.backends.fleet.farm import Farm
 from vmtui.backends.fleet.ledger import Clock, Ledger
 from vmtui.backends.fleet.records import InstanceRecord, InstanceSnapshot, snapshot_of
+from vmtui.backends.fleet.stuck import StuckSampler
 from vmtui.backends.fleet.watch import Watch
 from vmtui.backends.monitor.crashes import CrashStore
 from vmtui.backends.monitor.evidence import Incident
@@ -95,6 +96,7 @@ class Fleet:
         # Unique crashes of the pool, in syzkaller's layout, across runs.
         self.crashes = CrashStore(pool_cfg.workdir / "crashes")
         self.watch = Watch(self.ledger, config, self.crashes)
+        self.stuck = StuckSampler(self.ledger, pool_cfg, self.watch.stuck)
         self.pacer = Pacer()
         self._tasks = Background(pool_cfg.name, on_failure=self._fleet_task_failed)
         self._clock: asyncio.Task[None] | None = None
@@ -213,6 +215,8 @@ class Fleet:
         if inst is not None and inst.starts_paused and rec.state is InstanceState.RUNNING:
             self.set_state(rec, InstanceState.PAUSED)
         rec.tasks.spawn(self._watch_exit(rec, inst), "exit-watch")
+        if self.stuck.enabled:
+            rec.tasks.spawn(self.stuck.follow(rec), "stuck-vcpu")
         if console is not None and console.ssh and isinstance(inst, GuestAccess):
             consoles.start_ssh(boot, inst.guest, console, rec.replayed, rec.tasks,
                                partial(self.ledger.note, rec))

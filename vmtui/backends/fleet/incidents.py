@@ -33,6 +33,7 @@ from vmtui.backends.monitor.crashes import CrashStore
 from vmtui.backends.monitor.detector import CONSOLE_SOURCES, NO_OUTPUT
 from vmtui.backends.monitor.evidence import Incident
 from vmtui.backends.monitor.report import Report, find_reports
+from vmtui.backends.monitor.vcpus import STUCK
 from vmtui.backends.vm.capabilities import Diagnosable, Infoer
 from vmtui.backends.vm.diagnose import Diagnosis
 from vmtui.backends.vm.errors import VMError
@@ -102,12 +103,19 @@ class IncidentWriter:
         mark = rec.ring.next_seq
         evidence.write(folder, "console-before.txt", evidence.console_text(
             rec.ring.since(max(0, mark - evidence.BEFORE_LINES))[0]))
-        if kind == "verdict" and title == NO_OUTPUT and rec.state is not InstanceState.PAUSED:
-            # Silent but running: ask the kernel what it is doing (into diagnosis.txt).
+        stuck = diagnosis is not None and diagnosis.action == STUCK
+        if kind == "verdict" and (title == NO_OUTPUT or stuck) \
+                and rec.state is not InstanceState.PAUSED:
+            # Silent but running: ask the kernel what it is doing (into diagnosis.txt;
+            # a stuck vCPU's samples first: SysRq l's NMI backtrace may name its stack).
             try:
-                diagnosis = await self.diagnose(rec.name, "diagnose", record=False)
+                found = await self.diagnose(rec.name, "diagnose", record=False)
             except VMError as exc:
-                diagnosis = Diagnosis("diagnose", {"failed": str(exc)})
+                found = Diagnosis("diagnose", {"failed": str(exc)})
+            if diagnosis is not None:
+                found = Diagnosis(found.action, {**diagnosis.sections, **found.sections},
+                                  found.marks)
+            diagnosis = found
         registers = await self._registers(rec)
         info: dict[str, str] = {}
         inst = rec.instance

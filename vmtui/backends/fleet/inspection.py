@@ -1,5 +1,9 @@
 """Rows for the inspector tabs (Status, Block, PCI, CPUs, Snapshots), from the backend.
 
+The CPUs tab reads every vCPU's registers once (``info registers -a``) and
+names the function each RIP is in through the kernel's symbols: the stuck-vCPU
+sampler's (fleet/stuck.py), else the guest's kallsyms read here once per boot.
+
 Any VM type with the :class:`~vmtui.backends.vm.capabilities.Inspectable` capability
 fills every tab; for the others the Status tab shows what the fleet knows and
 the QMP tabs say they are not available.
@@ -12,7 +16,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vmtui.backends.fleet.records import InstanceRecord
-from vmtui.backends.vm.capabilities import Facts, Inspectable, QmpView, Snapshots
+from vmtui.backends.monitor.kallsyms import load_modules, load_symbols
+from vmtui.backends.monitor.symbols import Symbols, SymbolsError
+from vmtui.backends.monitor.vcpus import VcpuSample, parse_registers, task_of, where
+from vmtui.backends.vm.capabilities import (
+    Facts,
+    GuestAccess,
+    GuestReader,
+    Inspectable,
+    QmpView,
+    RegisterSampler,
+    Snapshots,
+)
 from vmtui.backends.vm.errors import VMError
 
 TABS = ("status", "block", "pci", "cpus", "snapshots")
@@ -49,6 +64,8 @@ async def inspect(rec: InstanceRecord, tab: str) -> Table:
     if view is None:
         why = "not running" if inst is None else "its VM type has no QMP inspectors"
         return Table(("",), [(why,)])
+    if tab == "cpus":
+        return await _cpus(view, inst, await _symbols(rec))
     return await _QMP_TABS[tab](view)
 
 
@@ -70,10 +87,41 @@ async def _pci(view: QmpView) -> Table:
         for d in await view.pci_devices()])
 
 
-async def _cpus(view: QmpView) -> Table:
-    return Table(("CPU", "Thread", "Socket/Core/Thread", "QOM path"), [
-        (str(c.index), str(c.thread_id), f"{c.socket}/{c.core}/{c.thread}", c.qom_path)
-        for c in await view.cpus()])
+async def _symbols(rec: InstanceRecord) -> Symbols | None:
+    """The kernel's symbols this boot: the stuck-vCPU sampler's, else read once per
+    boot here (a few seconds at most: a hung guest's SSH is not waited for long)."""
+    shell = rec.instance.guest if isinstance(rec.instance, GuestAccess) else None
+    if rec.symbols is None and rec.symbols_asked != rec.counters.boots \
+            and isinstance(shell, GuestReader):
+        rec.symbols_asked = rec.counters.boots
+        try:
+            symbols = await load_symbols(shell, timeout=5.0)
+            found = await load_modules(shell, None, timeout=15.0)
+        except (VMError, SymbolsError):
+            return None
+        rec.symbols = symbols.with_modules(found[1] if found else None)
+    return rec.symbols
+
+
+async def _cpus(view: QmpView, inst: object, symbols: Symbols | None) -> Table:
+    """Each vCPU: its host thread, and where it is (RIP symbolised through the
+    guest's kallsyms, CPL, halted) with what that says of its current task."""
+    cpus = await view.cpus()
+    found: dict[int, VcpuSample] = {}
+    why = "its VM type cannot read the vCPUs' registers"
+    if isinstance(inst, RegisterSampler):
+        try:
+            found = {s.cpu: s for s in parse_registers(await inst.registers_all())}
+        except (VMError, ValueError) as exc:
+            why = f"registers unavailable: {exc}"
+    rows = []
+    for c in cpus:
+        s = found.get(c.index)
+        place: tuple[str, ...] = (
+            (where(s, symbols), str(s.cpl), "yes" if s.halted else "no", task_of(s))
+            if s is not None else (why, "-", "-", "-"))
+        rows.append((str(c.index), str(c.thread_id), *place))
+    return Table(("CPU", "Thread", "RIP", "CPL", "Halted", "Task"), rows)
 
 
 async def _snapshots(inst: object) -> Table:
@@ -91,7 +139,7 @@ async def _snapshots(inst: object) -> Table:
          _bytes(s.vm_state_size), f"{s.vm_clock:.1f} s") for s in found])
 
 
-_QMP_TABS = {"block": _block, "pci": _pci, "cpus": _cpus}
+_QMP_TABS = {"block": _block, "pci": _pci}
 
 
 def _bytes(n: float) -> str:

@@ -15,6 +15,7 @@ from vmtui.backends.console.sources import Input
 from vmtui.backends.console.ssh_source import Replayed
 from vmtui.backends.inert import EMPTY, GuestText
 from vmtui.backends.monitor.crashes import CrashStore
+from vmtui.backends.monitor.symbols import Symbols
 from vmtui.backends.vm.contract import Instance
 from vmtui.backends.vm.errors import StateError
 from vmtui.backends.vm.state import LIVE as LIVE  # re-exported: its old home
@@ -135,6 +136,8 @@ class InstanceRecord:
         # What the ssh console saw, to drop what it replays: kept across boots,
         # since a restart of vmtui's instance may be within one boot of the machine.
         self.replayed = Replayed()
+        self.symbols: Symbols | None = None  # the kernel's, this boot (fleet/stuck.py)
+        self.symbols_asked = -1  # the boot whose symbols the CPUs tab asked for
 
     def fresh_boot(self) -> None:
         """Forget what the last boot left: its title, fault and boot output."""
@@ -143,6 +146,7 @@ class InstanceRecord:
         self.fault = self.disk_fault = ""
         self.frozen = False
         self.boot_output = b""
+        self.symbols = None  # KASLR: the next boot's kernel sits elsewhere
 
     def console_inputs(self) -> dict[str, Input]:
         """The console sources open now that take typed bytes, by tag."""

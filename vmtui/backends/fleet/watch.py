@@ -116,12 +116,21 @@ class Watch:
         log.warning("%s: %s", rec.name, title)
         self._file(rec, kind, title, rec.ring.next_seq if seq is None else seq)
 
-    def _file(self, rec: InstanceRecord, kind: str, title: GuestText, seq: int) -> None:
+    def stuck(self, rec: InstanceRecord, title: GuestText, samples: Diagnosis) -> None:
+        """The stuck-vCPU verdict (fleet/stuck.py): ``samples`` join the incident."""
+        if rec.state is not InstanceState.RUNNING:
+            return
+        self.ledger.set_state(rec, InstanceState.CRASHED, title)
+        log.warning("%s: %s", rec.name, title)
+        self._file(rec, "verdict", title, rec.ring.next_seq, samples)
+
+    def _file(self, rec: InstanceRecord, kind: str, title: GuestText, seq: int,
+              diagnosis: Diagnosis | None = None) -> None:
         """A crash or verdict of ``rec``: its title, its count, its evidence."""
         rec.title = title
         rec.crash_seq = seq
         rec.counters.crashes += 1
-        self._collect(rec, kind, title)
+        self._collect(rec, kind, title, diagnosis)
 
     def _collect(self, rec: InstanceRecord, kind: str, title: GuestText,
                  diagnosis: Diagnosis | None = None) -> None:

@@ -61,6 +61,8 @@ class ScriptedInstance(Instance):
         self.guest = ScriptedGuest(name, output)
         self._snapshots: dict[str, VMSnapshot] = {}
         self.events_broken = False  # the next event breaks the stream (a QMP hiccup)
+        # Each vCPU's (RIP, CPL, halted), as ``info registers -a`` shows them.
+        self.vcpus = [(0xffffffff81000000 + 0x10 * i, 0, True) for i in range(cpus)]
 
     # -- events and lifecycle, as QEMU's QMP would give them ---------------------
 
@@ -148,6 +150,13 @@ class ScriptedInstance(Instance):
         return {cpu.index: f"RIP=ffffffff8100{cpu.index:04x} RSP=ffffc90000000000\n"
                 for cpu in await self.domain.cpus()}
 
+    async def registers_all(self) -> str:
+        """``info registers -a`` in QEMU's layout, from :attr:`vcpus`."""
+        return "".join(f"\nCPU#{i}\nRAX=0000000000000000 RBX=0000000000000000\n"
+                       f"RIP={rip:016x} RFL=00000246 [---Z-P-] CPL={cpl} II=0 A20=1 SMM=0 "
+                       f"HLT={int(halted)}\nCR0=80050033 CR2=0000000000000000\n"
+                       for i, (rip, cpl, halted) in enumerate(self.vcpus))
+
     async def inject_nmi(self) -> None:
         self._output.feed("console", b"NMI received (scripted)\n")
 
@@ -173,6 +182,7 @@ class ScriptedGuest:
         self.name = name
         self.output = output
         self.copies: list[tuple[Path, str]] = []
+        self.reads: dict[str, bytes] = {}  # what read() answers, by command
 
     async def run(self, command: str, timeout: float | None = 60.0,
                   keep: bool = True) -> RunResult:
@@ -194,6 +204,12 @@ class ScriptedGuest:
             elif word:
                 raise GuestError(f"{self.name}: the scripted guest has no {word!r}")
         return RunResult(0, bytes(out) if keep else b"", b"")
+
+    async def read(self, command: str, timeout: float = 30.0) -> bytes:
+        """The output :attr:`reads` holds for ``command``, kept out of the console."""
+        if command not in self.reads:
+            raise GuestError(f"{self.name}: the scripted guest cannot read {command!r}")
+        return self.reads[command]
 
     async def copy_in(self, local: Path, remote: str | None = None) -> str:
         dest = remote or f"/tmp/{local.name}"

@@ -113,6 +113,27 @@ class GuestSession:
         signal = completed.exit_signal[0] if completed.exit_signal else ""
         return RunResult(status, bytes(out), bytes(err), signal)
 
+    async def read(self, command: str, timeout: float = 30.0) -> bytes:
+        """Run ``command``; its stdout, kept out of the console (a symbol table).
+
+        Raises:
+            GuestError: SSH failed, the command failed or outlived ``timeout``.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                conn = await self.connection(timeout=timeout)
+                done = await conn.run(command, check=False, encoding=None,
+                                      stdin=asyncssh.DEVNULL)
+        except (OSError, asyncssh.Error, TimeoutError) as exc:
+            raise GuestError(f"{self.name}: reading {command!r} failed: "
+                             f"{exc or type(exc).__name__}") from exc
+        out, err = _raw(done.stdout), _raw(done.stderr)
+        if done.exit_status != 0:
+            why = err.decode(errors="replace").strip()[:200]
+            raise GuestError(f"{self.name}: {command!r} exited with status "
+                             f"{done.exit_status}: {why}")
+        return out
+
     async def _pump(self, stream: Any, key: str, tag: str, keep: bytearray | None) -> None:
         try:
             while data := await stream.read(65536):
@@ -166,3 +187,8 @@ class GuestSession:
                 await asyncio.wait_for(conn.wait_closed(), 2)
             except (OSError, asyncssh.Error, TimeoutError) as exc:
                 log.debug("%s: SSH close: %s", self.name, exc)
+
+
+def _raw(data: bytes | str | None) -> bytes:
+    """A stream's output as bytes (asyncssh types it for both encodings)."""
+    return data.encode() if isinstance(data, str) else data or b""

@@ -77,6 +77,14 @@ class Diagnosable(Protocol):
     async def inject_nmi(self) -> None: ...
 
 
+@runtime_checkable
+class RegisterSampler(Protocol):
+    """Every vCPU's registers in one cheap call (QEMU's ``info registers -a``, about
+    1 ms), for sampling where a silent guest's vCPUs are."""
+
+    async def registers_all(self) -> str: ...
+
+
 class QmpView(Protocol):
     """The queries the inspector tabs show (go-qemu's Domain, read side)."""
 
@@ -144,6 +152,16 @@ class GuestShell(Protocol):
 
     async def close(self) -> None:
         """Drop the connection and its forwards (the next call connects again)."""
+        ...
+
+
+@runtime_checkable
+class GuestReader(Protocol):
+    """A command's output read quietly: it does not join the console (a symbol
+    table is megabytes nobody wants in the timeline)."""
+
+    async def read(self, command: str, timeout: float = 30.0) -> bytes:
+        """Run ``command`` in the guest; its stdout. GuestError if it fails."""
         ...
 
 

@@ -14,6 +14,8 @@
  *   hang      sleep uninterruptibly        -> INFO: task ... blocked for more than
  *   rcu       spin inside RCU, no preempt  -> rcu: INFO: rcu_preempt self-detected stall
  *   overflow  recurse off the stack's end  -> BUG: stack guard page was hit
+ *   irqspin   spin with interrupts off     -> silence: vmtui's "vCPU N stuck in
+ *                                             vmtui_crash_irqspin" from its registers
  *
  * Each trigger lives in its own noinline function, so the report names it.
  * The lockup, hang and stall last a bounded time and then return, each long
@@ -26,6 +28,12 @@
  *                 period this trigger asks for; the soft-lockup watchdog is
  *                 touched meanwhile, so the stall is the report (2 vCPUs or
  *                 more: the grace period's kthread runs on another CPU)
+ *   irqspin 30 s  with interrupts off the spinning CPU's own watchdog timer
+ *                 cannot fire: on 1 vCPU the whole guest is silent until the
+ *                 spin ends (then a soft lockup is reported); with more, other
+ *                 CPUs report an RCU stall after 21 s (or a soft lockup of
+ *                 their own, waiting on an IPI to this CPU). vmtui's stuck-vCPU
+ *                 sampler sees it from outside in seconds.
  */
 #include <linux/delay.h>
 #include <linux/jiffies.h>
@@ -35,12 +43,14 @@
 #include <linux/proc_fs.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
+#include <linux/sched/clock.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
 #define LOCKUP_SECONDS 16
 #define HANG_SECONDS 24
 #define STALL_SECONDS 30
+#define IRQSPIN_SECONDS 30
 
 static volatile long vmtui_sink;
 static volatile int vmtui_zero;
@@ -102,6 +112,26 @@ static noinline void vmtui_crash_rcu(void)
 	rcu_read_unlock();
 }
 
+/*
+ * Interrupts off: no timer tick reaches this CPU (on one vCPU jiffies stand
+ * still), so the time comes from local_clock(), which reads the TSC. The clock
+ * is read once per inner loop, so the RIP is nearly always in this function.
+ */
+static noinline void vmtui_crash_irqspin(void)
+{
+	unsigned long flags;
+	u64 end;
+	int i;
+
+	local_irq_save(flags);
+	end = local_clock() + (u64)IRQSPIN_SECONDS * NSEC_PER_SEC;
+	while (local_clock() < end) {
+		for (i = 0; i < 100000; i++)
+			cpu_relax();
+	}
+	local_irq_restore(flags);
+}
+
 static noinline void vmtui_crash_hang(void)
 {
 	set_current_state(TASK_UNINTERRUPTIBLE);
@@ -130,7 +160,7 @@ static const struct {
 	{ "null", vmtui_crash_null },     { "gpf", vmtui_crash_gpf },
 	{ "divide", vmtui_crash_divide }, { "lockup", vmtui_crash_lockup },
 	{ "hang", vmtui_crash_hang },     { "rcu", vmtui_crash_rcu },
-	{ "overflow", vmtui_crash_overflow },
+	{ "overflow", vmtui_crash_overflow }, { "irqspin", vmtui_crash_irqspin },
 };
 
 static noinline ssize_t vmtui_crash_write(struct file *file, const char __user *buf,
