@@ -58,7 +58,9 @@ echo "bootstrap: installing vmtui into .venv"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test,libvirt]'
 
-.venv/bin/vmtui guest build
+# The tests symbolise real reports and drive gdb: they need the kernel's debug symbols
+# (283 MB download once, 600 MB kept in the guest cache); the demo does not.
+if [ "$mode" = test ]; then .venv/bin/vmtui guest build --debug; else .venv/bin/vmtui guest build; fi
 
 if [ "$mode" = demo ]; then
     exec .venv/bin/vmtui demo "$@"
