@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--os", default="linux", choices=("linux", "freebsd", "openbsd",
                                                            "netbsd"), help="guest OS (linux)")
     report.add_argument("--json", action="store_true", help="one JSON list, for scripts")
+    report.add_argument("--vmlinux", metavar="V", help="the kernel with debug info: frames "
+                        "get file:line (inlined ones too) and the guilty file is named")
+    report.add_argument("--module", action="append", default=[], metavar="KO",
+                        help="a module's .ko with debug info, for its frames (repeatable)")
     serve = sub.add_parser("serve", help="run the pools of CONFIG... and their farm as a "
                            "daemon behind a JSON API (docs/api.md), with no terminal UI")
     serve.add_argument("config", nargs="+", help="pool configs (YAML): one pool each")
@@ -146,7 +150,8 @@ def _guest(args: argparse.Namespace) -> int:
             print(f"{key}: {value}")
         return 0
     try:
-        build(force=args.force, debug=args.debug, log=lambda msg: print(f"guest: {msg}", flush=True))
+        build(force=args.force, debug=args.debug,
+              log=lambda msg: print(f"guest: {msg}", flush=True))
     except GuestBuildError as exc:
         return _fail(str(exc))
     return 0
