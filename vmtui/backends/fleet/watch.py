@@ -32,6 +32,8 @@ from vmtui.backends.monitor.detector import (
 )
 from vmtui.backends.monitor.evidence import Incident
 from vmtui.backends.ssh.session import GuestError
+from vmtui.backends.symbols import kaslr
+from vmtui.backends.symbols.symtab import SymbolsError
 from vmtui.backends.vm.capabilities import DebugStub, Diagnosable
 from vmtui.backends.vm.contract import Instance
 from vmtui.backends.vm.diagnose import (
@@ -288,10 +290,23 @@ class Watch:
         return the gdb command that attaches."""
         rec = self.ledger.record(name)
         stub: DebugStub = require(rec, LIVE, "hold", DebugStub)
-        rec.gdb = await stub.open_debug_stub()
+        rec.gdb = await self._kernel_gdb(rec, await stub.open_debug_stub())
         rec.held = True
         self.ledger.note(rec, f"held; gdb stub open: {rec.gdb}")
         return rec.gdb
+
+    async def _kernel_gdb(self, rec: InstanceRecord, command: str) -> str:
+        """With the pool's vmlinux: ``command`` loading it at the guest's KASLR
+        offset (read from its /proc/kallsyms over SSH), so bt shows file:line."""
+        vmlinux = self.config.pool.vmlinux
+        if vmlinux is None:
+            return command
+        offset: int | None = None
+        try:
+            offset = await kaslr.guest_offset(self.ledger.guest(rec.name), vmlinux)
+        except (VMError, GuestError, SymbolsError, OSError) as exc:
+            self.ledger.note(rec, f"gdb: the KASLR offset is unknown: {exc}")
+        return kaslr.with_vmlinux(command, vmlinux, offset)
 
     async def release(self, name: str) -> None:
         """Unpin ``name`` and close its gdb stub."""
