@@ -51,6 +51,9 @@ async def crashed(debug_guest: Guest, tmp_path_factory: pytest.TempPathFactory
     fleet.watch.after_seconds = 2.0
     await asyncio.wait_for(fleet.start(), 150)
     shell = fleet.guest(NAME)
+    # qemu_fw_cfg is loaded at boot (a memory dump then carries VMCOREINFO).
+    fw_cfg = await shell.run("grep -w qemu_fw_cfg /proc/modules", timeout=30)
+    assert fw_cfg.status == 0 and fw_cfg.stdout.startswith(b"qemu_fw_cfg "), fw_cfg
     loaded = await shell.run(f"insmod {CRASH_MODULE}", timeout=30)
     assert loaded.status == 0, loaded.describe()
     writer = asyncio.ensure_future(shell.run("echo null > /proc/vmtui_crash", timeout=60))
