@@ -28,10 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vmtui.backends.symbols.frames import Symbolizer  # noqa: E402
-from vmtui.backends.symbols.symtab import SymbolTable  # noqa: E402
-from vmtui.guest import debugsyms  # noqa: E402
-from vmtui.guest.build import default_guest  # noqa: E402
+from vmtui.backends.symbols.frames import Symbolizer
+from vmtui.backends.symbols.symtab import SymbolTable
+from vmtui.guest import debugsyms
+from vmtui.guest.build import default_guest
 
 
 def reports(vmlinux: Path, seed: int) -> tuple[str, str, str]:
@@ -76,6 +76,10 @@ def one_run(vmlinux: Path, seed: int) -> dict[str, float]:
     return out
 
 
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--vmlinux", type=Path, default=debugsyms.paths(default_guest().dir)[0])
@@ -83,8 +87,7 @@ def main() -> None:
     args = p.parse_args()
     if not args.vmlinux.is_file():
         sys.exit(f"{args.vmlinux}: not found (vmtui guest build --debug)")
-    print(f"load before: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}"
-          f"  cpus: {os.cpu_count()}")
+    print(f"load before: {uptime()}  cpus: {os.cpu_count()}")
     runs = []
     for i in range(args.runs):
         runs.append(one_run(args.vmlinux, seed=i))
@@ -94,7 +97,7 @@ def main() -> None:
         values = [r[key] for r in runs]
         print(f"{key:>22}: median {statistics.median(values):.1f}  "
               f"(min {min(values):.1f}, max {max(values):.1f})")
-    print(f"load after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+    print(f"load after: {uptime()}")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def test_a_module_frame_without_its_ko_stays_as_it_was(vmlinux: Path) -> None:
 def test_missing_files_are_named(tmp_path: Path, vmlinux: Path) -> None:
     with pytest.raises(SymbolsError, match=f"vmlinux: file not found: {tmp_path}/nope"):
         Symbolizer(tmp_path / "nope")
-    with pytest.raises(SymbolsError, match="kernel_modules: file not found: .*x.ko"):
+    with pytest.raises(SymbolsError, match=r"kernel_modules: file not found: .*x\.ko"):
         Symbolizer(vmlinux, [tmp_path / "x.ko"])
     (tmp_path / "text").write_text("not an ELF\n")
     with Symbolizer(tmp_path / "text") as sym, pytest.raises(SymbolsError, match="not an ELF"):
@@ -85,6 +85,17 @@ def test_kaslr_offset_and_gdb_command(vmlinux: Path) -> None:
         kaslr.runtime_text("0000000000000000 T _text")
     with pytest.raises(SymbolsError, match="no _text line"):
         kaslr.runtime_text("")
+    assert kaslr.idt_anchor(vmlinux) == 0xFFFFFFFF81C00990  # asm_exc_divide_error
+    assert kaslr.with_vmlinux_by_idt("gdb -ex 'target remote /s'", Path("/k/v"), 0x10) == (
+        "gdb -q -ex 'target remote /s' -ex 'set $vmtui_g0 = *(unsigned long long *)"
+        "0xfffffe0000000000' -ex 'set $vmtui_g1 = *(unsigned long long *)0xfffffe0000000008'"
+        " -ex 'eval \"symbol-file -o %#llx /k/v\", (($vmtui_g0 & 0xffff) | (($vmtui_g0 >> 32)"
+        " & 0xffff0000) | (($vmtui_g1 & 0xffffffff) << 32)) - 0x10'")
+    assert kaslr.offset_said(["x", "Kernel Offset: 0x2c800000 from 0xffffffff81000000 "
+                              "(relocation range: 0xffffffff80000000-0xffffffffbfffffff)"]) \
+        == 0x2C800000
+    assert kaslr.offset_said(["Kernel Offset: disabled"]) == 0
+    assert kaslr.offset_said(["no panic here"]) is None
     stub = "gdb -ex 'set architecture i386:x86-64' -ex 'target remote /run/x/a-0.gdb'" \
            "  # add your vmlinux for symbols"
     assert kaslr.with_vmlinux(stub, Path("/k/vmlinux"), 0x19000000) == (
@@ -98,7 +109,7 @@ def test_kaslr_offset_and_gdb_command(vmlinux: Path) -> None:
 def test_the_dbg_package_of_an_image() -> None:
     assert debugsyms.dbg_package("linux-image-6.1.0-57-cloud-amd64_6.1.192-3_amd64.deb") == \
         ("linux-image-6.1.0-57-cloud-amd64-dbg", "6.1.192-3")
-    with pytest.raises(debugsyms.DebugSymbolsError, match="not a linux-image .deb"):
+    with pytest.raises(debugsyms.DebugSymbolsError, match=r"not a linux-image \.deb"):
         debugsyms.dbg_package("busybox_1.35_amd64.deb")
 
 

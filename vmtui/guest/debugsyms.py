@@ -111,7 +111,6 @@ def fetch(guest_dir: Path, image_deb: str, release: str, log: Log) -> tuple[Path
     (folder / STAMP).unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="dbg-", dir=folder) as tmp:
         work = Path(tmp)
-        work.chmod(0o777)  # apt's _apt user downloads into it
         log(f"downloading {package}={version} (about 283 MB; apt-get download)")
         _run(["apt-get", "download", f"{package}={version}"], cwd=work)
         debs = sorted(work.glob(f"{package}_*.deb"))

@@ -196,6 +196,9 @@ class IncidentWriter:
                 return await asyncio.to_thread(symbolized, report, self._symbolizer)
             except SymbolsError as exc:
                 self.ledger.note(rec, f"the report is not symbolised: {exc}")
+                broken, self._symbolizer = self._symbolizer, None  # the next report starts anew
+                if broken is not None:
+                    await asyncio.to_thread(broken.close)
                 return report
 
     def _report_text(self, rec: InstanceRecord, incident: Incident, report: Report | None,

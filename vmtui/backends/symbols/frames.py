@@ -80,7 +80,7 @@ class Symbolizer:
             return None
         addr = sym.addr + int(m["off"], 16)
         rip = RIP_LINE.search(line[:m.start() + 1]) is not None
-        return _Wanted(index, m, module, addr if rip else addr - 1, sym.section)
+        return _Wanted(index, m, module, addr if rip else max(addr - 1, 0), sym.section)
 
     def symbolize(self, text: str) -> str:
         """``text`` with every frame it can resolve given file:line (and inlined lines)."""
