@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 
 from vmtui.backends.config.pool import parse_config
+from vmtui.backends.fleet import incidents
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.qemu import QemuInstance
 from vmtui.backends.vm.state import InstanceState
@@ -49,6 +50,7 @@ async def crashed(debug_guest: Guest, tmp_path_factory: pytest.TempPathFactory
                 kernel_modules=[str(debug_guest.dir / crashmod.DEBUG_KO)])
     fleet = Fleet(parse_config(data, file="<test>", base_dir=workdir))
     fleet.watch.after_seconds = 2.0
+    idle, incidents.SYMBOLS_IDLE = incidents.SYMBOLS_IDLE, 3.0  # addr2line ends sooner
     await asyncio.wait_for(fleet.start(), 150)
     shell = fleet.guest(NAME)
     # qemu_fw_cfg is loaded at boot (a memory dump then carries VMCOREINFO).
@@ -66,6 +68,7 @@ async def crashed(debug_guest: Guest, tmp_path_factory: pytest.TempPathFactory
         with contextlib.suppress(BaseException):
             await writer
         await fleet.close()
+        incidents.SYMBOLS_IDLE = idle
 
 
 async def test_the_oops_is_symbolised_everywhere(crashed: Fleet, debug_guest: Guest) -> None:
@@ -97,6 +100,12 @@ async def test_the_oops_is_symbolised_everywhere(crashed: Fleet, debug_guest: Gu
     [found] = json.loads(done.stdout)
     assert found["guilty_file"] == "vmtui_crash.c"
     assert f"vmtui_crash.c:{NULL_LINE} [vmtui_crash]" in found["text"]
+    # The pool's addr2line (hundreds of MB) ends once unused for SYMBOLS_IDLE.
+    for _ in range(100):
+        if crashed.watch.writer._symbolizer is None:
+            break
+        await asyncio.sleep(0.1)
+    assert crashed.watch.writer._symbolizer is None
 
 
 async def test_gdb_from_hold_knows_the_kernel(crashed: Fleet, debug_guest: Guest) -> None:
