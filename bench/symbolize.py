@@ -10,6 +10,12 @@ vmlinux, a fixed random sample) are symbolised by one Symbolizer:
 - 2000 new:  2,000 frames of functions not seen before, frames/s
 - 2000 warm: the same 2,000 again, frames/s ("after warm-up")
 
+Then real reports: the Linux reports of syzkaller's corpus (tests/data/
+syzkaller-report, other kernels, their frames resolved by name in this one),
+each symbolised as the incident writer does, in corpus order by one Symbolizer:
+per-report time (median and 90th percentile, first pass) and frames/s of the
+first pass and of a second pass.
+
 Each run in a fresh Symbolizer; the last lines give the median and the spread.
 
     python bench/symbolize.py [--vmlinux PATH] [--runs 3]
@@ -80,17 +86,50 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
+def corpus_run(vmlinux: Path, limit: int) -> dict[str, float]:
+    from vmtui.backends.monitor.report import find_reports
+    from vmtui.backends.monitor.report.symbolized import symbolized
+    from vmtui.backends.symbols.frames import FRAME
+
+    folder = Path(__file__).resolve().parent.parent / "tests/data/syzkaller-report/linux"
+    found = []
+    for path in sorted(folder.iterdir(), key=lambda p: int(p.name) if p.name.isdigit() else 0):
+        text = path.read_text(errors="replace").partition("\n\n")[2]
+        found += find_reports(text, "linux")[:1]
+        if len(found) == limit:
+            break
+    frames = sum(1 for r in found for line in r.text.splitlines() if FRAME.search(line))
+    out: dict[str, float] = {"reports": len(found), "frames": frames}
+    with Symbolizer(vmlinux) as sym:
+        for rnd in ("first", "second"):
+            times = []
+            t0 = time.perf_counter()
+            for report in found:
+                t = time.perf_counter()
+                symbolized(report, sym)
+                times.append((time.perf_counter() - t) * 1000)
+            out[f"{rnd} pass (frames/s)"] = frames / (time.perf_counter() - t0)
+            if rnd == "first":
+                out["corpus: first report (ms)"] = times[0]  # readelf, addr2line's start
+                rest = sorted(times[1:])
+                out["corpus: later, median (ms)"] = statistics.median(rest)
+                out["corpus: later, p90 (ms)"] = rest[int(len(rest) * 0.9)]
+                out["corpus: later, max (ms)"] = rest[-1]
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--vmlinux", type=Path, default=debugsyms.paths(default_guest().dir)[0])
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--reports", type=int, default=300, help="corpus reports per run")
     args = p.parse_args()
     if not args.vmlinux.is_file():
         sys.exit(f"{args.vmlinux}: not found (vmtui guest build --debug)")
     print(f"load before: {uptime()}  cpus: {os.cpu_count()}")
     runs = []
     for i in range(args.runs):
-        runs.append(one_run(args.vmlinux, seed=i))
+        runs.append(one_run(args.vmlinux, seed=i) | corpus_run(args.vmlinux, args.reports))
         print(f"run {i + 1}: " + "  ".join(f"{k} {v:.0f}" for k, v in runs[-1].items()),
               flush=True)
     for key in runs[0]:
