@@ -16,12 +16,13 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # System packages: QEMU, what the test guest is made of (and its bootable disk: syslinux,
 # mtools, dosfstools; UEFI firmware: ovmf), Python's venv; libvirt's daemon and what its
 # Python binding builds with (type: libvirt, tested against a private libvirtd, reached
-# also through an sshd on loopback and netcat, as qemu+ssh:// reaches a remote host).
+# also through an sshd on loopback and netcat, as qemu+ssh:// reaches a remote host);
+# gdb, which Hold + gdb's test runs against a held guest (binutils, for symbols, below).
 PACKAGES="qemu-system-x86 qemu-utils busybox-static dropbear-bin openssh-sftp-server cpio \
 trinity python3 python3-venv python3-pip ca-certificates \
 ovmf syslinux syslinux-common mtools dosfstools \
 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config python3-dev gcc \
-openssh-server netcat-openbsd curl ripgrep"
+openssh-server netcat-openbsd curl ripgrep gdb"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -58,7 +59,9 @@ echo "bootstrap: installing vmtui into .venv"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test,libvirt]'
 
-.venv/bin/vmtui guest build
+# The tests symbolise real reports and drive gdb: they need the kernel's debug symbols
+# (283 MB download once, 600 MB kept in the guest cache); the demo does not.
+if [ "$mode" = test ]; then .venv/bin/vmtui guest build --debug; else .venv/bin/vmtui guest build; fi
 
 if [ "$mode" = demo ]; then
     exec .venv/bin/vmtui demo "$@"

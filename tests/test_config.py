@@ -67,12 +67,14 @@ DELETE = object()
 
 BAD = [
     (mutate("colour", "blue"), "colour: unknown key (known keys: boot_timeout, console, "
-     "console_lines, count, diagnose_pace, name, no_output_timeout, ssh_host_key, "
-     "ssh_host_key_check, ssh_key, ssh_user, stuck_vcpu_period, stuck_vcpu_samples, target, "
-     "type, vm, workdir, workload)"),
+     "console_lines, count, diagnose_pace, kernel_modules, name, no_output_timeout, "
+     "ssh_host_key, ssh_host_key_check, ssh_key, ssh_user, stuck_vcpu_period, stuck_vcpu_samples, "
+     "target, type, vm, vmlinux, workdir, workload)"),
     (mutate("stuck_vcpu_samples", 1), "stuck_vcpu_samples: 1 would call any moment in the "
      "kernel stuck: 0 (off) or at least 2"),
     (mutate("stuck_vcpu_period", 0), "stuck_vcpu_period: 0 is out of range (allowed: 0.1 to 60)"),
+    (mutate("vmlinux", "nowhere/vmlinux"), "vmlinux: file not found: {dir}/nowhere/vmlinux"),
+    (mutate("kernel_modules", ["x.ko"]), "kernel_modules[0]: file not found: {dir}/x.ko"),
     (mutate("count", "two"), "count: expected an integer, got a string 'two'"),
     (mutate("count", 0), "count: 0 is out of range (allowed: 1 to 128)"),
     (mutate("count", True), "count: expected an integer, got a boolean True"),

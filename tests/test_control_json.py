@@ -168,6 +168,9 @@ async def test_the_front_flows_over_a_json_control(tmp_path: Path) -> None:
         await until(pilot, lambda: any(i.kind == "diagnose" for i in calm.incidents), 10)
         await pilot.press("h")
         await until(pilot, lambda: calm.record("calm-0").held, 5)
+        await until(pilot, lambda: "held · gdb " in str(screen._status), 5)
+        await pilot.press("y")  # the gdb command, copied
+        assert app.clipboard == calm.record("calm-0").gdb != ""
         await pilot.press("h")
         await until(pilot, lambda: not calm.record("calm-0").held, 5)
 

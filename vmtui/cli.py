@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--os", default="linux", choices=("linux", "freebsd", "openbsd",
                                                            "netbsd"), help="guest OS (linux)")
     report.add_argument("--json", action="store_true", help="one JSON list, for scripts")
+    report.add_argument("--vmlinux", metavar="V", help="the kernel with debug info: frames "
+                        "get file:line (inlined ones too) and the guilty file is named")
+    report.add_argument("--module", action="append", default=[], metavar="KO",
+                        help="a module's .ko with debug info, for its frames (repeatable)")
     serve = sub.add_parser("serve", help="run the pools of CONFIG... and their farm as a "
                            "daemon behind a JSON API (docs/api.md), with no terminal UI")
     serve.add_argument("config", nargs="+", help="pool configs (YAML): one pool each")
@@ -79,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     gsub = guest.add_subparsers(dest="guest_command", metavar="ACTION", required=True)
     gbuild = gsub.add_parser("build", help="build it into the cache (reused if unchanged)")
     gbuild.add_argument("--force", action="store_true", help="rebuild even if unchanged")
+    gbuild.add_argument("--debug", action="store_true",
+                        help="also fetch the kernel's debug symbols (the -dbg package, 283 MB "
+                             "download) and keep its vmlinux and System.map (600 MB) in debug/")
     gsub.add_parser("info", help="show where it is and what it is made of")
     add_remote_commands(sub)
     return p
@@ -143,7 +150,8 @@ def _guest(args: argparse.Namespace) -> int:
             print(f"{key}: {value}")
         return 0
     try:
-        build(force=args.force, log=lambda msg: print(f"guest: {msg}", flush=True))
+        build(force=args.force, debug=args.debug,
+              log=lambda msg: print(f"guest: {msg}", flush=True))
     except GuestBuildError as exc:
         return _fail(str(exc))
     return 0

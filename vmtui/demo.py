@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from vmtui.backends.config.pool import Config, parse_config
+from vmtui.guest import crashmod, debugsyms
 from vmtui.guest.build import Guest, cache_root, default_guest
 
 DEMO_COUNT = 3
@@ -49,8 +50,21 @@ def demo_dict(guest: Guest | None = None, count: int = DEMO_COUNT,
     return data
 
 
+def with_symbols(data: dict[str, Any], guest: Guest) -> dict[str, Any]:
+    """``data`` naming the guest's debug symbols, when ``vmtui guest build --debug``
+    fetched them: reports get file:line, Hold + gdb loads the vmlinux."""
+    vmlinux, _ = debugsyms.paths(guest.dir)
+    module = guest.dir / crashmod.DEBUG_KO
+    if debugsyms.recorded(guest.dir):
+        data["vmlinux"] = str(vmlinux)
+        data["kernel_modules"] = [str(module)] if module.is_file() else []
+    return data
+
+
 def demo_config(guest: Guest | None = None, count: int = DEMO_COUNT,
                 workdir: Path | None = None, fuzz: bool = False) -> Config:
-    """The demo config, validated like any other."""
-    return parse_config(demo_dict(guest, count, workdir, fuzz), file="<demo>",
-                        base_dir=Path.cwd())
+    """The demo config, validated like any other (with the guest's debug
+    symbols when they are there)."""
+    guest = guest or default_guest()
+    return parse_config(with_symbols(demo_dict(guest, count, workdir, fuzz), guest),
+                        file="<demo>", base_dir=Path.cwd())

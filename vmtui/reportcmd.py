@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
     from vmtui.backends.monitor.report import Report
+    from vmtui.backends.symbols.frames import Symbolizer
 
 EXIT_INPUT = 2
 WAIT_NOTE_SECONDS = 0.5  # a FIFO that has no writer by then is said to be waiting
@@ -61,19 +62,57 @@ def _text_lines(r: Report) -> str:
     head = (f"{r.title}\n  kind: {r.kind}  corrupted: {broken}  lines: {r.line + 1}"
             f"-{r.end + 1}{'  suppressed' if r.suppressed else ''}\n")
     alts = "".join(f"  alt: {alt}\n" for alt in r.alts)
+    if r.guilty:
+        alts += f"  guilty file: {inert(r.guilty)}\n"
     # guest text: every line inert on the way to the terminal
     return head + alts + "".join(f"  | {inert(line)}\n" for line in r.text.splitlines())
 
 
+def _symbolizer(args: argparse.Namespace) -> Symbolizer | None:
+    """The Symbolizer of --vmlinux and --module, its files checked first.
+
+    Raises:
+        SymbolsError: a file is missing or not an ELF file with symbols.
+    """
+    from pathlib import Path
+
+    from vmtui.backends.symbols.frames import Symbolizer
+    from vmtui.backends.symbols.symtab import SymbolsError
+
+    if args.vmlinux is None:
+        if args.module:
+            raise SymbolsError("--module: needs --vmlinux (the kernel it was built for)")
+        return None
+    if args.os != "linux":
+        raise SymbolsError(f"--vmlinux: symbolising is for Linux reports, not {args.os}")
+    symbolizer = Symbolizer(Path(args.vmlinux), [Path(m) for m in args.module])
+    for module in symbolizer.files:
+        symbolizer.table(module)  # an unreadable file is said before the log is read
+    return symbolizer
+
+
 def report_command(args: argparse.Namespace) -> int:
     """Print the reports of ``args.log``; exit status 1 when there is one, 2 on bad input."""
-    from vmtui.backends.monitor.report import ReportScanner, read_text, scan_text
+    from vmtui.backends.monitor.report import ReportScanner
+    from vmtui.backends.symbols.symtab import SymbolsError
 
-    name = "standard input" if args.log == "-" else args.log
     try:
         ReportScanner(args.os)  # an unknown OS is refused before the log is opened
-    except ValueError as exc:
+        symbolizer = _symbolizer(args)
+    except (ValueError, SymbolsError) as exc:
         return _fail(str(exc), EXIT_INPUT)
+    try:
+        return _print_reports(args, symbolizer)
+    finally:
+        if symbolizer is not None:
+            symbolizer.close()
+
+
+def _print_reports(args: argparse.Namespace, symbolizer: Symbolizer | None) -> int:
+    from vmtui.backends.monitor.report import read_text, scan_text
+    from vmtui.backends.monitor.report.symbolized import symbolized
+
+    name = "standard input" if args.log == "-" else args.log
     try:
         stream = open_log(args.log)
     except OSError as exc:
@@ -84,6 +123,8 @@ def report_command(args: argparse.Namespace) -> int:
     try:
         with stream:
             for report in scan_text(read_text(stream), args.os):
+                if symbolizer is not None:
+                    report = symbolized(report, symbolizer)
                 if args.json:  # one JSON list, written as it grows; json escapes controls
                     item = json.dumps(report.as_dict(), indent=2).replace("\n", "\n  ")
                     sys.stdout.write(f"{'[' if not found else ','}\n  {item}")

@@ -18,15 +18,16 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import asyncssh
 
-from vmtui.guest import crashmod
+from vmtui.guest import crashmod, debugsyms
 from vmtui.guest.cpio import CpioWriter
+from vmtui.guest.modules import module_index, module_order
 
 # Bump when the guest's layout changes, so old caches are rebuilt.
 GUEST_FORMAT = 8
@@ -34,7 +35,7 @@ KERNEL_META_PACKAGES = ("linux-image-cloud-amd64", "linux-image-amd64")
 # Loaded at boot in this order after their dependencies; missing ones are skipped.
 MODULES = ("virtio_pci", "virtio_net", "virtio_blk", "virtio_console", "virtio_scsi",
            "virtio_rng", "9pnet_virtio", "9p", "button", "evdev", "pvpanic_mmio", "pvpanic_pci",
-           "fuse")
+           "fuse", "qemu_fw_cfg")
 # In the initramfs but loaded only when asked: rc loads ramoops when the kernel
 # command line reserves memory for it (ramoops.mem_address=...).
 ON_DEMAND = ("ramoops",)
@@ -181,35 +182,6 @@ def fetch_kernel(cache: Path, package: str, log: Log) -> tuple[Path, str]:
     return root, deb.name
 
 
-def _module_index(root: Path) -> dict[str, Path]:
-    return {p.name[:-3].replace("-", "_"): p
-            for p in (root / "lib" / "modules").glob("*/kernel/**/*.ko")}
-
-
-def _module_deps(path: Path) -> list[str]:
-    data = path.read_bytes()
-    m = re.search(rb"depends=([A-Za-z0-9_,-]*)\0", data)
-    if not m or not m.group(1):
-        return []
-    return [d.decode().replace("-", "_") for d in m.group(1).split(b",")]
-
-
-def module_order(index: dict[str, Path], wanted: Iterable[str]) -> list[str]:
-    """The wanted modules that exist, each after what it depends on."""
-    order: list[str] = []
-
-    def visit(name: str) -> None:
-        if name in order or name not in index:
-            return
-        for dep in _module_deps(index[name]):
-            visit(dep)
-        order.append(name)
-
-    for name in wanted:
-        visit(name)
-    return order
-
-
 def shared_libraries(binary: str) -> list[Path]:
     """The shared libraries (and loader) a dynamic binary needs; [] if static."""
     try:
@@ -344,9 +316,10 @@ def build_initramfs(guest: Guest, tools: dict[str, str], kroot: Path,
     return gzip.compress(raw.getvalue(), compresslevel=6, mtime=0)
 
 
-def build(guest: Guest | None = None, *, force: bool = False,
+def build(guest: Guest | None = None, *, force: bool = False, debug: bool = False,
           log: Log = lambda _msg: None) -> Guest:
-    """Build the test guest, or reuse it if nothing it is made of changed.
+    """Build the test guest, or reuse it if nothing it is made of changed;
+    with ``debug``, also fetch the kernel's debug symbols (debugsyms.py).
 
     Raises:
         GuestBuildError: naming what is missing on the host.
@@ -360,7 +333,7 @@ def build(guest: Guest | None = None, *, force: bool = False,
     vmlinuz = sorted((kroot / "boot").glob("vmlinuz-*"))
     if not vmlinuz:
         raise GuestBuildError(f"{deb} holds no boot/vmlinuz-*")
-    index = _module_index(kroot)
+    index = module_index(kroot)
     modules = module_order(index, MODULES + ON_DEMAND)
     try:
         crash_ko = crashmod.cached(guest.dir, vmlinuz[-1].name.removeprefix("vmlinuz-"), log)
@@ -376,9 +349,8 @@ def build(guest: Guest | None = None, *, force: bool = False,
         _asset("power.sh"),
     )
     if not force and guest.ready() and guest.info().get("inputs") == inputs:
-        lock_down(guest.dir)  # a cache from an older vmtui may be readable by all
         log(f"guest is up to date in {guest.dir}")
-        return guest
+        return _finish(guest, deb, vmlinuz[-1].name, debug, log)
     log(f"building the initramfs ({len(modules)} modules)")
     image = build_initramfs(guest, tools, kroot, modules, index, crash_ko)
     tmp = guest.initrd.with_suffix(".tmp")
@@ -392,6 +364,16 @@ def build(guest: Guest | None = None, *, force: bool = False,
         "inputs": inputs, "kernel_package": deb, "kernel": vmlinuz[-1].name,
         "modules": " ".join(modules), "format": str(GUEST_FORMAT),
     }, indent=2) + "\n")
-    lock_down(guest.dir)
     log(f"guest ready in {guest.dir} (initramfs {len(image) // 1024} KiB)")
+    return _finish(guest, deb, vmlinuz[-1].name, debug, log)
+
+
+def _finish(guest: Guest, deb: str, vmlinuz: str, debug: bool, log: Log) -> Guest:
+    if debug:
+        try:
+            debugsyms.fetch(guest.dir, deb, vmlinuz.removeprefix("vmlinuz-"), log)
+        except debugsyms.DebugSymbolsError as exc:
+            raise GuestBuildError(str(exc)) from exc
+    debugsyms.note_in_manifest(guest.manifest)
+    lock_down(guest.dir)  # a cache from an older vmtui may be readable by all
     return guest

@@ -21,6 +21,7 @@ from pathlib import Path
 SOURCES = ("vmtui_crash.c", "Kbuild")
 CRASH_MODULE = "/lib/modules/extra/vmtui_crash.ko"  # where the guest holds it
 HEADERS = Path("/usr/src")
+DEBUG_KO = "debug/vmtui_crash.ko"  # in the guest's folder: the module with its debug info
 
 
 class ModuleBuildError(Exception):
@@ -56,8 +57,10 @@ def fingerprint(release: str) -> str:
     return digest.hexdigest()
 
 
-def build_module(release: str, out: Path) -> Path:
-    """Compile the module for ``release`` into ``out`` (a .ko path); return it.
+def build_module(release: str, out: Path, debug_out: Path | None = None) -> Path:
+    """Compile the module for ``release`` into ``out`` (a .ko path, stripped of
+    its debug info); with ``debug_out``, keep the unstripped one there too
+    (frames of a report in the module resolve against it); return ``out``.
 
     Raises:
         ModuleBuildError: naming the missing package, or quoting the compiler.
@@ -78,6 +81,9 @@ def build_module(release: str, out: Path) -> Path:
         if done.returncode != 0 or not built.is_file():
             tail = (done.stderr or done.stdout).strip().splitlines()[-8:]
             raise ModuleBuildError("building the crash module failed:\n  " + "\n  ".join(tail))
+        if debug_out is not None:
+            debug_out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(built, debug_out)
         subprocess.run(["strip", "--strip-debug", str(built)], capture_output=True, check=False)
         shutil.copyfile(built, out)
     return out
@@ -87,10 +93,12 @@ def cached(folder: Path, release: str, log: Callable[[str], None]) -> bytes:
     """The module for ``release`` from ``folder``, built there when its sources
     or the kernel changed."""
     ko, stamp = folder / "vmtui_crash.ko", folder / "vmtui_crash.inputs"
+    debug_ko = folder / DEBUG_KO
     want = fingerprint(release)
-    if not ko.is_file() or not stamp.is_file() or stamp.read_text() != want:
+    if not (ko.is_file() and debug_ko.is_file() and stamp.is_file()) \
+            or stamp.read_text() != want:
         log(f"building the crash module for {release}")
         folder.mkdir(parents=True, exist_ok=True)
-        build_module(release, ko)
+        build_module(release, ko, debug_ko)
         stamp.write_text(want)
     return ko.read_bytes()

@@ -42,6 +42,7 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
         Binding("s", "save", "Save console"),
         Binding("i", "toggle_inspector", "Inspector"),
         Binding("h", "hold", "Hold + gdb", show=False),
+        Binding("y", "copy_gdb", "Copy the gdb command", show=False),
         Binding("S", "take_snapshot", "Take snapshot", key_display="S", show=False),
         Binding("L", "restore_snapshot", "Restore snapshot", key_display="L", show=False),
         Binding("I", "incidents", "Incidents", key_display="I", show=False),
@@ -179,6 +180,7 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
             status.append_text(inert_text(f"⚠ {snap.fault}", style="bold"))
         if snap.gdb:
             status.append(f"\n held · {snap.gdb}", style="bold")
+            status.append("  y: copy", style="dim")
         if status != self._status:  # unchanged: no repaint
             self._status = status
             self.query_one("#instance-status", Static).update(status)
@@ -298,6 +300,14 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
 
     def action_hold(self) -> None:
         self.bridge.hold(self.instance_name)
+
+    def action_copy_gdb(self) -> None:
+        """Copy the held instance's gdb command (OSC 52: the terminal's clipboard)."""
+        if self._snap is None or not self._snap.gdb:
+            self.notify("not held: h holds it and opens its gdb stub", severity="warning")
+            return
+        self.app.copy_to_clipboard(self._snap.gdb)
+        self.notify("gdb command copied")
 
     def action_take_snapshot(self) -> None:
         try:

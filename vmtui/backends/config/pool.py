@@ -146,6 +146,12 @@ class PoolConfig:
                                     help="seconds between samples of a silent VM's vCPUs")
     diagnose_pace: float = spec(1.0, min=0, max=60,
                                 help="seconds between debugger commands typed by diagnose")
+    vmlinux: Path | None = spec(None, must_exist=True, help="the guest kernel with its debug "
+                                "info (like syzkaller's kernel_obj): report frames get "
+                                "file:line and the guilty file; gdb loads it")
+    kernel_modules: list[Path] = spec(default_factory=list, must_exist=True,
+                                      help="modules' .ko files with debug info, for frames "
+                                           "tagged [module] (needs vmlinux)")
     console_lines: int = spec(10000, min=100, max=1_000_000,
                               help="console lines kept in memory per instance")
     console: ConsoleConfig | None = spec(None, help="console sources beside the VM's own")
@@ -169,6 +175,8 @@ class PoolConfig:
             except (asyncssh.KeyImportError, OSError, ValueError) as exc:
                 raise ValueError(f"ssh_host_key: {self.ssh_host_key} is not an SSH public key "
                                  f"({exc})") from None
+        if self.kernel_modules and self.vmlinux is None:
+            raise ValueError("kernel_modules: needs vmlinux (the kernel they were built for)")
         if self.ssh_host_key_check and self.ssh_key and not self.ssh_host_key:
             raise ValueError("ssh_host_key: required while ssh_host_key_check is true "
                              "(set ssh_host_key_check: false to skip checking, unsafe)")

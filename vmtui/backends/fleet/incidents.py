@@ -33,7 +33,10 @@ from vmtui.backends.monitor.crashes import CrashStore
 from vmtui.backends.monitor.detector import CONSOLE_SOURCES, NO_OUTPUT
 from vmtui.backends.monitor.evidence import Incident
 from vmtui.backends.monitor.report import Report, find_reports
+from vmtui.backends.monitor.report.symbolized import symbolized
 from vmtui.backends.monitor.vcpus import STUCK
+from vmtui.backends.symbols.frames import Symbolizer
+from vmtui.backends.symbols.symtab import SymbolsError
 from vmtui.backends.vm.capabilities import Diagnosable, Infoer
 from vmtui.backends.vm.diagnose import Diagnosis
 from vmtui.backends.vm.errors import VMError
@@ -41,6 +44,7 @@ from vmtui.backends.vm.state import InstanceState
 from vmtui.backends.vm.tasks import Background
 
 log = logging.getLogger(__name__)
+SYMBOLS_IDLE = 600.0  # seconds without a report before the Symbolizer ends
 
 Diagnose = Callable[..., Awaitable[Diagnosis]]
 
@@ -66,6 +70,12 @@ class IncidentWriter:
         self.incidents: list[Incident] = []
         # Incident writers; each records its own failure on its incident.
         self._tasks = Background(f"{config.pool.name}:incidents")
+        # With the pool's vmlinux: one Symbolizer (its addr2line stays warm), made
+        # at the first report; reports are symbolised one at a time. addr2line
+        # holds what it decoded (0.2 to 1.2 GB): it ends after SYMBOLS_IDLE unused.
+        self._symbolizer: Symbolizer | None = None
+        self._symbols_lock = asyncio.Lock()
+        self._symbols_idle: asyncio.TimerHandle | None = None
 
     def collect(self, rec: InstanceRecord, kind: str, title: GuestText,
                 diagnosis: Diagnosis | None = None) -> None:
@@ -182,7 +192,34 @@ class IncidentWriter:
             if rec.error == first:
                 rec.error = reports[0].title
             rec.title = reports[0].title
-        return reports[0]
+        return await self._symbolized(rec, reports[0])
+
+    async def _symbolized(self, rec: InstanceRecord, report: Report) -> Report:
+        """``report`` symbolised against the pool's vmlinux and modules, if it names them;
+        as it was (and a note on the instance) when that fails."""
+        pool = self.config.pool
+        if pool.vmlinux is None or pool.os != "linux":
+            return report
+        async with self._symbols_lock:
+            if self._symbols_idle is not None:
+                self._symbols_idle.cancel()
+            self._symbols_idle = asyncio.get_running_loop().call_later(
+                SYMBOLS_IDLE, lambda: self._tasks.spawn(self._end_symbolizer(), "symbols-idle"))
+            try:
+                if self._symbolizer is None:
+                    self._symbolizer = Symbolizer(pool.vmlinux, pool.kernel_modules)
+                return await asyncio.to_thread(symbolized, report, self._symbolizer)
+            except SymbolsError as exc:
+                self.ledger.note(rec, f"the report is not symbolised: {exc}")
+                await self._end_symbolizer(locked=True)  # the next report starts anew
+                return report
+
+    async def _end_symbolizer(self, locked: bool = False) -> None:
+        """End the Symbolizer's addr2line processes (the next report starts them again)."""
+        async with contextlib.nullcontext() if locked else self._symbols_lock:
+            symbolizer, self._symbolizer = self._symbolizer, None
+            if symbolizer is not None:
+                await asyncio.to_thread(symbolizer.close)
 
     def _report_text(self, rec: InstanceRecord, incident: Incident, report: Report | None,
                      window: ReportWindow | None) -> str:
@@ -190,7 +227,8 @@ class IncidentWriter:
         head = f"title: {incident.title}\nkind: {incident.kind}\n"
         if report is not None:
             head += (f"type: {report.kind}\ncorrupted: {report.reason or 'no'}\n"
-                     + "".join(f"alt: {alt}\n" for alt in report.alts))
+                     + "".join(f"alt: {alt}\n" for alt in report.alts)
+                     + (f"guilty file: {report.guilty}\n" if report.guilty else ""))
         head += f"instance: {rec.name}\nstate: {rec.state.value}\ntime: {stamp}\n"
         if window is None:
             return head
@@ -251,6 +289,9 @@ class IncidentWriter:
 
     async def close(self) -> None:
         await self._tasks.cancel()
+        if self._symbols_idle is not None:
+            self._symbols_idle.cancel()
+        await self._end_symbolizer()
 
 
 def step_output(diagnosis: Diagnosis, ring: ConsoleRing) -> dict[str, str]:
@@ -279,6 +320,8 @@ def _facts(rec: InstanceRecord, first: GuestText, incident: Incident, report: Re
     if report is not None:
         facts["report"] = {"type": report.kind, "corrupted": report.reason or False,
                            "alt": [str(a) for a in report.alts]}
+        if report.guilty:
+            facts["report"]["guilty_file"] = report.guilty
     if window is not None:
         facts["report_window"] = {"lines_read": window.lines, "lines_not_read": window.left,
                                   "lines_lost": window.lost}

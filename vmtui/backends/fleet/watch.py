@@ -19,6 +19,7 @@ import time
 
 from vmtui.backends.config.pool import Config
 from vmtui.backends.console import sources as consolesrc
+from vmtui.backends.console.ring import TEXT
 from vmtui.backends.fleet.incidents import IncidentWriter
 from vmtui.backends.fleet.ledger import Ledger
 from vmtui.backends.fleet.records import InstanceRecord, require
@@ -32,6 +33,8 @@ from vmtui.backends.monitor.detector import (
 )
 from vmtui.backends.monitor.evidence import Incident
 from vmtui.backends.ssh.session import GuestError
+from vmtui.backends.symbols import kaslr
+from vmtui.backends.symbols.symtab import SymbolsError
 from vmtui.backends.vm.capabilities import DebugStub, Diagnosable
 from vmtui.backends.vm.contract import Instance
 from vmtui.backends.vm.diagnose import (
@@ -297,10 +300,36 @@ class Watch:
         return the gdb command that attaches."""
         rec = self.ledger.record(name)
         stub: DebugStub = require(rec, LIVE, "hold", DebugStub)
-        rec.gdb = await stub.open_debug_stub()
+        rec.gdb = await self._kernel_gdb(rec, await stub.open_debug_stub())
         rec.held = True
         self.ledger.note(rec, f"held; gdb stub open: {rec.gdb}")
         return rec.gdb
+
+    async def _kernel_gdb(self, rec: InstanceRecord, command: str) -> str:
+        """With the pool's vmlinux: ``command`` loading it at the guest's KASLR
+        offset, so bt shows file:line. The offset: said by a panic on the console
+        of this boot; else, on x86-64, computed by gdb when it attaches (from the
+        IDT, which a paused or panicked guest has too); else read from the guest's
+        /proc/kallsyms over SSH."""
+        vmlinux = self.config.pool.vmlinux
+        if vmlinux is None:
+            return command
+        offset = kaslr.offset_said(line[TEXT] for line in rec.ring.since(rec.boot_seq)[0])
+        if offset is not None:
+            return kaslr.with_vmlinux(command, vmlinux, offset)
+        if self.config.pool.arch == "amd64":
+            try:
+                return kaslr.with_vmlinux_by_idt(command, vmlinux,
+                                                 await asyncio.to_thread(kaslr.idt_anchor, vmlinux))
+            except SymbolsError as exc:
+                self.ledger.note(rec, f"gdb: {exc}")
+        try:
+            offset = await asyncio.wait_for(
+                kaslr.guest_offset(self.ledger.guest(rec.name), vmlinux), 20)
+        except (VMError, SymbolsError, OSError, TimeoutError) as exc:
+            self.ledger.note(rec, f"gdb: the KASLR offset is unknown: "
+                                  f"{str(exc) or 'SSH did not answer in 20 s'}")
+        return kaslr.with_vmlinux(command, vmlinux, offset)
 
     async def release(self, name: str) -> None:
         """Unpin ``name`` and close its gdb stub."""

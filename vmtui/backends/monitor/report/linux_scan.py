@@ -136,7 +136,8 @@ class _Open:
             broken = broken_reason(title, self.body, d)
         cut = max(self.cut, 1)
         return draft(tidy_title(title), [tidy_title(a) for a in alts], broken,
-                     self.before + self.body[:cut], self.start, self.where[cut - 1])
+                     self.before + self.body[:cut], self.start, self.where[cut - 1],
+                     len(self.before))
 
 
 def opened(start: int, first: Line, rule: Oops, earlier: deque[Line | str]) -> _Open:

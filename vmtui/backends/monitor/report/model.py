@@ -26,20 +26,22 @@ class Report:
     alts: tuple[GuestText, ...] = ()
     reason: str = ""  # why it is corrupted
     suppressed: bool = False  # the log says it is not worth filing (out of memory, say)
+    prefix: int = 0  # lines of its context before its first, at the head of ``text``
+    guilty: str = ""  # the source file to blame, once symbolised (symbolized.py)
 
     def as_dict(self) -> dict[str, object]:
         return {"title": self.title, "alt": list(self.alts), "kind": self.kind,
                 "corrupted": self.corrupted, "reason": self.reason,
                 "suppressed": self.suppressed, "line": self.line, "end": self.end,
-                "text": self.text}
+                **({"guilty_file": self.guilty} if self.guilty else {}), "text": self.text}
 
 
 def draft(title: str, alts: list[str], reason: str, lines: list[str], start: int,
-          end: int) -> Report:
+          end: int, prefix: int = 0) -> Report:
     """A report before the whole log has been seen (no log-wide flags yet)."""
     return Report(GuestText(title), kind_of(title), bool(reason),
                   "".join(f"{ln}\n" for ln in lines), start, end,
-                  tuple(GuestText(a) for a in alts), reason)
+                  tuple(GuestText(a) for a in alts), reason, prefix=prefix)
 
 
 def flagged(report: Report, suppressed: bool, hangup: bool) -> Report:
