@@ -4,13 +4,17 @@ acknowledged batches.
 A screen subscribes to one instance's console and gets what the Control still
 holds, then news, one batch at a time: the next batch waits until the screen
 acknowledges the last, so a flooding guest costs the screen one batch, never a
-queue. A screen that is hidden keeps its place and resumes there.
+queue. A screen that is hidden keeps its place and resumes there. Batches go
+when a screen acks one (if more lines wait), on the bridge's poll, and, with a
+Control that says when lines arrive (:class:`ConsoleNews`: ``vmtui attach``'s,
+whose lines come in chunks over a socket), as soon as they do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from textual.message import Message
 from textual.message_pump import MessagePump
@@ -19,6 +23,14 @@ from vmtui.backends.fleet.control import Control, Line
 
 # Builds the batch message: (name, lines, missed, pending, on_ack).
 BatchMaker = Callable[[str, list[Line], int, "str | None", Callable[[], None]], Message]
+
+
+@runtime_checkable
+class ConsoleNews(Protocol):
+    """A Control that calls ``callback`` when console lines arrive (an optional
+    capability, checked at run time)."""
+
+    def on_console_news(self, callback: Callable[[], None] | None) -> None: ...
 
 
 @dataclass
@@ -39,6 +51,8 @@ class ConsoleFeed:
         self._make_batch = make_batch
         self._subs: dict[MessagePump, ConsoleSub] = {}
         self._paused: dict[MessagePump, ConsoleSub] = {}
+        if isinstance(control, ConsoleNews):
+            control.on_console_news(self.push_all)
 
     def subscribe(self, target: MessagePump, name: str) -> None:
         """Send ``target`` the console of ``name``: what the Control holds, then
@@ -65,6 +79,8 @@ class ConsoleFeed:
     def clear(self) -> None:
         self._subs.clear()
         self._paused.clear()
+        if isinstance(self.control, ConsoleNews):
+            self.control.on_console_news(None)
 
     def push_all(self) -> None:
         """Send each subscriber what came since its last batch, unless one is on its way."""

@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -79,6 +80,7 @@ class RemoteControl(RestCalls):
         self._asked = 0  # the daemon cursor it was subscribed from
         self._read_to = 0  # the front's cursor on the watched console (local numbering)
         self._held = 0  # console chunks stored but not acked: the front is behind
+        self._news: Callable[[], None] | None = None  # called when a chunk brought lines
         self._outbox: asyncio.Queue[dict[str, Any]] | None = None
         self._busy = False
         self._status = "connecting"
@@ -149,6 +151,7 @@ class RemoteControl(RestCalls):
         sender = asyncio.create_task(self._sender(ws, outbox))
         reader = asyncio.create_task(self._reader(ws))
         self._outbox = outbox
+        self._held = 0  # acks owed to the last connection's daemon stream die with it
         try:
             self._send({"op": "window", "chunks": WINDOW})
             self._send({"op": "pool"})
@@ -311,14 +314,31 @@ class RemoteControl(RestCalls):
         if snap is not None and snap.lines < mirror.server_cursor():
             mirror.renumber()  # the daemon's ring is behind ours: it started over
         self._asked = mirror.server_cursor()
-        self._held = 0  # a new subscription starts with an empty window
+        # The chunks held unacked are stored: ack them (the daemon counts acks
+        # in order, the old subscription's first), then the new one starts.
+        for _ in range(self._held):
+            self._send({"op": "ack"})
+        self._held = 0
         self._send({"op": "console", "name": name, "cursor": self._asked, "form": "columns"})
 
     def _take_console(self, name: str, chunk: ConsoleChunk) -> None:
         # A chunk of a console no longer watched is late: the next
         # subscription goes on from what the mirror holds.
-        if name == self._watching and not self._mirror(name).add(chunk, self._asked):
+        if name != self._watching:
+            return
+        if not self._mirror(name).add(chunk, self._asked):
             self._subscribe(name)  # its ring started over: again from its first line
+        elif self._news is not None and (chunk.lines or chunk.missed):
+            try:
+                self._news()
+            except Exception:  # the front's trouble must not end the stream
+                log.exception("console news")
+
+    def on_console_news(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` whenever a chunk brings the watched console new lines
+        (the bridge's console feed: the front reads them at once, not at its
+        next poll, before the mirror's ring moves past them)."""
+        self._news = callback
 
     def _snap(self, name: str) -> InstanceSnapshot:
         snap = self._by_name.get(name)

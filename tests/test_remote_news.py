@@ -1,0 +1,91 @@
+"""Console news on the client: a RemoteControl says when a chunk brought the
+watched console lines, and the bridge's console feed listens (the front reads
+them then, not at its next poll, before the mirror's ring moves past them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.remote_helpers import connected, daemon, scripted_yaml, until
+from vmtui.backends.fleet.control import ConsoleChunk, Line
+from vmtui.bridge.consoles import ConsoleFeed, ConsoleNews
+from vmtui.remote.control import RemoteControl
+
+
+async def test_a_chunk_with_lines_is_news(tmp_path: Path) -> None:
+    config = scripted_yaml(tmp_path / "p.yaml", "p", 1, tmp_path / "w", lines=["boot"])
+    with daemon(tmp_path, [config]) as d:
+        control = await connected(d)
+        try:
+            assert isinstance(control, ConsoleNews)
+            news: list[int] = []
+            control.on_console_news(lambda: news.append(1))
+            await until(lambda: control.snapshot() and control.snapshot()[0].lines, 10)
+            control.console_start("p-0")  # watch it: the first chunk brings "boot"
+            await until(lambda: news, 10, "news of the first chunk")
+            seen = len(news)
+            await control.type_into("p-0", b"typed\n")
+            await until(lambda: len(news) > seen, 10, "news of the typed line")
+            texts = [line[2] for line in control.console_since("p-0", 0).lines]
+            assert "typed" in texts
+            control.on_console_news(None)  # no callback: nothing is called
+            seen = len(news)
+            await control.type_into("p-0", b"again\n")
+            await until(lambda: "again" in [line[2] for line in
+                                            control.console_since("p-0", 0).lines], 10)
+            assert len(news) == seen
+        finally:
+            await control.close()
+
+
+class _Target:
+    """A screen's stand-in: it keeps what the feed posts."""
+
+    def __init__(self) -> None:
+        self.posted: list[Any] = []
+
+    def post_message(self, message: Any) -> bool:
+        self.posted.append(message)
+        return True
+
+
+class _Control:
+    """The Control calls the feed makes, with news: lines added by the test."""
+
+    def __init__(self) -> None:
+        self.lines: list[Line] = []
+        self.callback: Any = None
+
+    def on_console_news(self, callback: Any) -> None:
+        self.callback = callback
+
+    def console_start(self, name: str) -> int:
+        return 0
+
+    def console_since(self, name: str, cursor: int) -> ConsoleChunk:
+        return ConsoleChunk(self.lines[cursor:], 0, len(self.lines), "")
+
+
+def test_the_feed_pushes_on_news_one_batch_at_a_time() -> None:
+    control = _Control()
+    feed = ConsoleFeed(control, lambda name, lines, missed, pending, ack:  # type: ignore[arg-type]
+                       (lines, ack))
+    assert control.callback == feed.push_all  # it listens from the start
+    target = _Target()
+    feed.subscribe(target, "x")  # type: ignore[arg-type]
+    assert target.posted == []  # nothing yet
+    control.lines.append((0, "console", "a", 1.0))
+    control.callback()
+    assert [lines for lines, _ in target.posted] == [[(0, "console", "a", 1.0)]]
+    control.lines.append((1, "console", "b", 1.0))
+    control.callback()  # a batch is out, not acked: news waits
+    assert len(target.posted) == 1
+    target.posted[0][1]()  # the ack: what came meanwhile goes
+    assert [lines for lines, _ in target.posted][1] == [(1, "console", "b", 1.0)]
+    feed.clear()
+    assert control.callback is None
+
+
+def test_a_remote_control_is_console_news() -> None:
+    assert issubclass(RemoteControl, ConsoleNews)
