@@ -12,10 +12,13 @@ writes for a ``CounterMetricFamily`` with ``pool`` and ``instance`` labels
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import cast
 
 from prometheus_client.utils import floatToGoString
 
 from vmtui.backends.fleet.records import InstanceSnapshot
+
+_go = cast(Callable[[float], str], floatToGoString)  # the library's, untyped
 
 
 def _label(value: str) -> str:
@@ -53,7 +56,7 @@ class InstanceCounter:
             line = known.get(key)
             if line is None or line[0] != value:
                 line = (value, f'{self.name}{{instance="{_label(s.name)}",'
-                               f'pool="{_label(s.pool)}"}} {floatToGoString(value)}\n')
+                               f'pool="{_label(s.pool)}"}} {_go(value)}\n')
             kept[key] = line
             out.append(line[1])
         self._lines = kept
