@@ -1,6 +1,7 @@
 """Console news on the client: a RemoteControl says when a chunk brought the
 watched console lines, and the bridge's console feed listens (the front reads
-them then, not at its next poll, before the mirror's ring moves past them)."""
+them then, not at its next poll, before the mirror's ring moves past them).
+Busy is told to the daemon only while a console is watched."""
 
 from __future__ import annotations
 
@@ -22,7 +23,16 @@ async def test_a_chunk_with_lines_is_news(tmp_path: Path) -> None:
             news: list[int] = []
             control.on_console_news(lambda: news.append(1))
             await until(lambda: control.snapshot() and control.snapshot()[0].lines, 10)
+            sent: list[dict[str, Any]] = []
+            send = control._send
+            control._send = lambda m: (sent.append(m), send(m))[1]  # type: ignore[method-assign]
+            for busy in (True, False, True):  # a front lagging on the pool screen
+                control.set_busy(busy)
+            assert not [m for m in sent if m["op"] == "busy"]  # paces nothing: not sent
             control.console_start("p-0")  # watch it: the first chunk brings "boot"
+            assert [m for m in sent if m["op"] == "busy"] == [{"op": "busy", "busy": True}]
+            control.set_busy(False)
+            assert [m for m in sent if m["op"] == "busy"][-1] == {"op": "busy", "busy": False}
             await until(lambda: news, 10, "news of the first chunk")
             seen = len(news)
             await control.type_into("p-0", b"typed\n")
