@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from tests.remote_helpers import connected, daemon, scripted_yaml, until
+from vmtui.app import VmtuiApp
 from vmtui.backends.fleet.control import ConsoleChunk, Line
 from vmtui.bridge.consoles import ConsoleFeed, ConsoleNews
 from vmtui.remote.control import RemoteControl
+from vmtui.screens.instance import InstanceScreen
 
 
 async def test_a_chunk_with_lines_is_news(tmp_path: Path) -> None:
@@ -99,3 +101,42 @@ def test_the_feed_pushes_on_news_one_batch_at_a_time() -> None:
 
 def test_a_remote_control_is_console_news() -> None:
     assert issubclass(RemoteControl, ConsoleNews)
+
+
+def test_the_feed_says_when_reading_starts_and_ends() -> None:
+    feed = ConsoleFeed(_Control(), lambda *args: args)  # type: ignore[arg-type,return-value]
+    told: list[bool] = []
+    feed.on_reading = told.append
+    first, second = _Target(), _Target()
+    feed.subscribe(first, "x")  # type: ignore[arg-type]
+    feed.subscribe(second, "x")  # type: ignore[arg-type]
+    assert told == [True] and feed.reading
+    feed.unsubscribe(first)  # type: ignore[arg-type]
+    assert told == [True]  # the other still reads
+    feed.forget(second)  # type: ignore[arg-type]
+    assert told == [True, False] and not feed.reading
+    feed.subscribe(first, "x")  # type: ignore[arg-type]
+    feed.clear()
+    assert told == [True, False, True, False]
+
+
+async def test_an_attached_front_polls_no_console_and_checks_lag_only_while_reading(
+        tmp_path: Path) -> None:
+    config = scripted_yaml(tmp_path / "p.yaml", "p", 1, tmp_path / "w", lines=["boot"])
+    with daemon(tmp_path, [config]) as d:
+        control = await connected(d)
+        app = VmtuiApp(control, boot=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(lambda: control.snapshot() and control.snapshot()[0].lines, 10)
+            timers = {t.name: t for t in app.bridge._timers}
+            assert "console-poll" not in timers  # the lines come with news
+            lag = timers["lag"]
+            assert not lag._active.is_set()  # the pool screen: nothing to pace
+            await pilot.press("enter")
+            assert isinstance(app.screen, InstanceScreen)
+            await until(lambda: lag._active.is_set(), 5, "the lag check while reading")
+            await until(lambda: any(line[2] == "boot" for line in
+                                    control.console_since("p-0", 0).lines), 10)
+            await pilot.press("escape")
+            await until(lambda: not lag._active.is_set(), 5, "no lag check after")
+        await control.close()
