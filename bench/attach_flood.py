@@ -30,12 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from console_flood import (
     SIZE,
-    WidgetClock,
-    batch_bytes,
     config,
+    latency_figures,
     make_lines,
+    open_console,
     report,
     run_app,
+    settle,
 )
 
 from vmtui.app import VmtuiApp
@@ -43,8 +44,6 @@ from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.fleet.local import LocalControl
 from vmtui.remote.address import parse_address
 from vmtui.remote.control import RemoteControl
-from vmtui.screens.instance import InstanceScreen
-from vmtui.widgets.console_view import ConsoleView
 
 
 async def daemon_main(sock: Path, producers: int, line_bytes: int) -> None:
@@ -106,23 +105,10 @@ async def run_attach(args: argparse.Namespace) -> dict[str, float]:
         async with app.run_test(size=SIZE) as pilot:
             while not control.snapshot() or control.snapshot()[0].state.value != "running":
                 await pilot.pause(0.05)
-            await pilot.press("enter")
-            screen = app.screen
-            assert isinstance(screen, InstanceScreen)
-            view = screen.query_one(ConsoleView)
-            received = 0
-            original = view.write_lines
-
-            def counting(batch: Any, pending: str | None = None) -> None:
-                nonlocal received
-                batch = list(batch)
-                received += batch_bytes(batch)
-                original(batch, pending)
-
-            view.write_lines = counting  # type: ignore[method-assign]
-            clock = WidgetClock(view)
+            counted = await open_console(app, pilot)
+            view, clock = counted.view, counted.clock
             await pilot.pause(0.3)
-            base, latencies = received, []
+            base, latencies = counted.received, []
             cpu0 = (time.process_time(), daemon_cpu(daemon.pid))
             start = time.monotonic()
             daemon.stdin.write(f"flood {args.seconds}\n")
@@ -136,25 +122,17 @@ async def run_attach(args: argparse.Namespace) -> dict[str, float]:
                 latencies.append(time.perf_counter() - t0)
                 await asyncio.sleep(0.1)
             sent = int((await sent_line).split()[1])
-            last, last_change = received, time.monotonic()
-            while time.monotonic() - last_change < 0.5:
-                await asyncio.sleep(0.01)
-                if received != last:
-                    last, last_change = received, time.monotonic()
-            got = received - base
+            last_change = await settle(lambda: counted.received, 0.5)
+            got = counted.received - base
             cpu = (time.process_time() - cpu0[0], daemon_cpu(daemon.pid) - cpu0[1])
             print(f"  attach: client CPU {cpu[0]:.1f} s, daemon CPU {cpu[1]:.1f} s over "
                   f"{last_change - start:.1f} s", flush=True)
-            latencies.sort()
             result = {
                 "write_s": clock.spent["write_lines"], "paint_s": clock.spent["render_line"],
                 "write_mb_per_s": got / 1e6 / max(clock.spent["write_lines"], 1e-9),
                 "painted": clock.painted, "sent_mb": sent / 1e6, "received_mb": got / 1e6,
                 "mb_per_s": got / 1e6 / (last_change - start),
-                "lat_max_ms": latencies[-1] * 1000,
-                "lat_p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
-                "lat_median_ms": statistics.median(latencies) * 1000,
-                "presses": len(latencies), "widget_lines": view.line_count,
+                **latency_figures(latencies), "widget_lines": view.line_count,
             }
             await pilot.press("q", "q")
         await control.close()

@@ -32,6 +32,7 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,53 @@ class WidgetClock:
                 if name == "render_line":
                     self.painted += 1
         return timed
+
+
+class CountingView:
+    """The instance screen's console view, counting the bytes that reach it
+    (``received``) and timing its writing and painting (``clock``)."""
+
+    def __init__(self, view: ConsoleView) -> None:
+        self.view = view
+        self.received = 0
+        original = view.write_lines
+
+        def counting(batch: Any, pending: str | None = None) -> None:
+            batch = list(batch)
+            self.received += batch_bytes(batch)
+            original(batch, pending)
+
+        view.write_lines = counting  # type: ignore[method-assign,assignment]
+        self.clock = WidgetClock(view)
+
+
+async def open_console(app: VmtuiApp, pilot: Any) -> CountingView:
+    """Open the selected instance's screen (Enter); its console view, counted."""
+    await pilot.press("enter")
+    screen = app.screen
+    assert isinstance(screen, InstanceScreen)
+    return CountingView(screen.query_one(ConsoleView))
+
+
+async def settle(received: Callable[[], int], quiet: float) -> float:
+    """Wait until nothing came for ``quiet`` seconds; when the last byte came."""
+    last, last_change = received(), time.monotonic()
+    while time.monotonic() - last_change < quiet:
+        await asyncio.sleep(0.01)
+        if received() != last:
+            last, last_change = received(), time.monotonic()
+    return last_change
+
+
+def latency_figures(latencies: list[float]) -> dict[str, float]:
+    """Key latency figures in ms (worst, p99, median) and the presses."""
+    latencies = sorted(latencies)
+    if not latencies:
+        return {"lat_max_ms": 0.0, "lat_p99_ms": 0.0, "lat_median_ms": 0.0, "presses": 0}
+    return {"lat_max_ms": latencies[-1] * 1000,
+            "lat_p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
+            "lat_median_ms": statistics.median(latencies) * 1000,
+            "presses": len(latencies)}
 
 
 def batch_bytes(lines: list[Any]) -> int:
@@ -188,24 +236,15 @@ async def flood(app: Any, fleet: Fleet, producers: int, seconds: float, lines: l
     base_painted = clock.painted
     await asyncio.gather(*(produce(k) for k in range(producers)), press_keys())
     # Let the last batches land; the clock stops at the last byte received.
-    last, last_change = received(), time.monotonic()
-    while time.monotonic() - last_change < 0.3:
-        await asyncio.sleep(0.01)
-        if received() != last:
-            last, last_change = received(), time.monotonic()
-    elapsed = last_change - start
+    elapsed = await settle(received, 0.3) - start
     got = received() - base
     write_s = clock.spent["write_lines"] - base_write
     paint_s = clock.spent["render_line"] - base_paint
-    latencies.sort()
     return {
         "write_s": write_s, "paint_s": paint_s, "write_mb_per_s": got / 1e6 / write_s,
         "painted": clock.painted - base_painted,
         "sent_mb": sent / 1e6, "received_mb": got / 1e6, "mb_per_s": got / 1e6 / elapsed,
-        "lat_max_ms": latencies[-1] * 1000 if latencies else 0.0,
-        "lat_p99_ms": (latencies[int(len(latencies) * 0.99) - 1] * 1000) if latencies else 0.0,
-        "lat_median_ms": statistics.median(latencies) * 1000 if latencies else 0.0,
-        "presses": len(latencies),
+        **latency_figures(latencies),
     }
 
 
@@ -217,24 +256,12 @@ async def run_app(args: argparse.Namespace, lines: list[bytes]) -> dict[str, flo
         async with app.run_test(size=SIZE) as pilot:
             while fleet.instance("flood-0") is None:
                 await pilot.pause(0.05)
-            await pilot.press("enter")
-            screen = app.screen
-            assert isinstance(screen, InstanceScreen)
-            view = screen.query_one(ConsoleView)
-            received = 0
-            original = view.write_lines
-
-            def counting(batch: Any, pending: str | None = None) -> None:
-                nonlocal received
-                batch = list(batch)
-                received += batch_bytes(batch)
-                original(batch, pending)
-
-            view.write_lines = counting  # type: ignore[method-assign]
-            clock = WidgetClock(view)
+            counted = await open_console(app, pilot)
+            view = counted.view
             # "o" toggles source labels: a real key of the screen, cheap to apply.
             result = await flood(app, fleet, args.producers, args.seconds, lines,
-                                 lambda: received, lambda: view.show_source, "o", clock)
+                                 lambda: counted.received, lambda: view.show_source, "o",
+                                 counted.clock)
             result["widget_lines"] = view.line_count
             await app.bridge.close()
         return result

@@ -55,7 +55,7 @@ from vmtui.backends.fleet.control import (
     VMSnapshot,
     inert,
 )
-from vmtui.bridge.consoles import ConsoleFeed
+from vmtui.bridge.consoles import ConsoleFeed, ConsoleNews
 
 # What the front may use of the backends: the Control it is built from (as a
 # type), and the plain value types that cross with it.
@@ -149,15 +149,30 @@ class Bridge:
     def start(self, boot: bool = True) -> None:
         """Start polling and, with ``boot``, boot the pool in a worker."""
         self._lag_mark = time.monotonic()
-        self._timers = [
-            self.app.set_interval(LAG_TICK, self._check_lag, name="lag"),
-            self.app.set_interval(self.pool_interval, self.push_pool, name="pool-poll"),
-            self.app.set_interval(self.console_interval, self.push_consoles,
-                                  name="console-poll"),
-        ]
+        lag = self.app.set_interval(LAG_TICK, self._check_lag, name="lag")
+        self._timers = [lag, self.app.set_interval(self.pool_interval, self.push_pool,
+                                                   name="pool-poll")]
+        if isinstance(self.control, ConsoleNews):
+            # Its lines come with news, its busy paces only a console being
+            # read (attach): no console poll, the lag check only while one is.
+            self._consoles.on_reading = lambda reading: self._lag_check(lag, reading)
+            self._lag_check(lag, self._consoles.reading)
+        else:
+            self._timers.append(self.app.set_interval(self.console_interval, self.push_consoles,
+                                                      name="console-poll"))
         if boot:
             self.app.run_worker(self.control.start(), name="fleet-start", group="backend",
                                 exit_on_error=False)
+
+    def _lag_check(self, timer: Timer, on: bool) -> None:
+        self._lag_mark = time.monotonic()
+        if on:
+            timer.resume()
+            return
+        timer.pause()
+        if self._busy:
+            self._busy = False
+            self.control.set_busy(False)
 
     def _check_lag(self) -> None:
         # A timer that fires late means the loop is saturated: ask the console

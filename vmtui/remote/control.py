@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -34,12 +35,13 @@ from vmtui.remote.errors import Incompatible, NotFound, Refused, Unreachable
 from vmtui.remote.http import Api
 from vmtui.remote.mirror import ConsoleMirror, chunk_of, chunk_of_columns
 from vmtui.remote.rest import RestCalls
+from vmtui.remote.snapshots import snapshots_of
+from vmtui.remote.totals import Totals
 
 log = logging.getLogger(__name__)
 
 API_VERSION = 1
 ACK = json.dumps({"op": "ack"})
-TOTALS_KEPT = 8  # sets of instances whose totals are kept fresh
 WINDOW = 4  # console chunks the daemon may send ahead of our acks (its MAX_WINDOW)
 PREFETCH = 8000  # console lines held here that the front has not read: past it, acks wait
 
@@ -72,15 +74,16 @@ class RemoteControl(RestCalls):
         self._changes = 0
         self._listing_task: asyncio.Task[None] | None = None
         self._listing_again = False
-        self._totals: dict[tuple[str, ...], PoolTotals] = {}
-        self._totals_task: asyncio.Task[None] | None = None
+        self._totals = Totals(self.api)
         self._consoles: dict[str, ConsoleMirror] = {}
         self._watching: str | None = None  # the console subscribed on the stream
         self._asked = 0  # the daemon cursor it was subscribed from
         self._read_to = 0  # the front's cursor on the watched console (local numbering)
         self._held = 0  # console chunks stored but not acked: the front is behind
+        self._news: Callable[[], None] | None = None  # called when a chunk brought lines
         self._outbox: asyncio.Queue[dict[str, Any]] | None = None
         self._busy = False
+        self._told = False  # the busy state the daemon's stream was told
         self._status = "connecting"
         self._live = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -149,6 +152,8 @@ class RemoteControl(RestCalls):
         sender = asyncio.create_task(self._sender(ws, outbox))
         reader = asyncio.create_task(self._reader(ws))
         self._outbox = outbox
+        self._held = 0  # acks owed to the last connection's daemon stream die with it
+        self._told = False  # a new stream is not busy
         try:
             self._send({"op": "window", "chunks": WINDOW})
             self._send({"op": "pool"})
@@ -157,8 +162,6 @@ class RemoteControl(RestCalls):
                 self.reconnects += 1
             if self._watching is not None:
                 self._subscribe(self._watching)
-            if self._busy:
-                self._send({"op": "busy", "busy": True})
             self._status = ""
             self._live.set()
             await reader
@@ -216,7 +219,7 @@ class RemoteControl(RestCalls):
     def _take(self, message: Any) -> bool:
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "pool":
-            self._take_snapshots(from_json(message["snapshots"], list[InstanceSnapshot]))
+            self._take_snapshots(snapshots_of(message["snapshots"]))
         elif kind == "console":
             chunk = (chunk_of_columns(message["columns"]) if "columns" in message
                      else chunk_of(message["chunk"]))
@@ -242,7 +245,7 @@ class RemoteControl(RestCalls):
         self.read_only = bool(version.get("read_only"))
         self.daemon_version = str(version.get("vmtui", ""))
         self._pools = from_json(pools, list[PoolInfo])
-        self._take_snapshots(from_json(snapshots, list[InstanceSnapshot]))
+        self._take_snapshots(snapshots_of(snapshots))
         self._crashes = from_json(crashes, list[Crash])
         self._incidents = from_json(incidents, list[Incident])
         self._changes += 1
@@ -250,22 +253,7 @@ class RemoteControl(RestCalls):
     def _take_snapshots(self, snapshots: list[InstanceSnapshot]) -> None:
         self._snapshots = snapshots
         self._by_name = {s.name: s for s in snapshots}
-        self._refresh_totals()
-
-    def _refresh_totals(self) -> None:
-        if self._totals and (self._totals_task is None or self._totals_task.done()):
-            self._totals_task = asyncio.create_task(self._read_totals())
-
-    async def _read_totals(self) -> None:
-        for key in list(self._totals):
-            try:
-                data = await self.api.call("GET", "/totals",
-                                           params=[("instance", n) for n in key])
-                totals = from_json(data, PoolTotals)
-            except (VMError, KeyError, TypeError, ValueError) as exc:
-                log.debug("totals: %s", exc)
-                return
-            self._totals[key] = totals
+        self._totals.refresh()
 
     def _read_listing(self) -> None:
         if self._listing_task is not None and not self._listing_task.done():
@@ -311,14 +299,36 @@ class RemoteControl(RestCalls):
         if snap is not None and snap.lines < mirror.server_cursor():
             mirror.renumber()  # the daemon's ring is behind ours: it started over
         self._asked = mirror.server_cursor()
-        self._held = 0  # a new subscription starts with an empty window
+        # The chunks held unacked are stored: ack them (the daemon counts acks
+        # in order, the old subscription's first), then the new one starts.
+        for _ in range(self._held):
+            self._send({"op": "ack"})
+        self._held = 0
         self._send({"op": "console", "name": name, "cursor": self._asked, "form": "columns"})
+        self._tell_busy()
 
     def _take_console(self, name: str, chunk: ConsoleChunk) -> None:
         # A chunk of a console no longer watched is late: the next
         # subscription goes on from what the mirror holds.
-        if name == self._watching and not self._mirror(name).add(chunk, self._asked):
+        if name != self._watching:
+            return
+        mirror = self._mirror(name)
+        prompt = mirror.partial
+        if not mirror.add(chunk, self._asked):
             self._subscribe(name)  # its ring started over: again from its first line
+        elif self._news is not None and (chunk.lines or chunk.missed
+                                         or chunk.partial != prompt):
+            try:
+                self._news()
+            except Exception:  # the front's trouble must not end the stream
+                log.exception("console news")
+
+    def on_console_news(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` whenever a chunk brings the watched console new
+        lines or a new unfinished line (the bridge's console feed: the front
+        reads them at once, not at its next poll, before the mirror's ring
+        moves past them)."""
+        self._news = callback
 
     def _snap(self, name: str) -> InstanceSnapshot:
         snap = self._by_name.get(name)
@@ -335,14 +345,7 @@ class RemoteControl(RestCalls):
         return list(self._snapshots)
 
     def totals(self, snapshots: list[InstanceSnapshot]) -> PoolTotals:
-        key = tuple(sorted(s.name for s in snapshots))
-        known = self._totals.get(key)
-        if known is None:
-            while len(self._totals) >= TOTALS_KEPT:
-                del self._totals[next(iter(self._totals))]
-            known = self._totals[key] = estimate(snapshots)
-            self._refresh_totals()
-        return known
+        return self._totals.get(snapshots)
 
     def is_up(self, name: str) -> bool:
         return self._snap(name).uptime is not None
@@ -366,9 +369,14 @@ class RemoteControl(RestCalls):
         return self._changes
 
     def set_busy(self, busy: bool) -> None:
-        if busy != self._busy:
-            self._busy = busy
-            self._send({"op": "busy", "busy": busy})
+        self._busy = busy
+        self._tell_busy()
+
+    def _tell_busy(self) -> None:
+        """Tell the daemon while a console is watched (busy paces consoles only)."""
+        if self._watching is not None and self._busy != self._told:
+            self._told = self._busy
+            self._send({"op": "busy", "busy": self._busy})
 
     # -- lifetime ---------------------------------------------------------------------
 
@@ -380,7 +388,7 @@ class RemoteControl(RestCalls):
     async def close(self) -> None:
         """Close the connection only: the daemon and every VM go on."""
         self._closed = True
-        tasks = [t for t in (self._task, self._listing_task, self._totals_task) if t]
+        tasks = [t for t in (self._task, self._listing_task, self._totals.task) if t]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -389,10 +397,3 @@ class RemoteControl(RestCalls):
         self._status = f"closed ({time.strftime('%H:%M:%S')})"
         self._live.clear()
 
-
-def estimate(snapshots: list[InstanceSnapshot]) -> PoolTotals:
-    """The header's figures from the snapshots alone, until the daemon's come."""
-    counters = [s.counters for s in snapshots if s.counters is not None]
-    return PoolTotals(sum(c.up_seconds for c in counters) / 3600,
-                      sum(c.crashes for c in counters), 0.0,
-                      len({s.title for s in snapshots if s.title}))

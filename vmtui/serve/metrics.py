@@ -4,7 +4,9 @@ A registry of the daemon's own (never the library's global one) holds one
 collector that reads the Control at scrape time (nothing is counted twice or
 kept between scrapes; the instances come from the shared instance list,
 at most ``listing.FRESH`` seconds old) and prometheus_client's ProcessCollector (the daemon's
-CPU and memory, under the standard ``process_`` names). Names follow
+CPU and memory, under the standard ``process_`` names). The families with a
+sample per instance are written by ``exposition`` (incrementally: a line is
+made again only when its value moved) after prometheus_client's text. Names follow
 Prometheus' conventions: the ``vmtui_`` prefix, base units, ``_total`` on
 counters; pool, instance and state are labels. docs/api.md lists them.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
+from operator import attrgetter
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector
@@ -22,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from vmtui.backends.fleet.control import Control, InstanceSnapshot, InstanceState
 from vmtui.backends.monitor.detector import LOST_CONNECTION, NO_OUTPUT
+from vmtui.serve.exposition import InstanceCounter
 
 VERDICTS = {str(LOST_CONNECTION): "lost", str(NO_OUTPUT): "hung"}
 
@@ -33,6 +37,10 @@ class ControlCollector(Collector):
                  snapshots: Callable[[], list[InstanceSnapshot]] | None = None) -> None:
         self.control = control
         self.snapshots = snapshots or control.snapshot
+        self.per_instance = [  # written by exposition, not generate_latest (scrape speed)
+            InstanceCounter("vmtui_console_lines", "Console lines an instance printed "
+                            "since the daemon started", lambda s: s.lines)]
+        self.instance_text = ""  # their text, made by the last collect
 
     def collect(self) -> Iterator[Metric]:
         snaps = self.snapshots()
@@ -45,11 +53,7 @@ class ControlCollector(Collector):
                 states.add_metric([pool, state.value], by_state[(pool, state)])
         yield states
 
-        lines = CounterMetricFamily("vmtui_console_lines", "Console lines an instance printed "
-                                    "since the daemon started", labels=["pool", "instance"])
-        for s in snaps:
-            lines.add_metric([s.pool, s.name], s.lines)
-        yield lines
+        self.instance_text = "".join(family.text(snaps) for family in self.per_instance)
 
         families = {
             "boots": CounterMetricFamily("vmtui_vm_boots", "Boots started (first ones, "
@@ -77,7 +81,7 @@ class ControlCollector(Collector):
             mine = by_pool[pool]
             counters = [s.counters for s in mine if s.counters is not None]
             for key, family in families.items():
-                family.add_metric([pool], sum(getattr(c, key) for c in counters))
+                family.add_metric([pool], sum(map(attrgetter(key), counters)))
             unique.add_metric([pool], self.control.totals(mine).unique)
         yield from families.values()
         yield unique
@@ -103,17 +107,30 @@ class ControlCollector(Collector):
 METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 
 
+class DaemonRegistry(CollectorRegistry):
+    """The registry, and the collector whose per-instance text follows its own."""
+
+    def __init__(self, collector: ControlCollector) -> None:
+        super().__init__(auto_describe=False)
+        self.collector = collector
+        self.register(collector)
+
+    def text(self) -> bytes:
+        """The whole scrape (collect runs in generate_latest: the text it made follows)."""
+        return generate_latest(self) + self.collector.instance_text.encode()
+
+
 def registry_for(control: Control, snapshots: Callable[[], list[InstanceSnapshot]] | None = None
-                 ) -> CollectorRegistry:
+                 ) -> DaemonRegistry:
     """The daemon's registry: the Control's figures (its instances from
     ``snapshots``: the shared instance list) and the process's."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(ControlCollector(control, snapshots))
+    registry = DaemonRegistry(ControlCollector(control, snapshots))
     ProcessCollector(registry=registry)
     return registry
 
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus' text format (0.0.4)."""
-    return web.Response(body=generate_latest(request.app[METRICS_REGISTRY]),
-                        headers={"Content-Type": CONTENT_TYPE_LATEST})
+    registry = request.app[METRICS_REGISTRY]
+    body = registry.text() if isinstance(registry, DaemonRegistry) else generate_latest(registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

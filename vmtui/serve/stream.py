@@ -8,9 +8,14 @@ for every reader. Each socket has one writer (the only sender on it): it sends
 console chunks while the client's window has room (``window`` chunks sent and
 not yet acked; 1 unless the client asks for more, up to ``MAX_WINDOW``); lines
 that came meanwhile wait in the ring and go as one chunk, so the daemon holds
-at most a window of chunks per socket. A send that cannot finish (a client
-that stopped reading) closes the socket after ``SEND_TIMEOUT``; aiohttp's
-heartbeat closes a silent peer.
+at most a window of chunks per socket. The writer is woken when lines reach
+the ring (its listener: no poll interval between a line and its chunk; the
+wake-ups of one burst are one, an event set again before the writer ran), and
+reads every ``CONSOLE_INTERVAL`` besides for the unfinished last line (a
+prompt) that no store announces. Acks are counted in order: those owed to a
+replaced subscription's chunks (``stale``) never open the new one's window. A
+send that cannot finish (a client that stopped reading) closes the socket
+after ``SEND_TIMEOUT``; aiohttp's heartbeat closes a silent peer.
 """
 
 from __future__ import annotations
@@ -23,14 +28,16 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from vmtui.backends.console.ring import ConsoleRing
 from vmtui.backends.fleet.control import ConsoleChunk, Control
+from vmtui.backends.fleet.local import LocalControl
 from vmtui.serve.guard import READ_ONLY, error
 from vmtui.serve.listing import LISTING, Listing
 from vmtui.serve.state import CONTROL, MAX_STREAMS, RESERVED_STREAMS, STREAMS, log
 
 POOL_INTERVAL = 0.5  # seconds between pool reads (at most ~2 snapshots a second)
 CONSOLE_INTERVAL = 0.05  # seconds between console reads while a chunk may go
-FLOOD_INTERVAL = 0.01  # ... after a read that found lines (a flood: keep up with it)
+FLOOD_INTERVAL = 0.01  # ... after a read that found lines, with no ring to listen to
 MAX_WINDOW = 4  # console chunks a client may have unacknowledged at once
 CHUNK_LINES = 2000  # lines in one console chunk at most (~200 KB: ~2 ms to encode)
 BUSY_INTERVAL = 0.25  # ... while the client says it falls behind
@@ -135,6 +142,8 @@ class Stream:
         self.partial = ""
         self.window = 1  # console chunks that may be out unacknowledged
         self.unacked = 0  # console chunks out, not yet acknowledged
+        self.stale = 0  # ... of them, sent for a subscription since replaced
+        self.ring: ConsoleRing | None = None  # the watched console's ring, listened to
         self.flooding = False  # the last console read found lines
         self.more = False  # the last chunk left lines behind (CHUNK_LINES): read again now
         self.busy = False
@@ -176,7 +185,11 @@ class Stream:
             self.pool, self.sent_pool = True, -1
             self.hub.tick()
         elif op == "ack":
-            self.unacked = max(0, self.unacked - 1)
+            # A client acks in the order chunks came: the oldest go first.
+            if self.stale:
+                self.stale -= 1
+            else:
+                self.unacked = max(0, self.unacked - 1)
         elif op == "window":
             chunks = msg.get("chunks")
             if (not isinstance(chunks, int) or isinstance(chunks, bool)
@@ -207,7 +220,30 @@ class Stream:
             raise _OpError(f"no instance named {name!r}", "NotFound") from None
         self.console, self.cursor, self.first = name, start, True
         self.columns = form == "columns"
-        self.partial, self.unacked = "", 0
+        # The first chunk goes at once; the old one's chunks still out take
+        # the acks that come first, never the new window's.
+        self.partial, self.stale, self.unacked = "", self.stale + self.unacked, 0
+        self._listen(ring_of(self.hub.control, name))
+
+    def _listen(self, ring: ConsoleRing | None) -> None:
+        if self.ring is not None:
+            self.ring.unlisten(self._news)
+        self.ring = ring
+        if ring is not None:
+            ring.listen(self._news)
+
+    def _news(self) -> None:
+        """Lines reached the watched ring: wake the writer if a chunk may go
+        (a busy client keeps its slower pace)."""
+        if not self.busy and self._room():
+            self.wake.set()
+
+    def _room(self) -> bool:
+        return self.console is not None and self.unacked + self.stale < self.window
+
+    def close(self) -> None:
+        """The socket is gone: stop listening."""
+        self._listen(None)
 
     # -- the writer ---------------------------------------------------------------
 
@@ -224,11 +260,12 @@ class Stream:
             if self.pool and self.sent_pool != self.hub.pool_seq and self.hub.pool_text:
                 self.sent_pool = self.hub.pool_seq
                 await self._send(self.hub.pool_text)
-            polling = self.console is not None and self.unacked < self.window
+            polling = self.console is not None and (self.first or self._room())
             if polling:
                 await self._console()
             interval = (None if not polling else BUSY_INTERVAL if self.busy
-                        else 0 if self.more else FLOOD_INTERVAL if self.flooding
+                        else 0 if self.more
+                        else FLOOD_INTERVAL if self.flooding and self.ring is None
                         else CONSOLE_INTERVAL)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
@@ -241,6 +278,7 @@ class Stream:
         except KeyError:
             self.fail(f"no instance named {self.console!r}", "NotFound")
             self.console = None
+            self._listen(None)
             return
         self.flooding = bool(chunk.lines)
         self.more = len(chunk.lines) > CHUNK_LINES
@@ -260,6 +298,14 @@ class Stream:
         except TimeoutError:
             log.info("stream: a client stopped reading; closing its socket")
             await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too slow")
+
+
+def ring_of(control: Control, name: str) -> ConsoleRing | None:
+    """The ring of ``name`` when the daemon holds it (a LocalControl), to listen to."""
+    if isinstance(control, LocalControl):
+        with contextlib.suppress(KeyError):
+            return control.fleets.console(name)
+    return None
 
 
 def console_message(name: str, chunk: ConsoleChunk, *, columns: bool = False) -> str:
@@ -323,6 +369,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
                     client.fail("messages are JSON text")
         finally:
             hub.sockets.discard(client)
+            client.close()
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                 await writer

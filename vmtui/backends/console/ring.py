@@ -2,13 +2,16 @@
 
 Readers keep a cursor (the sequence number of the next line they want) and
 ask for everything since it; when the ring has moved past their cursor they
-learn how many lines they missed. Nothing here blocks.
+learn how many lines they missed. Nothing here blocks. A reader may
+:meth:`listen` instead of polling: its callback runs after each store.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
+from collections.abc import Callable
 from typing import Final
 
 # One console line as the UI sees it (text decoded, not yet sanitised): an
@@ -28,12 +31,25 @@ class ConsoleRing:
     def __init__(self, maxlen: int = 10000) -> None:
         self._lines: collections.deque[Line] = collections.deque(maxlen=maxlen)
         self.next_seq = 0
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after every store (in the storing task: it must be
+        cheap and must not raise, e.g. set an event)."""
+        self._listeners.append(callback)
+
+    def unlisten(self, callback: Callable[[], None]) -> None:
+        """Stop calling ``callback`` (nothing happens when it was not listening)."""
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(callback)
 
     def append(self, source: str, text: str, time: float) -> Line:
         """Store a line and return it with its sequence number."""
         line = (self.next_seq, source, text, time)
         self._lines.append(line)
         self.next_seq += 1
+        for listener in self._listeners:
+            listener()
         return line
 
     def extend(self, source: str, texts: list[str], time: float) -> None:
@@ -42,6 +58,8 @@ class ConsoleRing:
         self._lines.extend(zip(range(seq, seq + len(texts)), itertools.repeat(source),
                                texts, itertools.repeat(time)))
         self.next_seq = seq + len(texts)
+        for listener in self._listeners:
+            listener()
 
     @property
     def first_seq(self) -> int:
