@@ -224,7 +224,9 @@ class ConsoleView(ScrollView, can_focus=True):
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
-        if new < old:
+        if new < old and new < self.max_scroll_y:
+            # Scrolled up by the user. (A view grown taller clamps scroll_y down
+            # to its new bottom: still at the tail, still following.)
             self.following = False
         elif new >= self.max_scroll_y and not self.following:
             self.following = True
