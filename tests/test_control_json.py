@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.flows import instance_flows
 from tests.helpers import scripted_config
 from tests.json_control import JsonControl, across, control_methods
 from tests.test_app import states, until
-from tests.test_app_flows import table_text
 from vmtui.app import VmtuiApp
 from vmtui.backends.console.ring import ConsoleRing
 from vmtui.backends.fleet.control import ConsoleChunk, InstanceSnapshot
@@ -30,14 +30,11 @@ from vmtui.backends.inert import GuestText
 from vmtui.backends.monitor.evidence import Incident
 from vmtui.backends.vm.errors import StateError
 from vmtui.backends.vm.state import InstanceState
-from vmtui.screens.confirm import ConfirmScreen
 from vmtui.screens.crashes import CrashesScreen
 from vmtui.screens.incidents import IncidentScreen, IncidentsScreen
-from vmtui.screens.instance import InstanceScreen
 from vmtui.screens.pool import PoolScreen
 from vmtui.screens.text import TextScreen
 from vmtui.widgets.console_view import ConsoleView
-from vmtui.widgets.inspector import Inspector
 
 PANIC = "[    2.5] Kernel panic - not syncing: scripted panic"
 PACKAGE = Path(__file__).resolve().parent.parent / "vmtui"
@@ -90,6 +87,8 @@ def test_values_come_back_equal_and_typed() -> None:
     assert across(b"\x00\xff", bytes) == b"\x00\xff"
     exc = error_from_json(error_to_json(StateError("snap-0: not running")))
     assert type(exc) is StateError and str(exc) == "snap-0: not running"
+    gone = error_from_json(error_to_json(KeyError("snap-9")))  # no such instance or pool
+    assert type(gone) is KeyError and gone.args == ("snap-9",)
 
 
 def test_changes_count_new_and_finished_incidents_and_crashes(tmp_path: Path) -> None:
@@ -150,58 +149,14 @@ async def test_the_front_flows_over_a_json_control(tmp_path: Path) -> None:
         assert app.screen.query_one(ConsoleView).plain_lines() == ["hello calm-1"]
         await pilot.press("q")
 
-        # The instance screen: console lines, typing, the inspector.
-        await pilot.press("up", "enter")
-        screen = app.screen
-        assert isinstance(screen, InstanceScreen) and screen.instance_name == "calm-0"
-        view = screen.query_one(ConsoleView)
-        await until(pilot, lambda: "hello calm-0" in view.plain_lines(), 5)
-        await pilot.press("a", *"typed", "enter", "ctrl+right_square_bracket")
-        await until(pilot, lambda: "typed" in view.plain_lines(), 5)
-        inspector = screen.query_one(Inspector)
-        await until(pilot, lambda: "running" in table_text(inspector, "status"), 5)
-        inspector.show_tab("cpus")
-        await until(pilot, lambda: table_text(inspector, "cpus").startswith("0 "), 5)
+        # One pool's instances, on their own (what the daemon's listing renews).
+        assert [s.name for s in control.pool_snapshot("calm")] == ["calm-0", "calm-1"]
+        with pytest.raises(KeyError):
+            control.pool_snapshot("nope")
 
-        # Diagnose, hold and release.
-        await pilot.press("d")
-        await until(pilot, lambda: any(i.kind == "diagnose" for i in calm.incidents), 10)
-        await pilot.press("h")
-        await until(pilot, lambda: calm.record("calm-0").held, 5)
-        await until(pilot, lambda: "held · gdb " in str(screen._status), 5)
-        await pilot.press("y")  # the gdb command, copied
-        assert app.clipboard == calm.record("calm-0").gdb != ""
-        await pilot.press("h")
-        await until(pilot, lambda: not calm.record("calm-0").held, 5)
-
-        # VM snapshots: take one, restore it from the Snapshots tab.
-        await pilot.press("S")
-        await until(pilot, lambda: control.calls["take_snapshot"] == 1, 5)
-        await pilot.press("L")
-        await until(pilot, lambda: inspector.current == "snapshots"
-                    and inspector.selected_row("snapshots") is not None, 5)
-        await pilot.press("L")
-        assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("y")
-        await until(pilot, lambda: any(line.startswith("[scripted] back at snapshot")
-                                       for line in view.plain_lines()), 5)
-
-        # Saving the console: the path comes back as a value.
-        await pilot.press("s")
-        await until(pilot, lambda: hasattr(screen, "saved_to"), 5)
-        assert "hello calm-0" in screen.saved_to.read_text().splitlines()
-
-        # Lifecycle keys: pause, resume, power down (confirmed), start again.
-        await pilot.press("space")
-        await until(pilot, lambda: calm.snapshot()[0].state is InstanceState.PAUSED, 5)
-        await pilot.press("space")
-        await until(pilot, lambda: calm.snapshot()[0].state is InstanceState.RUNNING, 5)
-        await pilot.press("x")
-        assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("y")
-        await until(pilot, lambda: calm.snapshot()[0].state is InstanceState.STOPPED, 10)
-        await pilot.press("b")
-        await until(pilot, lambda: calm.snapshot()[0].state is InstanceState.RUNNING, 5)
+        # The instance screen's flows, checked through the Control.
+        await pilot.press("up")
+        await instance_flows(pilot, app, control, "calm-0")  # type: ignore[arg-type]
         await pilot.press("q", "q")
     # Everything the front did went across the wire.
     assert {"pools", "snapshot", "console_start", "console_since", "crashes", "incidents",

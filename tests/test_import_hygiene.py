@@ -214,7 +214,7 @@ RULE_OF = {"inert": 1, "vm": 1, "config": 2, "ssh": 2, "symbols": 2, "console": 
 # (fleet/__init__.py) sits on top. The organs take the ledger, never the Fleet;
 # the farm drives the fleet through its own FleetDriver Protocol.
 FLEET_ORDER = {
-    "records": 0, "ledger": 1,
+    "records": 0, "runs": 0, "ledger": 1,
     "runtime": 2, "inspection": 2, "events": 2, "recycle": 2, "boots": 2, "report_wait": 2,
     "stuck": 2,
     "incidents": 3,  # reads the report's window (report_wait)

@@ -7,20 +7,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from tests.flows import instance_flows
 from tests.remote_helpers import connected, daemon, scripted_yaml
 from tests.remote_helpers import states as remote_states
 from tests.remote_helpers import until as wait
 from tests.test_app import states, until
-from tests.test_app_flows import table_text
 from vmtui.app import VmtuiApp
 from vmtui.screens.confirm import ConfirmScreen
 from vmtui.screens.crashes import CrashesScreen
 from vmtui.screens.incidents import IncidentScreen, IncidentsScreen
-from vmtui.screens.instance import InstanceScreen
 from vmtui.screens.pool import PoolScreen
 from vmtui.screens.text import TextScreen
 from vmtui.widgets.console_view import ConsoleView
-from vmtui.widgets.inspector import Inspector
 from vmtui.widgets.pool_table import PoolTable
 
 PANIC = "[    2.5] Kernel panic - not syncing: scripted panic"
@@ -70,59 +70,14 @@ async def test_the_front_flows_over_a_daemon(tmp_path: Path) -> None:
             assert app.screen.query_one(ConsoleView).plain_lines() == ["hello calm-1"]
             await pilot.press("q")
 
-            # The instance screen: the console streamed, typing, the inspector.
-            await pilot.press("up", "enter")
-            screen = app.screen
-            assert isinstance(screen, InstanceScreen) and screen.instance_name == "calm-0"
-            view = screen.query_one(ConsoleView)
-            await until(pilot, lambda: "hello calm-0" in view.plain_lines(), 5)
-            await pilot.press("a", *"typed", "enter", "ctrl+right_square_bracket")
-            await until(pilot, lambda: "typed" in view.plain_lines(), 5)
-            inspector = screen.query_one(Inspector)
-            await until(pilot, lambda: "running" in table_text(inspector, "status"), 5)
-            inspector.show_tab("cpus")
-            await until(pilot, lambda: table_text(inspector, "cpus").startswith("0 "), 5)
+            # One pool's instances, on their own, from the mirror.
+            assert [s.name for s in control.pool_snapshot("calm")] == ["calm-0", "calm-1"]
+            with pytest.raises(KeyError):
+                control.pool_snapshot("nope")
 
-            # Diagnose, hold and release.
-            await pilot.press("d")
-            await until(pilot, lambda: any(i.kind == "diagnose" and i.instance == "calm-0"
-                                           for i in control.incidents()), 10)
-            await pilot.press("h")
-            await until(pilot, lambda: control.snapshot()[1].held, 5)
-            await pilot.press("h")
-            await until(pilot, lambda: not control.snapshot()[1].held, 5)
-
-            # VM snapshots: take one, restore it from the Snapshots tab.
-            await pilot.press("S")
-            for _ in range(50):  # taken in a worker: the daemon lists it once done
-                if await control.vm_snapshots("calm-0"):
-                    break
-                await pilot.pause(0.1)
-            await pilot.press("L")
-            await until(pilot, lambda: inspector.current == "snapshots"
-                        and inspector.selected_row("snapshots") is not None, 5)
-            await pilot.press("L")
-            assert isinstance(app.screen, ConfirmScreen)
-            await pilot.press("y")
-            await until(pilot, lambda: any(line.startswith("[scripted] back at snapshot")
-                                           for line in view.plain_lines()), 5)
-
-            # Saving the console (the daemon writes it; here, the same machine).
-            await pilot.press("s")
-            await until(pilot, lambda: hasattr(screen, "saved_to"), 5)
-            assert "hello calm-0" in screen.saved_to.read_text().splitlines()
-
-            # Lifecycle keys: pause, resume, power down (confirmed), start again.
-            await pilot.press("space")
-            await until(pilot, lambda: control.snapshot()[1].state.value == "paused", 5)
-            await pilot.press("space")
-            await until(pilot, lambda: control.snapshot()[1].state.value == "running", 5)
-            await pilot.press("x")
-            assert isinstance(app.screen, ConfirmScreen)
-            await pilot.press("y")
-            await until(pilot, lambda: control.snapshot()[1].state.value == "stopped", 10)
-            await pilot.press("b")
-            await until(pilot, lambda: control.snapshot()[1].state.value == "running", 5)
+            # The instance screen's flows (the console streamed), through the daemon.
+            await pilot.press("up")
+            await instance_flows(pilot, app, control, "calm-0")
             await pilot.press("q", "q")  # back, then quit: no question in attach mode
             await pilot.pause(0.2)
         assert app.return_code == 0

@@ -27,6 +27,9 @@ async def test_a_client_types_into_a_real_guest(guest: Guest, tmp_path: Path) ->
         app = VmtuiApp(await connected(d), boot=False)
         async with app.run_test(size=(140, 40)) as pilot:
             await until(pilot, lambda: states(app) == ["running"], 180)
+            # This daemon run booted the QEMU, and counted what its serial printed.
+            snap = app.bridge.snapshot()[0]
+            assert snap.fresh and snap.console_bytes > 1000
             await pilot.press("enter")
             screen = app.screen
             assert isinstance(screen, InstanceScreen)

@@ -4,6 +4,7 @@ shape, and hostile requests that get a clear 4xx and break nothing."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -41,7 +42,9 @@ def test_queries_answer_the_wire_types(daemon: Daemon) -> None:
     totals = daemon.get(f"{V1}/totals?instance=snap-0&instance=snap-1")
     assert set(totals) == {"vm_hours", "crashes", "crashes_per_hour", "unique"}
     assert daemon.get(f"{V1}/changes") == {"changes": 0}
-    assert daemon.get(f"{V1}/version") == {"api": 1, "vmtui": "0.1.0", "read_only": False}
+    version = daemon.get(f"{V1}/version")
+    assert version == {"api": 1, "vmtui": "0.1.0", "run": pools[0].run, "read_only": False}
+    assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{4}", version["run"])  # when it started, and more
     chunk = from_json(daemon.get(f"{V1}/instances/snap-0/console"), ConsoleChunk)
     assert [line[2] for line in chunk.lines] == ["hello from snap-0", "bye 0"]
     later = from_json(daemon.get(f"{V1}/instances/snap-0/console?cursor={chunk.next_cursor}"),

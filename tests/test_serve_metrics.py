@@ -26,6 +26,13 @@ def test_metrics_parse_and_count(tmp_path: Path) -> None:
         status, text = d.request("GET", "/metrics")
         assert status == 200
         got = _samples(text)
+        console = d.get("/api/v1/instances/calm-0/console?cursor=0")
+    # Bytes as the VM printed them: its lines (not vmtui's own notes), each with its newline.
+    printed = [text for _, source, text, _ in console["lines"] if source != "vmtui"]
+    assert "hello from calm-0" in printed
+    calm0 = (("instance", "calm-0"), ("pool", "calm"))
+    assert got[("vmtui_console_bytes_total", calm0)] == sum(len(t.encode()) + 1 for t in printed)
+    assert got[("vmtui_console_lines_total", calm0)] == len(console["lines"])
     pool = (("pool", "boom"),)
     assert got[("vmtui_instances", (("pool", "boom"), ("state", "crashed")))] == 2
     assert got[("vmtui_instances", (("pool", "calm"), ("state", "running")))] == 1

@@ -59,7 +59,10 @@ def _type(daemon: Daemon, name: str, text: str) -> None:
 async def test_console_chunks_wait_for_the_ack_and_coalesce(
         daemon: Daemon, session: aiohttp.ClientSession) -> None:
     async with session.ws_connect(URL) as ws:
-        assert (await _next(ws, "changes"))["changes"] == 0
+        hello = await _next(ws, "changes")
+        assert hello["changes"] == 0
+        # The daemon run it speaks for (a restarted daemon is another run).
+        assert hello["run"] == daemon.get("/api/v1/version")["run"] != ""
         await ws.send_json({"op": "console", "name": "snap-0", "cursor": 0})
         first = await _next(ws, "console")
         assert first["name"] == "snap-0"
@@ -84,6 +87,7 @@ async def test_pool_snapshots_come_when_changed(daemon: Daemon,
     async with session.ws_connect(URL) as ws:
         await ws.send_json({"op": "pool"})
         snap = await _next(ws, "pool")
+        assert snap["run"] == daemon.get("/api/v1/version")["run"]
         assert [s["name"] for s in snap["snapshots"]] == ["snap-0", "snap-1"]
         assert daemon.post("/api/v1/instances/snap-1/actions/pause")[0] == 200
         t0 = time.monotonic()

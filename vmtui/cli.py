@@ -114,25 +114,13 @@ def _check(paths: list[str]) -> int:
 
 def _run_app(*configs: Config) -> int:
     from vmtui.app import VmtuiApp
-    from vmtui.backends.fleet.fleet import Fleet
-    from vmtui.backends.fleet.fleets import Fleets
-    from vmtui.backends.fleet.local import LocalControl
-    from vmtui.backends.vm.errors import VMError
-    from vmtui.serve.lock import LockError, lock_workdirs, this_process
+    from vmtui.serve.pools import PoolsError, open_pools
 
-    try:  # held until the process ends: one vmtui (app or daemon) per workdir
-        locks = lock_workdirs([c.pool.workdir for c in configs], this_process())
-    except LockError as exc:
-        return _fail(str(exc))
-    try:
-        fleets = [Fleet(config) for config in configs]
-    except OSError as exc:
-        return _fail(f"cannot create the workdir: {exc}")
-    try:
-        shown: Fleet | Fleets = fleets[0] if len(fleets) == 1 else Fleets(fleets)
-    except VMError as exc:
-        return _fail(str(exc), EXIT_CONFIG)
-    app = VmtuiApp(LocalControl(shown), confirm_quit=True)  # q asks while VMs run
+    try:  # locked until the process ends: one vmtui (app or daemon) per workdir
+        control, locks = open_pools(list(configs))  # as vmtui serve does
+    except PoolsError as exc:
+        return _fail(str(exc), exc.status)
+    app = VmtuiApp(control, confirm_quit=True)  # q asks while VMs run
     app.run()
     locks.release()
     return app.return_code or 0

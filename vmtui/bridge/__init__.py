@@ -54,6 +54,7 @@ from vmtui.backends.fleet.control import (
     VMError,
     VMSnapshot,
     inert,
+    run_note,
 )
 from vmtui.bridge.consoles import ConsoleFeed, ConsoleNews
 
@@ -64,7 +65,7 @@ __all__ = [
     "ActionInfo", "Bridge", "ConsoleChunk", "Control", "Counters", "Crash", "Diagnosis",
     "GuestText", "HasBridge", "Incident", "InstanceSnapshot", "InstanceState", "Line",
     "PoolInfo", "PoolTotals", "SearchHit", "SearchQuery", "SearchResult", "Table", "VMError",
-    "VMSnapshot", "inert",
+    "VMSnapshot", "inert", "run_note",
 ]
 
 
@@ -283,6 +284,11 @@ class Bridge:
     def connection(self) -> str:
         """"" while what the bridge shows is live; else why not (a daemon gone)."""
         return self.control.connection()
+
+    def run_note(self, snapshots: Sequence[InstanceSnapshot]) -> str:
+        """What a restart means for ``snapshots`` ("" after none), from the pools
+        as the Control says now: a client's daemon may have restarted meanwhile."""
+        return run_note(self.control.pools(), list(snapshots))
 
     def running(self) -> int:
         """How many instances have a VM process (or are getting one)."""

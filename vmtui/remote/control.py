@@ -29,11 +29,11 @@ from vmtui.backends.fleet.records import InstanceSnapshot, PoolTotals
 from vmtui.backends.fleet.wire import from_json
 from vmtui.backends.monitor.crashes import Crash
 from vmtui.backends.monitor.evidence import Incident
-from vmtui.backends.vm.errors import VMError
 from vmtui.remote.address import Address
 from vmtui.remote.errors import Incompatible, NotFound, Refused, Unreachable
 from vmtui.remote.http import Api
-from vmtui.remote.mirror import ConsoleMirror, chunk_of, chunk_of_columns
+from vmtui.remote.lists import Lists
+from vmtui.remote.mirror import ConsoleMirror, Consoles, chunk_of, chunk_of_columns
 from vmtui.remote.rest import RestCalls
 from vmtui.remote.snapshots import snapshots_of
 from vmtui.remote.totals import Totals
@@ -69,13 +69,9 @@ class RemoteControl(RestCalls):
         self._pools: list[PoolInfo] = []
         self._snapshots: list[InstanceSnapshot] = []
         self._by_name: dict[str, InstanceSnapshot] = {}
-        self._crashes: list[Crash] = []
-        self._incidents: list[Incident] = []
-        self._changes = 0
-        self._listing_task: asyncio.Task[None] | None = None
-        self._listing_again = False
+        self._lists = Lists(self.api)  # crashes and incidents
         self._totals = Totals(self.api)
-        self._consoles: dict[str, ConsoleMirror] = {}
+        self._consoles = Consoles()  # and the daemon run they mirror
         self._watching: str | None = None  # the console subscribed on the stream
         self._asked = 0  # the daemon cursor it was subscribed from
         self._read_to = 0  # the front's cursor on the watched console (local numbering)
@@ -218,6 +214,9 @@ class RemoteControl(RestCalls):
 
     def _take(self, message: Any) -> bool:
         kind = message.get("type") if isinstance(message, dict) else None
+        if kind in ("pool", "changes") and self._consoles.follow(message.get("run")):
+            if self._watching is not None and self._live.is_set():  # else _stream subscribes
+                self._subscribe(self._watching)
         if kind == "pool":
             self._take_snapshots(snapshots_of(message["snapshots"]))
         elif kind == "console":
@@ -226,7 +225,7 @@ class RemoteControl(RestCalls):
             self._take_console(str(message["name"]), chunk)
             return True
         elif kind == "changes":
-            self._read_listing()
+            self._lists.read()
         elif kind == "error":
             log.warning("%s: %s", self.address, message.get("error"))
         return False
@@ -244,38 +243,15 @@ class RemoteControl(RestCalls):
                                "(not reconnecting)")
         self.read_only = bool(version.get("read_only"))
         self.daemon_version = str(version.get("vmtui", ""))
+        self._consoles.follow(version.get("run"))  # another run: its consoles start over
         self._pools = from_json(pools, list[PoolInfo])
         self._take_snapshots(snapshots_of(snapshots))
-        self._crashes = from_json(crashes, list[Crash])
-        self._incidents = from_json(incidents, list[Incident])
-        self._changes += 1
+        self._lists.take(crashes, incidents)
 
     def _take_snapshots(self, snapshots: list[InstanceSnapshot]) -> None:
         self._snapshots = snapshots
         self._by_name = {s.name: s for s in snapshots}
         self._totals.refresh()
-
-    def _read_listing(self) -> None:
-        if self._listing_task is not None and not self._listing_task.done():
-            self._listing_again = True  # one more read once this one is done
-            return
-        self._listing_task = asyncio.create_task(self._listing())
-
-    async def _listing(self) -> None:
-        while True:
-            self._listing_again = False
-            try:
-                crashes, incidents = await asyncio.gather(
-                    self.api.call("GET", "/crashes"), self.api.call("GET", "/incidents"))
-                crash_list = from_json(crashes, list[Crash])
-                incident_list = from_json(incidents, list[Incident])
-            except (VMError, KeyError, TypeError, ValueError) as exc:
-                log.debug("crashes and incidents: %s", exc)
-                return  # read again on reconnection
-            self._crashes, self._incidents = crash_list, incident_list
-            self._changes += 1
-            if not self._listing_again:
-                return
 
     def _mirror(self, name: str) -> ConsoleMirror:
         mirror = self._consoles.get(name)
@@ -344,6 +320,16 @@ class RemoteControl(RestCalls):
     def snapshot(self) -> list[InstanceSnapshot]:
         return list(self._snapshots)
 
+    def pool_snapshot(self, pool: str) -> list[InstanceSnapshot]:
+        if all(p.name != pool for p in self._pools):
+            raise NotFound(f"no pool named {pool!r}")
+        return [s for s in self._snapshots if s.pool == pool]
+
+    @property
+    def run(self) -> str:
+        """The id of the daemon run mirrored ("" before the first answer)."""
+        return self._consoles.run
+
     def totals(self, snapshots: list[InstanceSnapshot]) -> PoolTotals:
         return self._totals.get(snapshots)
 
@@ -360,13 +346,13 @@ class RemoteControl(RestCalls):
         return chunk
 
     def crashes(self) -> list[Crash]:
-        return list(self._crashes)
+        return list(self._lists.crashes)
 
     def incidents(self, instance: str | None = None) -> list[Incident]:
-        return [i for i in self._incidents if instance in (None, i.instance)]
+        return [i for i in self._lists.incidents if instance in (None, i.instance)]
 
     def changes(self) -> int:
-        return self._changes
+        return self._lists.changes
 
     def set_busy(self, busy: bool) -> None:
         self._busy = busy
@@ -388,7 +374,7 @@ class RemoteControl(RestCalls):
     async def close(self) -> None:
         """Close the connection only: the daemon and every VM go on."""
         self._closed = True
-        tasks = [t for t in (self._task, self._listing_task, self._totals.task) if t]
+        tasks = [t for t in (self._task, self._lists.task, self._totals.task) if t]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

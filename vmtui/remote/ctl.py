@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from vmtui.backends.fleet.control import Action
+from vmtui.backends.fleet.control import LIVE, Action, PoolInfo, run_note
 from vmtui.backends.fleet.records import InstanceSnapshot
 from vmtui.backends.fleet.wire import from_json
 from vmtui.backends.inert import inert
@@ -154,10 +154,18 @@ async def _status(api: Api, as_json: bool) -> str:
     if as_json:
         return json.dumps(data, indent=2)
     snaps = from_json(data, list[InstanceSnapshot])
-    rows = [("NAME", "POOL", "STATE", "UPTIME", "LINES", "TITLE / ERROR")]
-    rows += [(s.name, s.pool, s.state.value, duration(s.uptime), str(s.lines),
+    pools = from_json(await api.call("GET", "/pools"), list[PoolInfo])
+    rows = [("NAME", "POOL", "STATE", "UPTIME", "LINES", "BOOT", "TITLE / ERROR")]
+    rows += [(s.name, s.pool, s.state.value, duration(s.uptime), str(s.lines), boot_of(s),
               s.title or s.error or s.phase) for s in snaps]
-    return table(rows)
+    note = run_note(pools, snaps)  # after a restart: which instances this run booted
+    return table(rows) + (f"\n\n{inert(note)}" if note else "")
+
+
+def boot_of(snap: InstanceSnapshot) -> str:
+    """The BOOT column: ``fresh`` (this daemon run booted its VM), ``attached``
+    (its VM was up before this run), ``-`` (not booted by this run)."""
+    return "fresh" if snap.fresh else "attached" if snap.state in LIVE else "-"
 
 
 async def _crashes(api: Api, as_json: bool) -> str:

@@ -144,3 +144,23 @@ class ConsoleMirror:
         found.reverse()
         missed = max(0, self.next - start - len(found))
         return ConsoleChunk(found, missed, self.next, self.partial)
+
+
+class Consoles(dict[str, ConsoleMirror]):
+    """The mirrors of the consoles read, by instance, and the daemon run they mirror."""
+
+    run = ""  # the daemon run (its id from /version and the stream) mirrored here
+
+    def follow(self, run: object) -> bool:
+        """Take the daemon's run id; True when it is another run than the one
+        mirrored (a restarted daemon): every mirror then renumbers, so the new
+        run's lines come after every line held, never spliced at an old cursor
+        (its ring starts again at 0, and may have passed the old cursor already)."""
+        if not isinstance(run, str) or not run or run == self.run:
+            return False
+        known, self.run = self.run, run
+        if not known:
+            return False
+        for mirror in self.values():
+            mirror.renumber()
+        return True

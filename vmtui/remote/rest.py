@@ -77,11 +77,6 @@ class RestCalls:
     async def act(self, action: Action, name: str) -> None:
         await self.api.call("POST", f"/instances/{part(name)}/actions/{Action(action).value}")
 
-    async def act_all(self, action: Action) -> list[str]:
-        """Boot (or kill) every instance not there yet; the names it was done to."""
-        data = await self.api.call("POST", f"/actions/{Action(action).value}")
-        return from_json(data["names"], list[str])  # type: ignore[no-any-return]
-
     async def diagnose(self, name: str, action: str) -> Diagnosis:
         data = await self.api.call("POST", f"/instances/{part(name)}/diagnose",
                                    body={"action": action})

@@ -93,7 +93,8 @@ _SNAPSHOT: tuple[tuple[str, Callable[[Any], Any]], ...] = (
     ("lines_per_sec", _float), ("lines", _int), ("last_line", _text),
     ("error", _text), ("workdir", _path), ("title", _text), ("hung_in", _maybe_float),
     ("held", _bool), ("gdb", _str), ("fault", _text), ("boot_output", _bool),
-    ("counters", _counters), ("phase", _str), ("since_boot", _maybe_float), ("pool", _str))
+    ("counters", _counters), ("phase", _str), ("since_boot", _maybe_float), ("pool", _str),
+    ("console_bytes", _int), ("fresh", _bool))
 _COUNTERS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
     ("rounds", _int), ("boots", _int), ("crashes", _int), ("restarts", _int),
     ("booting_seconds", _float), ("workload_seconds", _float), ("up_seconds", _float))

@@ -148,7 +148,11 @@ class InstanceScreen(LifecycleMixin, Screen[None]):
         snap = self._snap
         if snap is None:
             return
-        status = Text()
+        down = self.bridge.connection()
+        # Never the last state seen as if it were live (as the pool screen's header).
+        self.title = "vmtui · DISCONNECTED" if down else "vmtui"
+        status = Text(f" {down}: the console and the state are the last seen \n",
+                      style="bold white on red") if down else Text()
         status.append(f" {snap.name} ", style="bold")
         status.append(f" {snap.state.value} ", style="reverse")
         status.append(f"  up {format_uptime(snap.uptime)}  {snap.lines} lines  ")

@@ -100,6 +100,9 @@ class PoolScreen(LifecycleMixin, Screen[None]):
         self.title = "vmtui · DISCONNECTED" if down else "vmtui"
         summary = Text(f" {down}: the table shows the last state seen \n",
                        style="bold white on red") if down else Text()
+        restart = self.bridge.run_note(snapshots)
+        if restart:  # a daemon (or app) restarted on these workdirs: what is new
+            summary.append(f" {restart} \n", style="italic")
         summary.append(f" {len(snapshots)} instances  ")
         self._counts(summary, snapshots)
         if self.bridge.farm:

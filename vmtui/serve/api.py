@@ -21,7 +21,7 @@ from vmtui.backends.vm.errors import VMError
 from vmtui.serve.guard import READ_ONLY, bad_request, body, no_body, not_found
 from vmtui.serve.listing import LISTING
 from vmtui.serve.state import ACTIONS as DAEMON_ACTIONS
-from vmtui.serve.state import CONTROL, VERSION, log
+from vmtui.serve.state import CONTROL, RUN, VERSION, log
 
 T = TypeVar("T")
 API = "/api/v1"
@@ -39,10 +39,8 @@ def _control(request: web.Request) -> Control:
 def _name(request: web.Request) -> str:
     """The instance of the path, checked against the pools."""
     name = request.match_info["name"]
-    try:
-        _control(request).is_up(name)
-    except KeyError:
-        raise not_found(f"no instance named {name!r}") from None
+    if not _known(request, name):
+        raise not_found(f"no instance named {name!r}")
     return name
 
 
@@ -53,11 +51,24 @@ async def _act(request: web.Request, call: Callable[[], Awaitable[T]], *,
     (the client sees at once what it did)."""
     try:
         return await request.app[DAEMON_ACTIONS].run(_awaited(call))
-    except KeyError as exc:  # the instance went away between the check and the call
-        raise not_found(f"no instance named {exc.args[0]!r}") from None
+    except KeyError as exc:
+        # Only the path's instance gone between the check and the call is a 404;
+        # any other KeyError from inside is the daemon's bug (the guard: a 500).
+        name = request.match_info.get("name")
+        if name is None or exc.args != (name,) or _known(request, name):
+            raise
+        raise not_found(f"no instance named {name!r}") from None
     finally:
         if changes:
             request.app[LISTING].stale()
+
+
+def _known(request: web.Request, name: str) -> bool:
+    try:
+        _control(request).is_up(name)
+    except KeyError:
+        return False
+    return True
 
 
 async def _awaited(call: Callable[[], Awaitable[T]]) -> T:
@@ -87,7 +98,7 @@ def _short(value: str, field: str) -> str:
 
 async def version(request: web.Request) -> web.Response:
     return web.json_response({"api": 1, "vmtui": request.app[VERSION],
-                              "read_only": request[READ_ONLY]})
+                              "run": request.app[RUN], "read_only": request[READ_ONLY]})
 
 
 async def pools(request: web.Request) -> web.Response:

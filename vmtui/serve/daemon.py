@@ -26,14 +26,10 @@ from pathlib import Path
 from aiohttp import web
 
 from vmtui import __version__
-from vmtui.backends.config.pool import Config, load_config
-from vmtui.backends.config.schema import ConfigError
+from vmtui.backends.config.pool import Config
 from vmtui.backends.fleet.control import Control
-from vmtui.backends.fleet.fleet import Fleet
-from vmtui.backends.fleet.fleets import Fleets
-from vmtui.backends.fleet.local import LocalControl
-from vmtui.backends.vm.errors import VMError
-from vmtui.serve import api, stream
+from vmtui.backends.fleet.runs import new_run_id
+from vmtui.serve import api, pools, stream
 from vmtui.serve.addresses import (
     Address,
     AddressError,
@@ -47,9 +43,8 @@ from vmtui.serve.addresses import (
 )
 from vmtui.serve.guard import guard
 from vmtui.serve.listing import LISTING, Listing
-from vmtui.serve.lock import LockError, lock_workdirs, this_process
 from vmtui.serve.metrics import METRICS_REGISTRY, metrics, registry_for
-from vmtui.serve.state import ACTIONS, CONTROL, STREAMS, TOKENS, VERSION, Actions, log
+from vmtui.serve.state import ACTIONS, CONTROL, RUN, STREAMS, TOKENS, VERSION, Actions, log
 
 EXIT_CONFIG = 2
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
@@ -89,6 +84,8 @@ def build_app(control: Control, tokens: Tokens) -> web.Application:
     app[CONTROL] = control
     app[TOKENS] = tokens
     app[VERSION] = __version__
+    # The Control's run (LocalControl made it as the daemon started); a new one otherwise.
+    app[RUN] = next((p.run for p in control.pools() if p.run), "") or new_run_id()
     app[ACTIONS] = Actions()
     app[STREAMS] = set()
     app[LIFETIME] = _Lifetime()
@@ -218,36 +215,35 @@ def _unlink(paths: list[Path]) -> None:
 def serve_command(args: argparse.Namespace) -> int:
     """``vmtui serve CONFIG... [--listen ADDRESS]... [--name NAME]``."""
     logging.getLogger("vmtui.serve").setLevel(logging.DEBUG if args.debug else logging.INFO)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(LogLines())
     try:
-        configs = [load_config(path) for path in args.config]
-    except ConfigError as exc:
-        return _fail(str(exc), EXIT_CONFIG)
-    try:
+        configs = pools.read(args.config)  # every bad config said, as vmtui CONFIG... does
         addresses = _addresses(configs[0], args.listen or [], args.name)
         tokens = load_tokens(state_folder(configs[0].pool.workdir))
+    except pools.PoolsError as exc:
+        return _fail(str(exc), exc.status)
     except AddressError as exc:
         return _fail(str(exc), EXIT_CONFIG)
-    try:  # before binding: a second daemon on these pools touches nothing
-        locks = lock_workdirs([c.pool.workdir for c in configs], this_process())
-    except LockError as exc:
-        return _fail(str(exc))
+    try:  # locked before binding: a second daemon on these pools touches nothing
+        control, locks = pools.open_pools(configs)
+    except pools.PoolsError as exc:
+        return _fail(str(exc), exc.status)
     try:
-        return _serve_locked(configs, addresses, tokens, args.debug)
+        return asyncio.run(_serve(control, addresses, tokens, debug=args.debug))
     finally:
         locks.release()
 
 
-def _serve_locked(configs: list[Config], addresses: list[Address], tokens: Tokens,
-                  debug: bool) -> int:
-    try:
-        fleets = [Fleet(config) for config in configs]
-    except OSError as exc:
-        return _fail(f"cannot create the workdir: {exc}")
-    try:
-        control = LocalControl(fleets[0] if len(fleets) == 1 else Fleets(fleets))
-    except VMError as exc:
-        return _fail(str(exc), EXIT_CONFIG)
-    return asyncio.run(_serve(control, addresses, tokens, debug))
+class LogLines(logging.Formatter):
+    """The daemon's log as its other lines: each line ``vmtui serve: ...``
+    (another module's records with its name after it), a traceback's too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        ours = record.name == log.name or record.name.startswith(f"{log.name}.")
+        where = "" if ours else f"{record.name}: "
+        return "\n".join(f"vmtui serve: {where}{line}" for line in text.splitlines())
 
 
 def _addresses(first: Config, listen: list[str], name: str | None) -> list[Address]:
@@ -261,5 +257,6 @@ def _addresses(first: Config, listen: list[str], name: str | None) -> list[Addre
 
 
 def _fail(message: str, status: int = 1) -> int:
-    print(f"vmtui serve: {message}", file=sys.stderr)
+    print("".join(f"vmtui serve: {line}\n" for line in message.splitlines()), end="",
+          file=sys.stderr)
     return status

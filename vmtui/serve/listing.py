@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -24,7 +25,6 @@ from json.encoder import encode_basestring_ascii as _text  # what json.dumps use
 from aiohttp import web
 
 from vmtui.backends.fleet.control import Control
-from vmtui.backends.fleet.local import LocalControl
 from vmtui.backends.fleet.records import Counters, InstanceSnapshot
 from vmtui.backends.fleet.wire import to_json
 from vmtui.serve.state import log
@@ -37,14 +37,9 @@ Part = Callable[[], list[InstanceSnapshot]]
 
 
 def parts_of(control: Control) -> list[Part]:
-    """The snapshot of ``control`` in pieces that concatenate to ``snapshot()``.
-
-    A LocalControl's pools, each on its own (the daemon made them); any other
-    Control in one piece.
-    """
-    if isinstance(control, LocalControl):
-        return [fleet.snapshot for fleet in control.fleets.fleets]
-    return [control.snapshot]
+    """The snapshot of ``control`` in pieces that concatenate to ``snapshot()``:
+    each pool's on its own (``Control.pool_snapshot``)."""
+    return [functools.partial(control.pool_snapshot, pool.name) for pool in control.pools()]
 
 
 class Listing:
@@ -131,7 +126,8 @@ LISTING = web.AppKey("listing", Listing)
 
 _SNAPSHOT_FIELDS = ("name", "index", "state", "uptime", "lines_per_sec", "lines", "last_line",
                     "error", "workdir", "title", "hung_in", "held", "gdb", "fault",
-                    "boot_output", "counters", "phase", "since_boot", "pool")
+                    "boot_output", "counters", "phase", "since_boot", "pool", "console_bytes",
+                    "fresh")
 _COUNTER_FIELDS = ("rounds", "boots", "crashes", "restarts", "booting_seconds",
                    "workload_seconds", "up_seconds")
 # The fast encoder knows these fields; a type that gained or lost one is encoded
@@ -177,4 +173,5 @@ def _snapshot(s: InstanceSnapshot) -> str:
             f'"gdb": {_text(s.gdb)}, "fault": {_text(s.fault)}, '
             f'"boot_output": {_bool(s.boot_output)}, "counters": {_counters(s.counters)}, '
             f'"phase": {_text(s.phase)}, "since_boot": {_num(s.since_boot)}, '
-            f'"pool": {_text(s.pool)}}}')
+            f'"pool": {_text(s.pool)}, "console_bytes": {int(s.console_bytes)}, '
+            f'"fresh": {_bool(s.fresh)}}}')

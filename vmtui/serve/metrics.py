@@ -39,7 +39,10 @@ class ControlCollector(Collector):
         self.snapshots = snapshots or control.snapshot
         self.per_instance = [  # written by exposition, not generate_latest (scrape speed)
             InstanceCounter("vmtui_console_lines", "Console lines an instance printed "
-                            "since the daemon started", lambda s: s.lines)]
+                            "since the daemon started", lambda s: s.lines),
+            InstanceCounter("vmtui_console_bytes", "Bytes of console output an instance's VM "
+                            "printed since the daemon started (syz-manager: 'vm output')",
+                            lambda s: s.console_bytes)]
         self.instance_text = ""  # their text, made by the last collect
 
     def collect(self) -> Iterator[Metric]:

@@ -33,7 +33,7 @@ from vmtui.backends.fleet.control import ConsoleChunk, Control
 from vmtui.backends.fleet.local import LocalControl
 from vmtui.serve.guard import READ_ONLY, error
 from vmtui.serve.listing import LISTING, Listing
-from vmtui.serve.state import CONTROL, MAX_STREAMS, RESERVED_STREAMS, STREAMS, log
+from vmtui.serve.state import CONTROL, MAX_STREAMS, RESERVED_STREAMS, RUN, STREAMS, log
 
 POOL_INTERVAL = 0.5  # seconds between pool reads (at most ~2 snapshots a second)
 CONSOLE_INTERVAL = 0.05  # seconds between console reads while a chunk may go
@@ -52,9 +52,10 @@ LAG_LIMIT = 0.01  # a check this late: the loop falls behind
 class Hub:
     """The shared half of every stream: pool snapshots and the change count."""
 
-    def __init__(self, control: Control, listing: Listing) -> None:
+    def __init__(self, control: Control, listing: Listing, run: str = "") -> None:
         self.control = control
         self.listing = listing
+        self.run = json.dumps(run)  # every pool and changes message names the daemon's run
         self.sockets: set[Stream] = set()
         self.pool_text = ""  # the last pool message, encoded once for all
         self.pool_seq = 0  # grows when pool_text changed
@@ -120,7 +121,8 @@ class Hub:
             snapshots = self.listing.text()
             if self.listing.seq != self._listing_seq:
                 self._listing_seq = self.listing.seq
-                self.pool_text = '{"type": "pool", "snapshots": ' + snapshots + "}"
+                self.pool_text = ('{"type": "pool", "run": ' + self.run + ', "snapshots": '
+                                  + snapshots + "}")
                 self.pool_seq, moved = self.pool_seq + 1, True
         if moved:
             for sock in self.sockets:
@@ -256,7 +258,8 @@ class Stream:
             self.errors.clear()
             if self.sent_changes != self.hub.changes:
                 self.sent_changes = self.hub.changes
-                await self._send(json.dumps({"type": "changes", "changes": self.sent_changes}))
+                await self._send(f'{{"type": "changes", "changes": {int(self.sent_changes)}, '
+                                 f'"run": {self.hub.run}}}')
             if self.pool and self.sent_pool != self.hub.pool_seq and self.hub.pool_text:
                 self.sent_pool = self.hub.pool_seq
                 await self._send(self.hub.pool_text)
@@ -380,7 +383,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
 
 async def hub_context(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: the hub lives with the app; sockets close before it."""
-    hub = Hub(app[CONTROL], app[LISTING])
+    hub = Hub(app[CONTROL], app[LISTING], app[RUN])
     app[HUB] = hub
     hub.start()
     yield

@@ -224,7 +224,8 @@ class ConsoleView(ScrollView, can_focus=True):
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
-        if new < old:
+        if new < old and new < self.max_scroll_y:
+            # Scrolled up by the user (a taller view's clamp to its bottom is not).
             self.following = False
         elif new >= self.max_scroll_y and not self.following:
             self.following = True
@@ -284,8 +285,7 @@ class ConsoleView(ScrollView, can_focus=True):
         self._goto(target)
         return target
 
-    def goto(self, number: int) -> None:
-        """Make held line ``number`` (one of :meth:`matches`) the current match, in view."""
+    def goto(self, number: int) -> None:  # held line ``number`` made the current match
         self._goto(number)
 
     @property

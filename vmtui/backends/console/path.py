@@ -89,7 +89,9 @@ def _store(ring: ConsoleRing, source: str, error: BaseException | None,
         ring.append("vmtui", f"[vmtui] reading {source} failed: {error}", now)
         return
     # Lines hold no newline: decoding them joined is decoding each, at C speed.
-    texts = b"\n".join(map(itemgetter(1), chunks)).decode("utf-8", "replace").split("\n")
+    raw = b"\n".join(map(itemgetter(1), chunks))
+    texts = raw.decode("utf-8", "replace").split("\n")
+    ring.bytes_in += len(raw) + 1  # each line's newline, the last one's too
     ring.extend(source, texts, now)
     on_lines(source, texts)
 

@@ -31,6 +31,7 @@ class ConsoleRing:
     def __init__(self, maxlen: int = 10000) -> None:
         self._lines: collections.deque[Line] = collections.deque(maxlen=maxlen)
         self.next_seq = 0
+        self.bytes_in = 0  # bytes of the VM's output stored (newlines too; not vmtui's notes)
         self._listeners: list[Callable[[], None]] = []
 
     def listen(self, callback: Callable[[], None]) -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "ActionInfo", "ConsoleChunk", "Control", "Counters", "Crash", "Diagnosis", "GuestText",
     "Incident", "InstanceSnapshot", "InstanceState", "Line", "PoolInfo", "PoolTotals",
     "SearchHit", "SearchQuery", "SearchResult", "Table", "VMError", "VMSnapshot", "inert",
+    "run_note",
 ]
 
 
@@ -54,11 +55,33 @@ class PoolInfo:
     console_lines: int
     farm: bool  # a workload runs in every instance (the farm loop)
     host: str = ""  # where its VMs run when not on this machine (a libvirt host)
+    run: str = ""  # the vmtui run driving it (runs.py: a restarted daemon is a new one)
+    previous_run: str = ""  # the run before it on this workdir ("" the first)
 
     @property
     def label(self) -> str:
         """The pool's name, with its host when it has one."""
         return f"{self.name}@{self.host}" if self.host else self.name
+
+
+def run_note(pools: list[PoolInfo], snapshots: list[InstanceSnapshot]) -> str:
+    """What a restart means, in words ("" when no pool of ``pools`` follows an
+    earlier run on its workdir): this run, the one before, and how many of
+    ``snapshots`` this run booted fresh, found already up, or has not booted."""
+    before = sorted({p.previous_run for p in pools if p.previous_run})
+    if not before:
+        return ""
+    runs = sorted({p.run for p in pools if p.run})
+    fresh = sum(s.fresh for s in snapshots)
+    attached = sum(1 for s in snapshots if not s.fresh and s.state in LIVE)
+    rest = len(snapshots) - fresh - attached
+    parts = [f"{fresh} of {len(snapshots)} booted fresh by this run"]
+    if attached:
+        parts.append(f"{attached} already up (attached, not booted)")
+    if rest:
+        parts.append(f"{rest} not booted yet")
+    return (f"restarted: run {', '.join(runs) or '?'} follows run {', '.join(before)} · "
+            + ", ".join(parts) + " · crashes of earlier runs kept")
 
 
 @dataclass(frozen=True)
@@ -123,6 +146,14 @@ class Control(Protocol):
 
     def snapshot(self) -> list[InstanceSnapshot]:
         """Every instance of every pool, now, in pool and index order."""
+        ...
+
+    def pool_snapshot(self, pool: str) -> list[InstanceSnapshot]:
+        """The instances of pool ``pool`` (one of :meth:`pools`), now, in index order.
+
+        Raises:
+            KeyError: no pool is named ``pool``.
+        """
         ...
 
     def totals(self, snapshots: list[InstanceSnapshot]) -> PoolTotals:

@@ -182,6 +182,7 @@ class Fleet:
         name = rec.name
         self.set_state(rec, InstanceState.BOOTING)
         rec.fresh_boot()
+        rec.fresh = True  # this run boots it (unless it finds the machine already up)
         try:
             boot = boots.open_boot(rec, self.pacer, self.wallclock)
         except VMError as exc:
@@ -209,9 +210,10 @@ class Fleet:
                 self.set_state(rec, InstanceState.FAILED, str(exc))
             await self._release(rec)
             return
+        inst = rec.instance
+        rec.fresh = inst is None or not inst.attached
         if rec.state is InstanceState.BOOTING:
             self.set_state(rec, InstanceState.RUNNING)
-        inst = rec.instance
         if inst is not None and inst.starts_paused and rec.state is InstanceState.RUNNING:
             self.set_state(rec, InstanceState.PAUSED)
         rec.tasks.spawn(self._watch_exit(rec, inst), "exit-watch")

@@ -4,12 +4,14 @@ Fleets in this process, seen through plain values only."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
 from vmtui.backends.console import path as consoles
 from vmtui.backends.console import search as consolesearch
+from vmtui.backends.fleet import runs
 from vmtui.backends.fleet.control import Action, ConsoleChunk, PoolInfo
 from vmtui.backends.fleet.fleet import Fleet
 from vmtui.backends.fleet.fleets import Fleets
@@ -22,6 +24,7 @@ from vmtui.backends.vm.errors import VMError
 from vmtui.backends.vm.qmp_types import VMSnapshot
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # Each lifecycle action is one Fleets method: a table, so an unknown name
 # cannot reach an attribute that happens to share it.
@@ -62,19 +65,29 @@ class LocalControl:
         fleet: the pool (or pools) to drive; not yet started.
     """
 
-    def __init__(self, fleet: Fleet | Fleets) -> None:
+    def __init__(self, fleet: Fleet | Fleets, run: str | None = None) -> None:
         self.fleets = fleet if isinstance(fleet, Fleets) else Fleets([fleet])
         self._changes = [_Changes() for _ in self.fleets.fleets]
+        self._by_pool = {f.config.pool.name: f for f in self.fleets.fleets}
+        self.run = run or runs.new_run_id()
+        self._previous = [runs.previous_run(f.config.pool.workdir) for f in self.fleets.fleets]
 
     # -- queries ----------------------------------------------------------------
 
     def pools(self) -> list[PoolInfo]:
         return [PoolInfo(p.name, p.count, p.type, p.target, p.os, p.console_lines,
-                         p.workload is not None, f.pool.host())
-                for f in self.fleets.fleets for p in (f.config.pool,)]
+                         p.workload is not None, f.pool.host(), self.run, previous)
+                for f, previous in zip(self.fleets.fleets, self._previous, strict=True)
+                for p in (f.config.pool,)]
 
     def snapshot(self) -> list[InstanceSnapshot]:
         return self.fleets.snapshot()
+
+    def pool_snapshot(self, pool: str) -> list[InstanceSnapshot]:
+        fleet = self._by_pool.get(pool)
+        if fleet is None:
+            raise KeyError(pool)
+        return fleet.snapshot()
 
     def totals(self, snapshots: list[InstanceSnapshot]) -> PoolTotals:
         return self.fleets.totals(snapshots)
@@ -179,6 +192,11 @@ class LocalControl:
     # -- lifetime -------------------------------------------------------------------
 
     async def start(self) -> None:
+        for fleet in self.fleets.fleets:  # the next run on the workdir will say it follows this
+            try:
+                runs.record_run(fleet.config.pool.workdir, self.run)
+            except OSError as exc:
+                log.warning("%s: cannot record the run: %s", fleet.config.pool.name, exc)
         await self.fleets.start()
 
     async def close(self) -> None:

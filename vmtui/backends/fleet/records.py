@@ -66,6 +66,8 @@ class InstanceSnapshot:
     phase: str = ""  # what the farm loop is doing ("round 3", "restarting in 2s")
     since_boot: float | None = None  # seconds since the last boot reached running
     pool: str = ""  # the pool it belongs to (several may be shown together)
+    console_bytes: int = 0  # bytes of console output the VM printed (this run)
+    fresh: bool = False  # this vmtui run booted its VM (not one already up it attached to)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,7 @@ class InstanceRecord:
         self.fault = ""  # the last background failure, until it is mended
         self.boot_output = b""  # console tail of the last failed boot
         self.counters = Counters()
+        self.fresh = False  # this run booted the VM it has (see InstanceSnapshot.fresh)
         self.running_at: float | None = None  # clock time the last boot reached running
         self.boot_began = 0.0  # clock time the last boot began
         self.boot_seq = 0  # the ring's first line of the last boot
@@ -208,6 +211,7 @@ def snapshot_of(rec: InstanceRecord, now: float, hung_in: float | None,
         fault=GuestText(rec.fault), boot_output=bool(rec.boot_output),
         counters=counters, phase=rec.phase,
         since_boot=now - running_at if running_at is not None else None, pool=pool,
+        console_bytes=rec.ring.bytes_in, fresh=rec.fresh,
     )
 
 

@@ -10,7 +10,8 @@ Latin-1 text (every byte one character), tuples as lists. Anything else is a
 :class:`~vmtui.backends.fleet.control.Control`.
 
 Errors cross too: ``error_to_json`` / ``error_from_json`` keep a
-:class:`VMError`'s class (one of the contract's) and its message.
+:class:`VMError`'s class (one of the contract's) and its message, and a
+KeyError (the contract's "no such instance or pool") as a KeyError of its key.
 """
 
 from __future__ import annotations
@@ -145,11 +146,15 @@ _ERRORS: dict[str, type[errors.VMError]] = {cls.__name__: cls for cls in (
 
 def error_to_json(exc: BaseException) -> Json:
     """``exc`` as JSON: its class when it is one of the contract's, and its message."""
+    if isinstance(exc, KeyError):  # the key alone, not its repr
+        return {"error": "KeyError", "message": str(exc.args[0]) if exc.args else ""}
     name = type(exc).__name__
     return {"error": name if name in _ERRORS else "VMError", "message": str(exc)}
 
 
-def error_from_json(data: Json) -> errors.VMError:
+def error_from_json(data: Json) -> Exception:
     """The error ``data`` (from :func:`error_to_json`) stands for, to raise."""
+    if data.get("error") == "KeyError":
+        return KeyError(str(data.get("message", "")))
     cls = _ERRORS.get(str(data.get("error")), errors.VMError)
     return cls(str(data.get("message", "")))

@@ -115,11 +115,13 @@ class IsolatedPool(Pool):
             say(f"machine {target}: waiting for SSH")
             boot_id = await self._boot_id(name, ssh, output, "")
             last = self._boot_ids.get(index)
+            rebooted = False
             if cfg.target_reboot and last in (None, boot_id):
                 say(f"machine {target}: rebooting it ({cfg.reboot_command})")
                 await self._reboot(ssh)
                 boot_id = await self._boot_id(name, ssh, output, boot_id)
                 say(f"machine {target}: rebooted (boot id {boot_id})")
+                rebooted = True
             elif last not in (None, boot_id):
                 say(f"machine {target}: it rebooted by itself (boot id {boot_id})")
             self._boot_ids[index] = boot_id
@@ -134,7 +136,10 @@ class IsolatedPool(Pool):
         except BaseException:
             await guest.close()
             raise
-        return IsolatedInstance(name, target, ssh, guest, boot_id, uname, kept)
+        inst = IsolatedInstance(name, target, ssh, guest, boot_id, uname, kept)
+        # First seen this run and not rebooted: it was up before this run began.
+        inst.attached = last is None and not rebooted
+        return inst
 
     async def _boot_id(self, name: str, ssh: SSHTarget, output: OutputMerger,
                        not_this: str) -> str:

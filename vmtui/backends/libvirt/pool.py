@@ -140,6 +140,7 @@ class LibvirtPool(Pool):
             await self._start(inst, output, start=True)
         else:
             await inst.attach()
+            inst.attached = True
             output.feed("vmtui", f"[vmtui] attached to the running domain {names[index]} on "
                                  f"{self.libvirt_host.label}: what it printed before is not "
                                  "replayed\n".encode())

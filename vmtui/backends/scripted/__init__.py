@@ -47,13 +47,18 @@ class ScriptedConfig:
     fail: list[int] = spec(default_factory=list, help="indexes whose boot fails")
     cpus: int = spec(2, min=1, max=64, help="vCPUs the canned inspector reports")
     host: str = spec("", help="the host the pool claims to run on (for screens)")
+    bugs: list[str] = spec(default_factory=list, help="calls that fail as a bug would "
+                           "(for the daemon's error tests): 'snapshots' raises a ValueError, "
+                           "'take_snapshot' a KeyError naming the instance")
 
 
 class ScriptedInstance(Instance):
     """Echoes what is typed into its console, like a terminal in cooked mode."""
 
-    def __init__(self, name: str, output: OutputMerger, cpus: int = 2) -> None:
+    def __init__(self, name: str, output: OutputMerger, cpus: int = 2,
+                 bugs: frozenset[str] = frozenset()) -> None:
         self.name = name
+        self.bugs = bugs
         self._output = output
         self.domain = ScriptedDomain(cpus)
         self._exit: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -120,9 +125,13 @@ class ScriptedInstance(Instance):
     # -- VM snapshots: kept in memory, stamped with a fixed clock ---------------
 
     async def snapshots(self) -> list[VMSnapshot]:
+        if "snapshots" in self.bugs:
+            raise ValueError("scripted bug in snapshots")
         return list(self._snapshots.values())
 
     async def take_snapshot(self, tag: str) -> None:
+        if "take_snapshot" in self.bugs:
+            raise KeyError(self.name)  # looks like "no such instance"; it is a bug
         n = len(self._snapshots)
         self._snapshots[tag] = VMSnapshot(tag, (n + 1) << 20, 86400.0 * (n + 1), 10.0 * (n + 1))
 
@@ -249,7 +258,7 @@ class ScriptedPool(Pool):
             await asyncio.sleep(cfg.boot_seconds)
         if index in cfg.fail:
             raise BootError(f"{name}: scripted boot failure", output.tail())
-        return ScriptedInstance(name, output, cfg.cpus)
+        return ScriptedInstance(name, output, cfg.cpus, frozenset(cfg.bugs))
 
 
 register("scripted", ScriptedPool, ScriptedConfig)

@@ -43,6 +43,9 @@ class Instance(abc.ABC):
     """One running VM. Created (and booted) by :meth:`Pool.create`."""
 
     starts_paused = False  # its vCPUs wait to be resumed (shown as paused once up)
+    # The machine was already up when this boot began (a libvirt domain left
+    # running, an isolated machine not rebooted): this vmtui run did not boot it.
+    attached = False
 
     name: str
 
